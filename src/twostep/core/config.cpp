@@ -1,0 +1,254 @@
+#include "twostep/core/config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <functional>
+#include <variant>
+
+#include <toml++/toml.h>
+
+extern char** environ;
+
+namespace twostep::core {
+namespace {
+
+using Target = std::variant<int*, uint32_t*, bool*, std::string*, std::vector<std::string>*>;
+
+struct Binding {
+  std::string section;
+  std::string key;
+  Target target;
+  std::string env_name() const {
+    std::string n = "TWOSTEP_" + section + "_" + key;
+    std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return std::toupper(c); });
+    return n;
+  }
+};
+
+std::vector<Binding> bindings(Config& c) {
+  return {
+      {"server", "listen", &c.server.listen},
+      {"server", "public_url", &c.server.public_url},
+      {"server", "trusted_proxies", &c.server.trusted_proxies},
+      {"server", "threads", &c.server.threads},
+      {"server", "max_connections", &c.server.max_connections},
+      {"server", "read_timeout_s", &c.server.read_timeout_s},
+      {"server", "idle_timeout_s", &c.server.idle_timeout_s},
+      {"server", "body_limit", &c.server.body_limit},
+      {"server", "header_limit", &c.server.header_limit},
+      {"server", "shutdown_grace_s", &c.server.shutdown_grace_s},
+      {"server", "web_dir", &c.server.web_dir},
+      {"server", "log_level", &c.server.log_level},
+      {"database", "url", &c.database.url},
+      {"database", "pool_size", &c.database.pool_size},
+      {"security", "master_key_file", &c.security.master_key_file},
+      {"security", "argon2_memory_kib", &c.security.argon2_memory_kib},
+      {"security", "argon2_iterations", &c.security.argon2_iterations},
+      {"security", "hash_threads", &c.security.hash_threads},
+      {"security", "hash_queue", &c.security.hash_queue},
+      {"security", "db_threads", &c.security.db_threads},
+      {"security", "db_queue", &c.security.db_queue},
+      {"accounts", "open_signup", &c.accounts.open_signup},
+      {"accounts", "password_min_length", &c.accounts.password_min_length},
+      {"accounts", "password_max_length", &c.accounts.password_max_length},
+      {"accounts", "password_min_score", &c.accounts.password_min_score},
+      {"sessions", "cookie_domain", &c.sessions.cookie_domain},
+      {"sessions", "remember_days", &c.sessions.remember_days},
+      {"sessions", "idle_timeout_s", &c.sessions.idle_timeout_s},
+      {"sessions", "absolute_timeout_days", &c.sessions.absolute_timeout_days},
+      {"sessions", "pending_timeout_s", &c.sessions.pending_timeout_s},
+      {"sessions", "reauth_window_s", &c.sessions.reauth_window_s},
+      {"sessions", "verify_cache_ms", &c.sessions.verify_cache_ms},
+      {"rate_limit", "login_account_max", &c.rate_limit.login_account_max},
+      {"rate_limit", "login_account_window_s", &c.rate_limit.login_account_window_s},
+      {"rate_limit", "login_account_lock_s", &c.rate_limit.login_account_lock_s},
+      {"rate_limit", "login_ip_max", &c.rate_limit.login_ip_max},
+      {"rate_limit", "login_ip_window_s", &c.rate_limit.login_ip_window_s},
+      {"rate_limit", "login_ip_lock_s", &c.rate_limit.login_ip_lock_s},
+      {"rate_limit", "second_factor_pending_max", &c.rate_limit.second_factor_pending_max},
+      {"rate_limit", "second_factor_account_max", &c.rate_limit.second_factor_account_max},
+      {"rate_limit", "second_factor_window_s", &c.rate_limit.second_factor_window_s},
+      {"rate_limit", "second_factor_lock_s", &c.rate_limit.second_factor_lock_s},
+      {"rate_limit", "signup_ip_max", &c.rate_limit.signup_ip_max},
+      {"rate_limit", "signup_ip_window_s", &c.rate_limit.signup_ip_window_s},
+      {"totp", "issuer", &c.totp.issuer},
+      {"totp", "window", &c.totp.window},
+      {"totp", "unconfirmed_ttl_s", &c.totp.unconfirmed_ttl_s},
+      {"sms", "allowed_regions", &c.sms.allowed_regions},
+      {"sms", "gateway", &c.sms.gateway},
+      {"sms", "http_url", &c.sms.http_url},
+      {"sms", "twilio_base_url", &c.sms.twilio_base_url},
+  };
+}
+
+Error bad(const std::string& where, const std::string& what) {
+  return Error{Code::kInvalidArgument, "invalid_config", where + ": " + what, {}, 0};
+}
+
+template <class Int>
+Status parse_int(const std::string& where, std::string_view text, Int* out) {
+  long long v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || p != text.data() + text.size()) {
+    return tl::unexpected(bad(where, "expected an integer, got '" + std::string(text) + "'"));
+  }
+  if (v < 0 || v > 2'000'000'000LL) {
+    return tl::unexpected(bad(where, "out of range"));
+  }
+  *out = static_cast<Int>(v);
+  return {};
+}
+
+std::vector<std::string> split_list(std::string_view s) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char ch : s) {
+    if (ch == ',' || ch == ' ' || ch == '[' || ch == ']' || ch == '"' || ch == '\'') {
+      if (!cur.empty()) out.push_back(std::move(cur));
+      cur.clear();
+    } else {
+      cur.push_back(ch);
+    }
+  }
+  if (!cur.empty()) out.push_back(std::move(cur));
+  return out;
+}
+
+Status apply_env(const Binding& b, const std::string& value) {
+  const std::string where = b.env_name();
+  return std::visit(
+      [&](auto* t) -> Status {
+        using T = std::remove_pointer_t<decltype(t)>;
+        if constexpr (std::is_same_v<T, int> || std::is_same_v<T, uint32_t>) {
+          return parse_int(where, value, t);
+        } else if constexpr (std::is_same_v<T, bool>) {
+          if (value == "true" || value == "1" || value == "yes" || value == "on") {
+            *t = true;
+          } else if (value == "false" || value == "0" || value == "no" || value == "off") {
+            *t = false;
+          } else {
+            return tl::unexpected(bad(where, "expected true or false"));
+          }
+          return {};
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          *t = value;
+          return {};
+        } else {
+          *t = split_list(value);
+          return {};
+        }
+      },
+      b.target);
+}
+
+Status apply_toml(const Binding& b, const toml::node& node) {
+  const std::string where = b.section + "." + b.key;
+  return std::visit(
+      [&](auto* t) -> Status {
+        using T = std::remove_pointer_t<decltype(t)>;
+        if constexpr (std::is_same_v<T, int> || std::is_same_v<T, uint32_t>) {
+          auto v = node.value<int64_t>();
+          if (!node.is_integer() || !v) return tl::unexpected(bad(where, "expected an integer"));
+          if (*v < 0 || *v > 2'000'000'000LL) return tl::unexpected(bad(where, "out of range"));
+          *t = static_cast<T>(*v);
+          return {};
+        } else if constexpr (std::is_same_v<T, bool>) {
+          if (!node.is_boolean()) return tl::unexpected(bad(where, "expected true or false"));
+          *t = *node.value<bool>();
+          return {};
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          if (!node.is_string()) return tl::unexpected(bad(where, "expected a string"));
+          *t = *node.value<std::string>();
+          return {};
+        } else {
+          const auto* arr = node.as_array();
+          if (!arr) return tl::unexpected(bad(where, "expected an array of strings"));
+          t->clear();
+          for (const auto& el : *arr) {
+            if (!el.is_string()) return tl::unexpected(bad(where, "expected an array of strings"));
+            t->push_back(*el.value<std::string>());
+          }
+          return {};
+        }
+      },
+      b.target);
+}
+
+Status validate(const Config& c) {
+  if (c.server.public_url.rfind("http://", 0) != 0 && c.server.public_url.rfind("https://", 0) != 0) {
+    return tl::unexpected(bad("server.public_url", "must start with http:// or https://"));
+  }
+  if (c.server.listen.find(':') == std::string::npos) {
+    return tl::unexpected(bad("server.listen", "expected ADDRESS:PORT"));
+  }
+  if (c.security.argon2_memory_kib < 8 || c.security.argon2_iterations < 1) {
+    return tl::unexpected(bad("security.argon2_*", "cost too low"));
+  }
+  if (c.server.body_limit < 1024 || c.server.header_limit < 1024) {
+    return tl::unexpected(bad("server.*_limit", "must be at least 1024 bytes"));
+  }
+  if (c.accounts.password_min_score > 4) {
+    return tl::unexpected(bad("accounts.password_min_score", "must be 0..4"));
+  }
+  return {};
+}
+
+}  // namespace
+
+bool Config::https() const { return server.public_url.rfind("https://", 0) == 0; }
+
+Result<Config> load_config(const std::optional<std::string>& file,
+                           const std::map<std::string, std::string>& env) {
+  Config c;
+  auto bs = bindings(c);
+  if (file) {
+    toml::table tbl;
+    try {
+      tbl = toml::parse_file(*file);
+    } catch (const toml::parse_error& e) {
+      std::string msg(e.description());
+      const auto& src = e.source();
+      return tl::unexpected(bad(*file, msg + " (line " + std::to_string(src.begin.line) + ")"));
+    }
+    for (const auto& [section, node] : tbl) {
+      const auto* sect = node.as_table();
+      if (!sect) {
+        return tl::unexpected(bad(*file, "'" + std::string(section.str()) + "' is not a section"));
+      }
+      for (const auto& [key, value] : *sect) {
+        auto it = std::find_if(bs.begin(), bs.end(), [&](const Binding& b) {
+          return b.section == section.str() && b.key == key.str();
+        });
+        if (it == bs.end()) {
+          return tl::unexpected(bad(*file, "unknown key " + std::string(section.str()) + "." +
+                                               std::string(key.str())));
+        }
+        TS_RETURN_IF_ERROR(apply_toml(*it, value));
+      }
+    }
+  }
+  for (const auto& [name, value] : env) {
+    if (name.rfind("TWOSTEP_", 0) != 0) continue;
+    auto it = std::find_if(bs.begin(), bs.end(),
+                           [&](const Binding& b) { return b.env_name() == name; });
+    if (it == bs.end()) continue;  // other TWOSTEP_ variables (tools, tests) are not ours
+    TS_RETURN_IF_ERROR(apply_env(*it, value));
+  }
+  TS_RETURN_IF_ERROR(validate(c));
+  return c;
+}
+
+std::map<std::string, std::string> twostep_environment() {
+  std::map<std::string, std::string> out;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    if (kv.rfind("TWOSTEP_", 0) != 0) continue;
+    auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    out.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+  }
+  return out;
+}
+
+}  // namespace twostep::core

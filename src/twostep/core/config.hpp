@@ -1,0 +1,114 @@
+// Configuration: a TOML file (toml++) where every key can be overridden by an environment
+// variable TWOSTEP_<SECTION>_<KEY>. Defaults need no file at all.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "twostep/core/error.hpp"
+
+namespace twostep::core {
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:8080";
+  std::string public_url = "http://localhost:8080";
+  std::vector<std::string> trusted_proxies;  // exact IP addresses
+  int threads = 0;                           // 0 = hardware cores
+  int max_connections = 10000;
+  int read_timeout_s = 10;
+  int idle_timeout_s = 60;
+  int body_limit = 64 * 1024;
+  int header_limit = 8 * 1024;
+  int shutdown_grace_s = 10;
+  std::string web_dir;  // empty = the web/ folder the binary was built with
+  std::string log_level = "info";
+};
+
+struct DatabaseConfig {
+  std::string url = "sqlite:var/twostep.db";
+  int pool_size = 4;
+};
+
+struct SecurityConfig {
+  std::string master_key_file = "var/master.key";
+  // Argon2id cost for passwords. m in KiB.
+  uint32_t argon2_memory_kib = 19 * 1024;
+  uint32_t argon2_iterations = 2;
+  // Worker pool for password hashing: threads and queue bound (a full queue is a 503).
+  int hash_threads = 0;  // 0 = cores
+  int hash_queue = 64;
+  int db_threads = 4;
+  int db_queue = 1024;
+};
+
+struct AccountsConfig {
+  bool open_signup = true;
+  int password_min_length = 10;
+  int password_max_length = 256;
+  int password_min_score = 3;  // zxcvbn 0..4
+};
+
+struct SessionsConfig {
+  std::string cookie_domain;          // empty = host-only
+  int remember_days = 30;             // "stay signed in" sliding lifetime
+  int idle_timeout_s = 12 * 3600;     // without "stay signed in"
+  int absolute_timeout_days = 90;     // hard cap for any session
+  int pending_timeout_s = 300;        // pending second step
+  int reauth_window_s = 300;          // "recent re-authentication"
+  int verify_cache_ms = 1000;         // revocation takes effect within this
+};
+
+struct RateLimitConfig {
+  int login_account_max = 10;      // failures per account per window
+  int login_account_window_s = 900;
+  int login_account_lock_s = 900;
+  int login_ip_max = 50;           // failures per client address per window
+  int login_ip_window_s = 900;
+  int login_ip_lock_s = 900;
+  int second_factor_pending_max = 5;   // wrong codes end a pending sign-in
+  int second_factor_account_max = 20;  // per account per hour
+  int second_factor_window_s = 3600;
+  int second_factor_lock_s = 3600;
+  int signup_ip_max = 20;
+  int signup_ip_window_s = 3600;
+};
+
+struct TotpConfig {
+  std::string issuer = "twostep";
+  int window = 1;  // accept current step +- window
+  int unconfirmed_ttl_s = 900;
+};
+
+struct SmsConfig {
+  std::vector<std::string> allowed_regions = {"CH", "FR", "BE", "DE"};
+  std::string gateway = "log";
+  std::string http_url;
+  std::string twilio_base_url = "https://api.twilio.com";
+};
+
+struct Config {
+  ServerConfig server;
+  DatabaseConfig database;
+  SecurityConfig security;
+  AccountsConfig accounts;
+  SessionsConfig sessions;
+  RateLimitConfig rate_limit;
+  TotpConfig totp;
+  SmsConfig sms;
+
+  // True when public_url is https: cookies get Secure, responses get HSTS.
+  bool https() const;
+};
+
+// Loads defaults, then the file (if given; a missing given file is an error), then the
+// environment. Unknown keys, wrong types and bad values are errors naming the key.
+Result<Config> load_config(const std::optional<std::string>& file,
+                           const std::map<std::string, std::string>& env);
+
+// The process environment as a map (only TWOSTEP_* entries).
+std::map<std::string, std::string> twostep_environment();
+
+}  // namespace twostep::core

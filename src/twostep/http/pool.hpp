@@ -1,0 +1,66 @@
+// A bounded worker pool for blocking work (Argon2id, store calls). The calling coroutine
+// awaits the result and resumes on its own executor; the event loop never blocks. When the
+// queue is full, run() answers std::nullopt at once and the handler replies 503.
+#pragma once
+
+#include <utility>  // before Asio headers (Boost 1.74)
+
+#include <atomic>
+#include <optional>
+#include <string>
+#include <type_traits>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace twostep::http {
+
+namespace net = boost::asio;
+
+class WorkerPool {
+ public:
+  WorkerPool(std::string name, int threads, int queue_limit)
+      : name_(std::move(name)), pool_(threads), limit_(queue_limit + threads) {}
+  ~WorkerPool() { stop(); }
+
+  // Runs f on the pool. std::nullopt when the pool is saturated (queue full).
+  template <class F>
+  auto run(F f) -> net::awaitable<std::optional<std::invoke_result_t<F&>>> {
+    using R = std::invoke_result_t<F&>;
+    if (in_flight_.fetch_add(1) >= limit_) {
+      in_flight_.fetch_sub(1);
+      rejected_.fetch_add(1);
+      co_return std::nullopt;
+    }
+    struct Guard {
+      std::atomic<int>& n;
+      ~Guard() { n.fetch_sub(1); }
+    } guard{in_flight_};
+    co_return co_await net::co_spawn(
+        pool_.get_executor(),
+        [f = std::move(f)]() mutable -> net::awaitable<std::optional<R>> {
+          co_return std::optional<R>(f());
+        },
+        net::use_awaitable);
+  }
+
+  const std::string& name() const { return name_; }
+  // Jobs queued or running.
+  int depth() const { return in_flight_.load(); }
+  long rejected() const { return rejected_.load(); }
+  void stop() {
+    pool_.stop();
+    pool_.join();
+  }
+
+ private:
+  std::string name_;
+  net::thread_pool pool_;
+  int limit_;
+  std::atomic<int> in_flight_{0};
+  std::atomic<long> rejected_{0};
+};
+
+}  // namespace twostep::http

@@ -1,0 +1,185 @@
+// The store: one abstract interface of domain verbs (never SQL at the call site) with one
+// backend per database. Services depend only on this header. Every "use once" verb is a
+// single conditional write so that concurrent attempts can never both succeed.
+//
+// Times are whole Unix seconds (int64). Ids are int64 row ids; every per-user verb takes
+// the user id so that one user can never reach another's rows. Missing rows are
+// Code::kNotFound, uniqueness violations Code::kAlreadyExists, a database that cannot be
+// reached Code::kUnavailable.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "twostep/core/error.hpp"
+
+namespace twostep::store {
+
+using core::Result;
+using core::Status;
+
+struct User {
+  int64_t id = 0;
+  std::string username;       // canonical lower-case form
+  std::string password_hash;  // Argon2id encoded string
+  bool disabled = false;
+  int64_t created_at = 0;
+  int64_t last_login_at = 0;  // 0 = never
+};
+
+enum class SessionState : int {
+  kFull = 0,            // fully signed in
+  kPendingSecondFactor = 1,  // password ok, second factor still needed
+  kEnrollmentRequired = 2,   // org policy: may only add a first method
+};
+
+struct Session {
+  int64_t id = 0;
+  std::string token_hash;  // SHA-256 of the cookie token (hex); the token itself is never stored
+  int64_t user_id = 0;
+  SessionState state = SessionState::kFull;
+  bool remember = false;
+  int64_t created_at = 0;
+  int64_t last_seen_at = 0;
+  int64_t expires_at = 0;   // idle/sliding expiry; refreshed by touch_session
+  int64_t absolute_expires_at = 0;
+  int64_t auth_at = 0;      // last full authentication (password + second factor): re-auth window
+  int failed_attempts = 0;  // wrong second-factor codes in this pending sign-in
+  std::string ip;
+  std::string user_agent;
+};
+
+struct AuditEvent {
+  int64_t id = 0;
+  int64_t user_id = 0;  // 0 = no user (e.g. unknown username)
+  int64_t at = 0;
+  std::string event;    // snake_case: login_succeeded, login_failed, account_locked, ...
+  std::string ip;
+  std::string user_agent;
+  std::string detail;   // JSON object text, never secrets
+};
+
+// A counter with a fixed window and a lock, for rate limits and lockouts.
+struct Throttle {
+  std::string key;
+  int64_t window_start = 0;
+  int count = 0;
+  int64_t locked_until = 0;  // 0 = not locked
+};
+
+// A registered second-factor method (totp, push, webauthn, yubiotp, sms).
+struct Method {
+  int64_t id = 0;
+  int64_t user_id = 0;
+  std::string type;    // "totp", "push", "webauthn", "yubiotp", "sms"
+  std::string label;
+  std::string secret;  // encrypted at rest by the caller (crypto/aead); opaque bytes here
+  std::string params;  // JSON text: algorithm, digits, period, credential data, ...
+  std::string lookup;  // indexed lookup value (webauthn credential id, yubikey public id); may be empty
+  bool confirmed = false;
+  bool is_default = false;
+  int64_t created_at = 0;
+  int64_t last_used_at = 0;
+  int64_t last_step = -1;  // TOTP: last accepted time step; counters for other types
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Applies pending migrations; returns the schema version afterwards.
+  virtual Result<int> migrate() = 0;
+
+  // --- users -----------------------------------------------------------------
+  // kAlreadyExists when the (lower-case) username is taken.
+  virtual Result<User> create_user(const std::string& username, const std::string& password_hash,
+                                   int64_t now) = 0;
+  virtual Result<User> user_by_name(const std::string& username) = 0;
+  virtual Result<User> user_by_id(int64_t id) = 0;
+  virtual Result<std::vector<User>> list_users() = 0;
+  virtual Status set_password_hash(int64_t user_id, const std::string& password_hash) = 0;
+  virtual Status set_user_disabled(int64_t user_id, bool disabled) = 0;
+  virtual Status set_last_login(int64_t user_id, int64_t at) = 0;
+
+  // --- sessions --------------------------------------------------------------
+  // `s.id` is ignored; the returned session carries the new id. kAlreadyExists on a token
+  // hash collision.
+  virtual Result<Session> create_session(const Session& s) = 0;
+  virtual Result<Session> session_by_token_hash(const std::string& token_hash) = 0;
+  virtual Result<Session> session_by_id(int64_t id) = 0;
+  virtual Result<std::vector<Session>> sessions_of_user(int64_t user_id) = 0;
+  // Records activity: last_seen_at = now, expires_at = new_expires_at.
+  virtual Status touch_session(int64_t id, int64_t now, int64_t new_expires_at) = 0;
+  // Privilege change: replaces the token hash (old token stops working) and sets state,
+  // auth_at and expires_at in one write. kNotFound if the session is gone.
+  virtual Status upgrade_session(int64_t id, const std::string& new_token_hash,
+                                 SessionState state, int64_t auth_at, int64_t expires_at) = 0;
+  // Adds one to failed_attempts and returns the new count (single conditional write).
+  virtual Result<int> add_session_failure(int64_t id) = 0;
+  virtual Status delete_session(int64_t id) = 0;
+  // Deletes the session only if it belongs to user_id; kNotFound otherwise.
+  virtual Status delete_user_session(int64_t user_id, int64_t id) = 0;
+  // Deletes every session of the user except `keep_id` (0 = none); returns how many.
+  virtual Result<int> delete_sessions_of_user(int64_t user_id, int64_t keep_id) = 0;
+  virtual Result<int> delete_expired_sessions(int64_t now) = 0;
+
+  // --- audit -----------------------------------------------------------------
+  virtual Status append_audit(const AuditEvent& e) = 0;
+  // Newest first.
+  virtual Result<std::vector<AuditEvent>> audit_of_user(int64_t user_id, int limit) = 0;
+
+  // --- throttles (rate limits, lockouts) -------------------------------------
+  // Reads the throttle; a missing key is a zero Throttle (not an error).
+  virtual Result<Throttle> throttle_get(const std::string& key) = 0;
+  // Atomically records one event: if the window (window_s) has passed since window_start,
+  // the window restarts at `now` with count 1; otherwise count + 1. When count reaches
+  // `max`, locked_until = now + lock_s. Returns the state after the write.
+  virtual Result<Throttle> throttle_hit(const std::string& key, int64_t now, int window_s,
+                                        int max, int lock_s) = 0;
+  virtual Status throttle_clear(const std::string& key) = 0;
+
+  // --- second-factor methods -------------------------------------------------
+  // `m.id` is ignored; returns the stored method with its id. kAlreadyExists when a
+  // non-empty `lookup` is already used by another method of the same type.
+  virtual Result<Method> create_method(const Method& m) = 0;
+  virtual Result<std::vector<Method>> methods_of_user(int64_t user_id) = 0;
+  virtual Result<Method> method_of_user(int64_t user_id, int64_t method_id) = 0;
+  // Finds a confirmed or unconfirmed method by (type, lookup).
+  virtual Result<Method> method_by_lookup(const std::string& type, const std::string& lookup) = 0;
+  // Marks confirmed; when the user had no other confirmed method it becomes the default.
+  virtual Status confirm_method(int64_t user_id, int64_t method_id, int64_t now) = 0;
+  virtual Status rename_method(int64_t user_id, int64_t method_id, const std::string& label) = 0;
+  // Exactly one default per user (confirmed methods only); kNotFound if not the user's.
+  virtual Status set_default_method(int64_t user_id, int64_t method_id) = 0;
+  // Deletes one method; if it was the default, another confirmed method (oldest) becomes
+  // the default. kNotFound if not the user's.
+  virtual Status delete_method(int64_t user_id, int64_t method_id) = 0;
+  // Deletes every method and every recovery code of the user; returns how many methods.
+  virtual Result<int> delete_all_methods(int64_t user_id) = 0;
+  virtual Result<int> delete_unconfirmed_methods(int64_t created_before) = 0;
+  virtual Status update_method_params(int64_t user_id, int64_t method_id,
+                                      const std::string& params) = 0;
+  // Use-once step/counter: sets last_step = step and last_used_at = now only if
+  // step > last_step. Returns true when this call won, false when the step (or a later one)
+  // was already used.
+  virtual Result<bool> advance_method_step(int64_t method_id, int64_t step, int64_t now) = 0;
+  virtual Status touch_method(int64_t method_id, int64_t now) = 0;
+
+  // --- recovery codes --------------------------------------------------------
+  // Replaces the user's whole set in one transaction (the old set stops working).
+  virtual Status replace_recovery_codes(int64_t user_id, const std::vector<std::string>& hashes,
+                                        int64_t now) = 0;
+  // Marks the code used if it is the user's and unused: true when this call won.
+  virtual Result<bool> use_recovery_code(int64_t user_id, const std::string& hash,
+                                         int64_t now) = 0;
+  virtual Result<int> remaining_recovery_codes(int64_t user_id) = 0;
+};
+
+// Opens the backend named by a database URL: "sqlite:PATH" (or "sqlite::memory:").
+// Creates the parent directory of a SQLite file if missing. Does not migrate.
+Result<std::unique_ptr<Store>> open_store(const std::string& url);
+
+}  // namespace twostep::store
