@@ -5,6 +5,7 @@ set(body "")
 foreach(f ${files})
   get_filename_component(fname ${f} NAME_WE)
   string(REGEX MATCH "^[0-9]+" version ${fname})
+  string(REGEX REPLACE "^0+([0-9])" "\\1" version "${version}")  # 0010 is not octal
   file(READ ${f} sql)
   string(LENGTH "${sql}" len)
   set(body "${body}  {${version}, \"${fname}\", R\"twostep_sql(${sql})twostep_sql\"},\n")

@@ -1,0 +1,1057 @@
+#include "twostep/store/sqlite/sqlite_store.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <atomic>
+#include <utility>
+
+#include "twostep/store/migration.hpp"
+
+namespace twostep::store::sqlite {
+
+using core::Code;
+using core::Error;
+
+namespace {
+
+constexpr int kBusyTimeoutMs = 5000;
+
+// The one place where SQLite result codes become core errors. `context` is SQL text or a
+// file name, never a bound value: details go to logs and bound values may be secrets.
+Error to_error(sqlite3* db, int rc, std::string_view context) {
+  std::string detail = "sqlite: ";
+  detail.append(context);
+  detail += ": ";
+  detail += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  switch (rc) {
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+      return Error{Code::kAlreadyExists, "already_exists", "That already exists.",
+                   std::move(detail), 0};
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+      return Error{Code::kNotFound, "not_found", "Not found.", std::move(detail), 0};
+    default:
+      break;
+  }
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Error{Code::kUnavailable, "unavailable", "The database is busy; try again shortly.",
+                   std::move(detail), 1};
+    case SQLITE_CANTOPEN:
+    case SQLITE_PROTOCOL:
+    case SQLITE_NOTADB:
+      return Error{Code::kUnavailable, "unavailable", "The database cannot be reached.",
+                   std::move(detail), 0};
+    default:
+      return Error{Code::kInternal, "internal", "Something went wrong on our side.",
+                   std::move(detail), 0};
+  }
+}
+
+tl::unexpected<Error> not_found(const char* what) {
+  return core::fail(Code::kNotFound, "not_found", std::string(what) + " not found.");
+}
+
+// Gives a translated error a message that fits the verb (e.g. "username_taken").
+tl::unexpected<Error> refine(Error e, Code code, const char* reason, const char* message) {
+  if (e.code == code) {
+    e.reason = reason;
+    e.message = message;
+  }
+  return tl::unexpected<Error>(std::move(e));
+}
+
+// One use of a cached statement: binds parameters in order, steps, reads columns, and resets
+// the statement when it goes out of scope so the connection can reuse it.
+class Query {
+ public:
+  Query(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  ~Query() {
+    if (stmt_ != nullptr) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
+  Query(const Query&) = delete;
+  Query& operator=(const Query&) = delete;
+  Query(Query&& o) noexcept
+      : db_(o.db_), stmt_(std::exchange(o.stmt_, nullptr)), next_(o.next_), bind_rc_(o.bind_rc_) {}
+  Query& operator=(Query&&) = delete;
+
+  Query& bind_int(int64_t v) { return check(sqlite3_bind_int64(stmt_, ++next_, v)); }
+  Query& bind_bool(bool v) { return bind_int(v ? 1 : 0); }
+  Query& bind_text(std::string_view v) {
+    return check(
+        sqlite3_bind_text64(stmt_, ++next_, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+  }
+  Query& bind_blob(std::string_view v) {
+    return check(sqlite3_bind_blob64(stmt_, ++next_, v.data(), v.size(), SQLITE_TRANSIENT));
+  }
+
+  // One step: true when a row is ready, false when the statement is done.
+  core::Result<bool> step() {
+    if (bind_rc_ != SQLITE_OK) {
+      return tl::unexpected(to_error(db_, bind_rc_, sqlite3_sql(stmt_)));
+    }
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) {
+      return true;
+    }
+    if (rc == SQLITE_DONE) {
+      return false;
+    }
+    return tl::unexpected(to_error(db_, rc, sqlite3_sql(stmt_)));
+  }
+
+  // Steps to the end, ignoring rows (RETURNING rows already read, or none expected).
+  core::Status finish() {
+    for (;;) {
+      TS_ASSIGN_OR_RETURN(bool row, step());
+      if (!row) {
+        return core::ok();
+      }
+    }
+  }
+
+  // Runs the statement and returns how many rows it changed.
+  core::Result<int> run() {
+    TS_RETURN_IF_ERROR(finish());
+    return sqlite3_changes(db_);
+  }
+
+  // Reads the first column of the first row; kNotFound when there is no row.
+  core::Result<int64_t> scalar(const char* what) {
+    TS_ASSIGN_OR_RETURN(bool row, step());
+    if (!row) {
+      return not_found(what);
+    }
+    int64_t v = col_int(0);
+    TS_RETURN_IF_ERROR(finish());
+    return v;
+  }
+
+  int64_t col_int(int i) const { return sqlite3_column_int64(stmt_, i); }
+  bool col_bool(int i) const { return col_int(i) != 0; }
+  std::string col_text(int i) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, i));
+    return p == nullptr ? std::string() : std::string(p, sqlite3_column_bytes(stmt_, i));
+  }
+  std::string col_blob(int i) const {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, i));
+    return p == nullptr ? std::string() : std::string(p, sqlite3_column_bytes(stmt_, i));
+  }
+
+ private:
+  Query& check(int rc) {
+    if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) {
+      bind_rc_ = rc;
+    }
+    return *this;
+  }
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+  int next_ = 0;
+  int bind_rc_ = SQLITE_OK;
+};
+
+core::Result<Query> prepare(Connection& c, std::string_view sql) {
+  TS_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, c.prepare_cached(sql));
+  return Query(c.get(), stmt);
+}
+
+// BEGIN IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so a
+// transaction never fails half-way because another writer got there first.
+class Transaction {
+ public:
+  explicit Transaction(Connection& c) : c_(c) {}
+  ~Transaction() {
+    if (open_) {
+      sqlite3_exec(c_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  core::Status begin() {
+    TS_RETURN_IF_ERROR(c_.exec("BEGIN IMMEDIATE"));
+    open_ = true;
+    return core::ok();
+  }
+  core::Status commit() {
+    TS_RETURN_IF_ERROR(c_.exec("COMMIT"));
+    open_ = false;
+    return core::ok();
+  }
+
+ private:
+  Connection& c_;
+  bool open_ = false;
+};
+
+core::Status expect_changed(core::Result<int> changed, const char* what) {
+  if (!changed) {
+    return tl::unexpected(std::move(changed.error()));
+  }
+  if (*changed == 0) {
+    return not_found(what);
+  }
+  return core::ok();
+}
+
+#define TWOSTEP_USER_COLUMNS "id, username, password_hash, disabled, created_at, last_login_at"
+
+User read_user(const Query& q) {
+  User u;
+  u.id = q.col_int(0);
+  u.username = q.col_text(1);
+  u.password_hash = q.col_text(2);
+  u.disabled = q.col_bool(3);
+  u.created_at = q.col_int(4);
+  u.last_login_at = q.col_int(5);
+  return u;
+}
+
+#define TWOSTEP_SESSION_COLUMNS                                                      \
+  "id, token_hash, user_id, state, remember, created_at, last_seen_at, expires_at, " \
+  "absolute_expires_at, auth_at, failed_attempts, ip, user_agent"
+
+Session read_session(const Query& q) {
+  Session s;
+  s.id = q.col_int(0);
+  s.token_hash = q.col_text(1);
+  s.user_id = q.col_int(2);
+  s.state = static_cast<SessionState>(q.col_int(3));
+  s.remember = q.col_bool(4);
+  s.created_at = q.col_int(5);
+  s.last_seen_at = q.col_int(6);
+  s.expires_at = q.col_int(7);
+  s.absolute_expires_at = q.col_int(8);
+  s.auth_at = q.col_int(9);
+  s.failed_attempts = static_cast<int>(q.col_int(10));
+  s.ip = q.col_text(11);
+  s.user_agent = q.col_text(12);
+  return s;
+}
+
+#define TWOSTEP_AUDIT_COLUMNS "id, user_id, at, event, ip, user_agent, detail"
+
+AuditEvent read_audit(const Query& q) {
+  AuditEvent e;
+  e.id = q.col_int(0);
+  e.user_id = q.col_int(1);
+  e.at = q.col_int(2);
+  e.event = q.col_text(3);
+  e.ip = q.col_text(4);
+  e.user_agent = q.col_text(5);
+  e.detail = q.col_text(6);
+  return e;
+}
+
+#define TWOSTEP_THROTTLE_COLUMNS "key, window_start, hit_count, locked_until"
+
+Throttle read_throttle(const Query& q) {
+  Throttle t;
+  t.key = q.col_text(0);
+  t.window_start = q.col_int(1);
+  t.count = static_cast<int>(q.col_int(2));
+  t.locked_until = q.col_int(3);
+  return t;
+}
+
+#define TWOSTEP_METHOD_COLUMNS                                                            \
+  "id, user_id, type, label, secret, params, lookup, confirmed, is_default, created_at, " \
+  "last_used_at, last_step"
+
+Method read_method(const Query& q) {
+  Method m;
+  m.id = q.col_int(0);
+  m.user_id = q.col_int(1);
+  m.type = q.col_text(2);
+  m.label = q.col_text(3);
+  m.secret = q.col_blob(4);
+  m.params = q.col_text(5);
+  m.lookup = q.col_text(6);
+  m.confirmed = q.col_bool(7);
+  m.is_default = q.col_bool(8);
+  m.created_at = q.col_int(9);
+  m.last_used_at = q.col_int(10);
+  m.last_step = q.col_int(11);
+  return m;
+}
+
+// Reads exactly one row with `read`; kNotFound (naming `what`) when there is none.
+template <class Read>
+auto one(Query& q, Read read, const char* what) -> core::Result<decltype(read(q))> {
+  TS_ASSIGN_OR_RETURN(bool row, q.step());
+  if (!row) {
+    return not_found(what);
+  }
+  auto value = read(q);
+  TS_RETURN_IF_ERROR(q.finish());
+  return value;
+}
+
+template <class Read>
+auto all(Query& q, Read read) -> core::Result<std::vector<decltype(read(q))>> {
+  std::vector<decltype(read(q))> rows;
+  for (;;) {
+    TS_ASSIGN_OR_RETURN(bool row, q.step());
+    if (!row) {
+      return rows;
+    }
+    rows.push_back(read(q));
+  }
+}
+
+}  // namespace
+
+// --- RAII handles ------------------------------------------------------------
+
+Statement::~Statement() { sqlite3_finalize(stmt_); }
+
+Statement::Statement(Statement&& other) noexcept : stmt_(std::exchange(other.stmt_, nullptr)) {}
+
+Statement& Statement::operator=(Statement&& other) noexcept {
+  if (this != &other) {
+    sqlite3_finalize(stmt_);
+    stmt_ = std::exchange(other.stmt_, nullptr);
+  }
+  return *this;
+}
+
+Connection::~Connection() { close(); }
+
+Connection::Connection(Connection&& other) noexcept
+    : db_(std::exchange(other.db_, nullptr)), cache_(std::move(other.cache_)) {}
+
+Connection& Connection::operator=(Connection&& other) noexcept {
+  if (this != &other) {
+    close();
+    db_ = std::exchange(other.db_, nullptr);
+    cache_ = std::move(other.cache_);
+  }
+  return *this;
+}
+
+void Connection::close() {
+  cache_.clear();  // statements must be finalized before their connection closes
+  if (db_ != nullptr) {
+    sqlite3_close_v2(db_);
+    db_ = nullptr;
+  }
+}
+
+core::Result<Connection> Connection::open(const std::string& filename, bool uri) {
+  Connection c;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  if (uri) {
+    flags |= SQLITE_OPEN_URI;
+  }
+  int rc = sqlite3_open_v2(filename.c_str(), &c.db_, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    return tl::unexpected(to_error(c.db_, rc, "open " + filename));
+  }
+  sqlite3_extended_result_codes(c.db_, 1);
+  sqlite3_busy_timeout(c.db_, kBusyTimeoutMs);
+  TS_RETURN_IF_ERROR(c.exec("PRAGMA foreign_keys = ON"));
+  if (!uri) {
+    TS_RETURN_IF_ERROR(c.exec("PRAGMA journal_mode = WAL"));
+    TS_RETURN_IF_ERROR(c.exec("PRAGMA synchronous = NORMAL"));
+  }
+  return c;
+}
+
+core::Result<sqlite3_stmt*> Connection::prepare_cached(std::string_view sql) {
+  std::string key(sql);
+  auto it = cache_.find(key);
+  if (it != cache_.end()) {
+    return it->second.get();
+  }
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                              SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  if (rc != SQLITE_OK) {
+    sqlite3_finalize(stmt);
+    return tl::unexpected(to_error(db_, rc, sql));
+  }
+  return cache_.emplace(std::move(key), Statement(stmt)).first->second.get();
+}
+
+core::Status Connection::exec(const char* sql) {
+  int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) {
+    // Migrations are long: name only their first line in the detail.
+    std::string_view text(sql);
+    return tl::unexpected(
+        to_error(db_, rc, text.substr(0, std::min(text.find('\n'), text.size()))));
+  }
+  return core::ok();
+}
+
+// --- pool --------------------------------------------------------------------
+
+class SqliteStore::Lease {
+ public:
+  Lease(SqliteStore& store, Connection* c, std::unique_lock<std::mutex> writer)
+      : store_(store), c_(c), writer_(std::move(writer)) {}
+  ~Lease() {
+    // A verb that returned early inside a transaction must not hand the transaction on.
+    if (!sqlite3_get_autocommit(c_->get())) {
+      sqlite3_exec(c_->get(), "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    store_.give_back(c_);
+  }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+
+  Connection& operator*() const { return *c_; }
+  Connection* operator->() const { return c_; }
+
+ private:
+  SqliteStore& store_;
+  Connection* c_;
+  std::unique_lock<std::mutex> writer_;
+};
+
+SqliteStore::SqliteStore(std::vector<Connection> connections) {
+  for (auto& c : connections) {
+    connections_.push_back(std::make_unique<Connection>(std::move(c)));
+    idle_.push_back(connections_.back().get());
+  }
+}
+
+SqliteStore::~SqliteStore() = default;
+
+SqliteStore::Lease SqliteStore::lease(Access access) {
+  std::unique_lock<std::mutex> writer;
+  if (access == Access::kWrite) {
+    writer = std::unique_lock<std::mutex>(writer_mu_);  // before a connection: no lock cycle
+  }
+  std::unique_lock<std::mutex> lock(pool_mu_);
+  pool_cv_.wait(lock, [this] { return !idle_.empty(); });
+  Connection* c = idle_.back();
+  idle_.pop_back();
+  return Lease(*this, c, std::move(writer));
+}
+
+void SqliteStore::give_back(Connection* connection) {
+  {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    idle_.push_back(connection);
+  }
+  pool_cv_.notify_one();
+}
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open_pool(const std::string& filename, bool uri,
+                                                            int size) {
+  std::vector<Connection> connections;
+  for (int i = 0; i < size; ++i) {
+    TS_ASSIGN_OR_RETURN(Connection c, Connection::open(filename, uri));
+    connections.push_back(std::move(c));
+  }
+  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(connections)));
+}
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open_file(const std::string& path) {
+  return open_pool(path, false, kFilePoolSize);
+}
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open_memory() {
+  // A uniquely named shared-cache database, so that each store is private. One connection:
+  // under shared cache, SQLite reports table-lock conflicts as SQLITE_LOCKED, which the busy
+  // timeout does not wait for, so several connections would fail under concurrent writes.
+  static std::atomic<uint64_t> counter{0};
+  std::string name =
+      "file:twostep_mem_" + std::to_string(counter.fetch_add(1)) + "?mode=memory&cache=shared";
+  return open_pool(name, true, 1);
+}
+
+// --- migrations --------------------------------------------------------------
+
+Result<int> SqliteStore::migrate() {
+  auto c = lease(Access::kWrite);
+  TS_RETURN_IF_ERROR(
+      c->exec("CREATE TABLE IF NOT EXISTS schema_version("
+              "version INTEGER PRIMARY KEY, name TEXT, applied_at INTEGER)"));
+  int known = 0;
+  for (const Migration& m : kSqliteMigrations) {
+    known = std::max(known, m.version);
+    // Check and apply under one write lock, so two processes starting together apply each
+    // migration once.
+    Transaction tx(*c);
+    TS_RETURN_IF_ERROR(tx.begin());
+    {
+      TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                           "SELECT EXISTS(SELECT 1 FROM schema_version "
+                                           "WHERE version = ?)"));
+      q.bind_int(m.version);
+      TS_ASSIGN_OR_RETURN(int64_t applied, q.scalar("schema version"));
+      if (applied != 0) {
+        continue;  // the transaction rolls back: nothing was written
+      }
+    }
+    TS_RETURN_IF_ERROR(c->exec(m.sql));
+    {
+      TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                           "INSERT INTO schema_version(version, name, "
+                                           "applied_at) VALUES(?, ?, unixepoch())"));
+      q.bind_int(m.version).bind_text(m.name);
+      TS_RETURN_IF_ERROR(q.run());
+    }
+    TS_RETURN_IF_ERROR(tx.commit());
+  }
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT COALESCE(MAX(version), 0) FROM schema_version"));
+  TS_ASSIGN_OR_RETURN(int64_t version, q.scalar("schema version"));
+  if (version > known) {
+    return core::fail(
+        Code::kFailedPrecondition, "schema_too_new",
+        "The database was written by a newer version of twostep.",
+        "schema version " + std::to_string(version) + " > known " + std::to_string(known));
+  }
+  return static_cast<int>(version);
+}
+
+// --- users -------------------------------------------------------------------
+
+Result<User> SqliteStore::create_user(const std::string& username, const std::string& password_hash,
+                                      int64_t now) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "INSERT INTO users(username, password_hash, created_at) "
+                                       "VALUES(?, ?, ?) RETURNING " TWOSTEP_USER_COLUMNS));
+  q.bind_text(username).bind_text(password_hash).bind_int(now);
+  auto user = one(q, read_user, "User");
+  if (!user) {
+    return refine(std::move(user.error()), Code::kAlreadyExists, "username_taken",
+                  "That username is taken.");
+  }
+  return user;
+}
+
+Result<User> SqliteStore::user_by_name(const std::string& username) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q,
+                      prepare(*c, "SELECT " TWOSTEP_USER_COLUMNS " FROM users WHERE username = ?"));
+  q.bind_text(username);
+  return one(q, read_user, "User");
+}
+
+Result<User> SqliteStore::user_by_id(int64_t id) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q,
+                      prepare(*c, "SELECT " TWOSTEP_USER_COLUMNS " FROM users WHERE id = ?"));
+  q.bind_int(id);
+  return one(q, read_user, "User");
+}
+
+Result<std::vector<User>> SqliteStore::list_users() {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q,
+                      prepare(*c, "SELECT " TWOSTEP_USER_COLUMNS " FROM users ORDER BY id"));
+  return all(q, read_user);
+}
+
+Status SqliteStore::set_password_hash(int64_t user_id, const std::string& password_hash) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "UPDATE users SET password_hash = ? WHERE id = ?"));
+  q.bind_text(password_hash).bind_int(user_id);
+  return expect_changed(q.run(), "User");
+}
+
+Status SqliteStore::set_user_disabled(int64_t user_id, bool disabled) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "UPDATE users SET disabled = ? WHERE id = ?"));
+  q.bind_bool(disabled).bind_int(user_id);
+  return expect_changed(q.run(), "User");
+}
+
+Status SqliteStore::set_last_login(int64_t user_id, int64_t at) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "UPDATE users SET last_login_at = ? WHERE id = ?"));
+  q.bind_int(at).bind_int(user_id);
+  return expect_changed(q.run(), "User");
+}
+
+// --- sessions ----------------------------------------------------------------
+
+Result<Session> SqliteStore::create_session(const Session& s) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(
+      Query q,
+      prepare(*c,
+              "INSERT INTO sessions(token_hash, user_id, state, remember, created_at, "
+              "last_seen_at, expires_at, absolute_expires_at, auth_at, failed_attempts, ip, "
+              "user_agent) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+              "RETURNING " TWOSTEP_SESSION_COLUMNS));
+  q.bind_text(s.token_hash)
+      .bind_int(s.user_id)
+      .bind_int(static_cast<int>(s.state))
+      .bind_bool(s.remember)
+      .bind_int(s.created_at)
+      .bind_int(s.last_seen_at)
+      .bind_int(s.expires_at)
+      .bind_int(s.absolute_expires_at)
+      .bind_int(s.auth_at)
+      .bind_int(s.failed_attempts)
+      .bind_text(s.ip)
+      .bind_text(s.user_agent);
+  auto session = one(q, read_session, "Session");
+  if (!session) {
+    return refine(std::move(session.error()), Code::kNotFound, "not_found", "User not found.");
+  }
+  return session;
+}
+
+Result<Session> SqliteStore::session_by_token_hash(const std::string& token_hash) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT " TWOSTEP_SESSION_COLUMNS
+                                           " FROM sessions WHERE token_hash = ?"));
+  q.bind_text(token_hash);
+  return one(q, read_session, "Session");
+}
+
+Result<Session> SqliteStore::session_by_id(int64_t id) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q,
+                      prepare(*c, "SELECT " TWOSTEP_SESSION_COLUMNS " FROM sessions WHERE id = ?"));
+  q.bind_int(id);
+  return one(q, read_session, "Session");
+}
+
+Result<std::vector<Session>> SqliteStore::sessions_of_user(int64_t user_id) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT " TWOSTEP_SESSION_COLUMNS
+                                           " FROM sessions WHERE user_id = ? ORDER BY id"));
+  q.bind_int(user_id);
+  return all(q, read_session);
+}
+
+Status SqliteStore::touch_session(int64_t id, int64_t now, int64_t new_expires_at) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(
+      Query q, prepare(*c, "UPDATE sessions SET last_seen_at = ?, expires_at = ? WHERE id = ?"));
+  q.bind_int(now).bind_int(new_expires_at).bind_int(id);
+  return expect_changed(q.run(), "Session");
+}
+
+Status SqliteStore::upgrade_session(int64_t id, const std::string& new_token_hash,
+                                    SessionState state, int64_t auth_at, int64_t expires_at) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "UPDATE sessions SET token_hash = ?, state = ?, "
+                                       "auth_at = ?, expires_at = ? WHERE id = ?"));
+  q.bind_text(new_token_hash)
+      .bind_int(static_cast<int>(state))
+      .bind_int(auth_at)
+      .bind_int(expires_at)
+      .bind_int(id);
+  return expect_changed(q.run(), "Session");
+}
+
+Result<int> SqliteStore::add_session_failure(int64_t id) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "UPDATE sessions SET failed_attempts = "
+                                       "failed_attempts + 1 WHERE id = ? "
+                                       "RETURNING failed_attempts"));
+  q.bind_int(id);
+  TS_ASSIGN_OR_RETURN(int64_t count, q.scalar("Session"));
+  return static_cast<int>(count);
+}
+
+Status SqliteStore::delete_session(int64_t id) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "DELETE FROM sessions WHERE id = ?"));
+  q.bind_int(id);
+  return expect_changed(q.run(), "Session");
+}
+
+Status SqliteStore::delete_user_session(int64_t user_id, int64_t id) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "DELETE FROM sessions WHERE id = ? AND user_id = ?"));
+  q.bind_int(id).bind_int(user_id);
+  return expect_changed(q.run(), "Session");
+}
+
+Result<int> SqliteStore::delete_sessions_of_user(int64_t user_id, int64_t keep_id) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "DELETE FROM sessions WHERE user_id = ? AND id <> ?"));
+  q.bind_int(user_id).bind_int(keep_id);
+  return q.run();
+}
+
+Result<int> SqliteStore::delete_expired_sessions(int64_t now) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "DELETE FROM sessions WHERE expires_at <= ? "
+                                       "OR absolute_expires_at <= ?"));
+  q.bind_int(now).bind_int(now);
+  return q.run();
+}
+
+// --- audit -------------------------------------------------------------------
+
+Status SqliteStore::append_audit(const AuditEvent& e) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "INSERT INTO audit(user_id, at, event, ip, "
+                                       "user_agent, detail) VALUES(?, ?, ?, ?, ?, ?)"));
+  q.bind_int(e.user_id)
+      .bind_int(e.at)
+      .bind_text(e.event)
+      .bind_text(e.ip)
+      .bind_text(e.user_agent)
+      .bind_text(e.detail);
+  TS_RETURN_IF_ERROR(q.run());
+  return core::ok();
+}
+
+Result<std::vector<AuditEvent>> SqliteStore::audit_of_user(int64_t user_id, int limit) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q,
+                      prepare(*c, "SELECT " TWOSTEP_AUDIT_COLUMNS " FROM audit WHERE user_id = ? "
+                                  "ORDER BY at DESC, id DESC LIMIT ?"));
+  q.bind_int(user_id).bind_int(limit > 0 ? limit : -1);  // SQLite: LIMIT -1 = no limit
+  return all(q, read_audit);
+}
+
+// --- throttles ---------------------------------------------------------------
+
+Result<Throttle> SqliteStore::throttle_get(const std::string& key) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(
+      Query q, prepare(*c, "SELECT " TWOSTEP_THROTTLE_COLUMNS " FROM throttles WHERE key = ?"));
+  q.bind_text(key);
+  TS_ASSIGN_OR_RETURN(bool row, q.step());
+  if (!row) {
+    return Throttle{key, 0, 0, 0};
+  }
+  Throttle t = read_throttle(q);
+  TS_RETURN_IF_ERROR(q.finish());
+  return t;
+}
+
+Result<Throttle> SqliteStore::throttle_hit(const std::string& key, int64_t now, int window_s,
+                                           int max, int lock_s) {
+  // ?1 key, ?2 now, ?3 window_s, ?4 max, ?5 lock_s. In DO UPDATE every bare column is the
+  // row before the write. A lock starts when the new count reaches max and no lock is running
+  // (hits during a lock do not extend it); a lock survives a window restart; an expired lock
+  // reads back as 0.
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(
+      Query q,
+      prepare(*c,
+              "INSERT INTO throttles(key, window_start, hit_count, locked_until) "
+              "VALUES(?1, ?2, 1, CASE WHEN 1 >= ?4 THEN ?2 + ?5 ELSE 0 END) "
+              "ON CONFLICT(key) DO UPDATE SET "
+              "window_start = CASE WHEN ?2 - window_start >= ?3 THEN ?2 ELSE window_start END, "
+              "hit_count = CASE WHEN ?2 - window_start >= ?3 THEN 1 ELSE hit_count + 1 END, "
+              "locked_until = CASE "
+              "WHEN locked_until <= ?2 AND "
+              "(CASE WHEN ?2 - window_start >= ?3 THEN 1 ELSE hit_count + 1 END) >= ?4 "
+              "THEN ?2 + ?5 "
+              "WHEN locked_until <= ?2 THEN 0 "
+              "ELSE locked_until END "
+              "RETURNING " TWOSTEP_THROTTLE_COLUMNS));
+  q.bind_text(key).bind_int(now).bind_int(window_s).bind_int(max).bind_int(lock_s);
+  return one(q, read_throttle, "Throttle");
+}
+
+Status SqliteStore::throttle_clear(const std::string& key) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "DELETE FROM throttles WHERE key = ?"));
+  q.bind_text(key);
+  TS_RETURN_IF_ERROR(q.run());
+  return core::ok();
+}
+
+// --- methods -----------------------------------------------------------------
+
+Result<Method> SqliteStore::create_method(const Method& m) {
+  // A method created already confirmed (e.g. a verified security key) follows the same
+  // default rule as confirm_method, and takes the default when m.is_default asks for it.
+  auto c = lease(Access::kWrite);
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  bool make_default = false;
+  if (m.confirmed) {
+    int64_t has_default = 0;
+    {
+      TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                           "SELECT EXISTS(SELECT 1 FROM methods "
+                                           "WHERE user_id = ? AND is_default = 1)"));
+      q.bind_int(m.user_id);
+      TS_ASSIGN_OR_RETURN(has_default, q.scalar("Method"));
+    }
+    make_default = m.is_default || has_default == 0;
+    if (make_default && has_default != 0) {
+      TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                           "UPDATE methods SET is_default = 0 "
+                                           "WHERE user_id = ? AND is_default = 1"));
+      q.bind_int(m.user_id);
+      TS_RETURN_IF_ERROR(q.run());
+    }
+  }
+  Method created;
+  {
+    TS_ASSIGN_OR_RETURN(
+        Query q,
+        prepare(*c,
+                "INSERT INTO methods(user_id, type, label, secret, params, lookup, confirmed, "
+                "is_default, created_at, confirmed_at, last_used_at, last_step) "
+                "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING " TWOSTEP_METHOD_COLUMNS));
+    q.bind_int(m.user_id)
+        .bind_text(m.type)
+        .bind_text(m.label)
+        .bind_blob(m.secret)
+        .bind_text(m.params)
+        .bind_text(m.lookup)
+        .bind_bool(m.confirmed)
+        .bind_bool(make_default)
+        .bind_int(m.created_at)
+        .bind_int(m.confirmed ? m.created_at : 0)
+        .bind_int(m.last_used_at)
+        .bind_int(m.last_step);
+    auto row = one(q, read_method, "Method");
+    if (!row) {
+      Error e = std::move(row.error());
+      if (e.code == Code::kNotFound) {
+        return refine(std::move(e), Code::kNotFound, "not_found", "User not found.");
+      }
+      return refine(std::move(e), Code::kAlreadyExists, "method_exists",
+                    "That method is already registered.");
+    }
+    created = std::move(*row);
+  }
+  TS_RETURN_IF_ERROR(tx.commit());
+  return created;
+}
+
+Result<std::vector<Method>> SqliteStore::methods_of_user(int64_t user_id) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(
+      Query q, prepare(*c, "SELECT " TWOSTEP_METHOD_COLUMNS " FROM methods WHERE user_id = ? "
+                           "ORDER BY created_at, id"));
+  q.bind_int(user_id);
+  return all(q, read_method);
+}
+
+Result<Method> SqliteStore::method_of_user(int64_t user_id, int64_t method_id) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT " TWOSTEP_METHOD_COLUMNS
+                                           " FROM methods WHERE id = ? AND user_id = ?"));
+  q.bind_int(method_id).bind_int(user_id);
+  return one(q, read_method, "Method");
+}
+
+Result<Method> SqliteStore::method_by_lookup(const std::string& type, const std::string& lookup) {
+  auto c = lease(Access::kRead);
+  // "lookup <> ''" lets the planner use the partial unique index, and makes an empty lookup
+  // match nothing.
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT " TWOSTEP_METHOD_COLUMNS
+                                           " FROM methods WHERE type = ? AND lookup = ? "
+                                           "AND lookup <> ''"));
+  q.bind_text(type).bind_text(lookup);
+  return one(q, read_method, "Method");
+}
+
+Status SqliteStore::confirm_method(int64_t user_id, int64_t method_id, int64_t now) {
+  auto c = lease(Access::kWrite);
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  {
+    TS_ASSIGN_OR_RETURN(Query q,
+                        prepare(*c,
+                                "UPDATE methods SET confirmed = 1, confirmed_at = CASE WHEN "
+                                "confirmed = 1 THEN confirmed_at ELSE ? END "
+                                "WHERE id = ? AND user_id = ?"));
+    q.bind_int(now).bind_int(method_id).bind_int(user_id);
+    TS_RETURN_IF_ERROR(expect_changed(q.run(), "Method"));
+  }
+  {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                         "UPDATE methods SET is_default = 1 WHERE id = ? "
+                                         "AND NOT EXISTS(SELECT 1 FROM methods WHERE "
+                                         "user_id = ? AND is_default = 1)"));
+    q.bind_int(method_id).bind_int(user_id);
+    TS_RETURN_IF_ERROR(q.run());
+  }
+  return tx.commit();
+}
+
+Status SqliteStore::rename_method(int64_t user_id, int64_t method_id, const std::string& label) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q,
+                      prepare(*c, "UPDATE methods SET label = ? WHERE id = ? AND user_id = ?"));
+  q.bind_text(label).bind_int(method_id).bind_int(user_id);
+  return expect_changed(q.run(), "Method");
+}
+
+Status SqliteStore::set_default_method(int64_t user_id, int64_t method_id) {
+  auto c = lease(Access::kWrite);
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  {
+    TS_ASSIGN_OR_RETURN(Query q,
+                        prepare(*c, "SELECT confirmed FROM methods WHERE id = ? AND user_id = ?"));
+    q.bind_int(method_id).bind_int(user_id);
+    TS_ASSIGN_OR_RETURN(int64_t confirmed, q.scalar("Method"));
+    if (confirmed == 0) {
+      return core::fail(Code::kFailedPrecondition, "method_not_confirmed",
+                        "Confirm this method before making it the default.");
+    }
+  }
+  {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                         "UPDATE methods SET is_default = 0 "
+                                         "WHERE user_id = ? AND is_default = 1 AND id <> ?"));
+    q.bind_int(user_id).bind_int(method_id);
+    TS_RETURN_IF_ERROR(q.run());
+  }
+  {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "UPDATE methods SET is_default = 1 WHERE id = ?"));
+    q.bind_int(method_id);
+    TS_RETURN_IF_ERROR(q.run());
+  }
+  return tx.commit();
+}
+
+Status SqliteStore::delete_method(int64_t user_id, int64_t method_id) {
+  auto c = lease(Access::kWrite);
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  int64_t was_default = 0;
+  {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                         "DELETE FROM methods WHERE id = ? AND user_id = ? "
+                                         "RETURNING is_default"));
+    q.bind_int(method_id).bind_int(user_id);
+    TS_ASSIGN_OR_RETURN(was_default, q.scalar("Method"));
+  }
+  if (was_default != 0) {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                         "UPDATE methods SET is_default = 1 WHERE id = "
+                                         "(SELECT id FROM methods WHERE user_id = ? AND "
+                                         "confirmed = 1 ORDER BY created_at, id LIMIT 1)"));
+    q.bind_int(user_id);
+    TS_RETURN_IF_ERROR(q.run());
+  }
+  return tx.commit();
+}
+
+Result<int> SqliteStore::delete_all_methods(int64_t user_id) {
+  auto c = lease(Access::kWrite);
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  int deleted = 0;
+  {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "DELETE FROM methods WHERE user_id = ?"));
+    q.bind_int(user_id);
+    TS_ASSIGN_OR_RETURN(deleted, q.run());
+  }
+  {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "DELETE FROM recovery_codes WHERE user_id = ?"));
+    q.bind_int(user_id);
+    TS_RETURN_IF_ERROR(q.run());
+  }
+  TS_RETURN_IF_ERROR(tx.commit());
+  return deleted;
+}
+
+Result<int> SqliteStore::delete_unconfirmed_methods(int64_t created_before) {
+  // Unconfirmed methods are never the default, so nothing needs promoting.
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "DELETE FROM methods WHERE confirmed = 0 "
+                                       "AND created_at < ?"));
+  q.bind_int(created_before);
+  return q.run();
+}
+
+Status SqliteStore::update_method_params(int64_t user_id, int64_t method_id,
+                                         const std::string& params) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q,
+                      prepare(*c, "UPDATE methods SET params = ? WHERE id = ? AND user_id = ?"));
+  q.bind_text(params).bind_int(method_id).bind_int(user_id);
+  return expect_changed(q.run(), "Method");
+}
+
+Result<bool> SqliteStore::advance_method_step(int64_t method_id, int64_t step, int64_t now) {
+  auto c = lease(Access::kWrite);
+  {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                         "UPDATE methods SET last_step = ?, last_used_at = ? "
+                                         "WHERE id = ? AND last_step < ?"));
+    q.bind_int(step).bind_int(now).bind_int(method_id).bind_int(step);
+    TS_ASSIGN_OR_RETURN(int changed, q.run());
+    if (changed == 1) {
+      return true;
+    }
+  }
+  // Lost (or the method is gone): tell the two apart for the caller.
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT 1 FROM methods WHERE id = ?"));
+  q.bind_int(method_id);
+  TS_RETURN_IF_ERROR(q.scalar("Method"));
+  return false;
+}
+
+Status SqliteStore::touch_method(int64_t method_id, int64_t now) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "UPDATE methods SET last_used_at = ? WHERE id = ?"));
+  q.bind_int(now).bind_int(method_id);
+  return expect_changed(q.run(), "Method");
+}
+
+// --- recovery codes ----------------------------------------------------------
+
+Status SqliteStore::replace_recovery_codes(int64_t user_id, const std::vector<std::string>& hashes,
+                                           int64_t now) {
+  auto c = lease(Access::kWrite);
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT 1 FROM users WHERE id = ?"));
+    q.bind_int(user_id);
+    TS_RETURN_IF_ERROR(q.scalar("User"));
+  }
+  {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "DELETE FROM recovery_codes WHERE user_id = ?"));
+    q.bind_int(user_id);
+    TS_RETURN_IF_ERROR(q.run());
+  }
+  for (const std::string& hash : hashes) {
+    // A repeated hash is stored once (UNIQUE), so it can still be used only once.
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                         "INSERT OR IGNORE INTO recovery_codes(user_id, "
+                                         "hash, created_at) VALUES(?, ?, ?)"));
+    q.bind_int(user_id).bind_text(hash).bind_int(now);
+    TS_RETURN_IF_ERROR(q.run());
+  }
+  return tx.commit();
+}
+
+Result<bool> SqliteStore::use_recovery_code(int64_t user_id, const std::string& hash, int64_t now) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "UPDATE recovery_codes SET used_at = ? "
+                                       "WHERE user_id = ? AND hash = ? AND used_at IS NULL"));
+  q.bind_int(now).bind_int(user_id).bind_text(hash);
+  TS_ASSIGN_OR_RETURN(int changed, q.run());
+  return changed == 1;
+}
+
+Result<int> SqliteStore::remaining_recovery_codes(int64_t user_id) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "SELECT COUNT(*) FROM recovery_codes "
+                                       "WHERE user_id = ? AND used_at IS NULL"));
+  q.bind_int(user_id);
+  TS_ASSIGN_OR_RETURN(int64_t n, q.scalar("Recovery codes"));
+  return static_cast<int>(n);
+}
+
+}  // namespace twostep::store::sqlite

@@ -1,0 +1,148 @@
+// The SQLite backend of the store: a small pool of connections to one database file (WAL) or
+// to one private in-memory database, each caching its prepared statements. SQLite errors are
+// translated to core errors here and nowhere else.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "twostep/store/store.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace twostep::store::sqlite {
+
+// Owns one prepared statement (finalized on destruction).
+class Statement {
+ public:
+  Statement() = default;
+  explicit Statement(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  ~Statement();
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  Statement(Statement&& other) noexcept;
+  Statement& operator=(Statement&& other) noexcept;
+
+  sqlite3_stmt* get() const { return stmt_; }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+// Owns one connection (closed on destruction) and the statements prepared on it.
+class Connection {
+ public:
+  // Opens and configures a connection: busy timeout, WAL (files only), foreign keys.
+  static core::Result<Connection> open(const std::string& filename, bool uri);
+
+  Connection() = default;
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  Connection(Connection&& other) noexcept;
+  Connection& operator=(Connection&& other) noexcept;
+
+  sqlite3* get() const { return db_; }
+  // A statement prepared once per connection and reused; the caller resets it after use.
+  core::Result<sqlite3_stmt*> prepare_cached(std::string_view sql);
+  // Runs one or more statements without results (pragmas, migrations, BEGIN/COMMIT).
+  core::Status exec(const char* sql);
+
+ private:
+  void close();
+
+  sqlite3* db_ = nullptr;
+  std::unordered_map<std::string, Statement> cache_;
+};
+
+class SqliteStore final : public Store {
+ public:
+  static constexpr int kFilePoolSize = 4;
+
+  // Opens (creating if needed) the database file at `path`. The parent directory must exist.
+  static Result<std::unique_ptr<SqliteStore>> open_file(const std::string& path);
+  // A fresh private in-memory database that lives as long as the store.
+  static Result<std::unique_ptr<SqliteStore>> open_memory();
+
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  Result<int> migrate() override;
+
+  Result<User> create_user(const std::string& username, const std::string& password_hash,
+                           int64_t now) override;
+  Result<User> user_by_name(const std::string& username) override;
+  Result<User> user_by_id(int64_t id) override;
+  Result<std::vector<User>> list_users() override;
+  Status set_password_hash(int64_t user_id, const std::string& password_hash) override;
+  Status set_user_disabled(int64_t user_id, bool disabled) override;
+  Status set_last_login(int64_t user_id, int64_t at) override;
+
+  Result<Session> create_session(const Session& s) override;
+  Result<Session> session_by_token_hash(const std::string& token_hash) override;
+  Result<Session> session_by_id(int64_t id) override;
+  Result<std::vector<Session>> sessions_of_user(int64_t user_id) override;
+  Status touch_session(int64_t id, int64_t now, int64_t new_expires_at) override;
+  Status upgrade_session(int64_t id, const std::string& new_token_hash, SessionState state,
+                         int64_t auth_at, int64_t expires_at) override;
+  Result<int> add_session_failure(int64_t id) override;
+  Status delete_session(int64_t id) override;
+  Status delete_user_session(int64_t user_id, int64_t id) override;
+  Result<int> delete_sessions_of_user(int64_t user_id, int64_t keep_id) override;
+  Result<int> delete_expired_sessions(int64_t now) override;
+
+  Status append_audit(const AuditEvent& e) override;
+  Result<std::vector<AuditEvent>> audit_of_user(int64_t user_id, int limit) override;
+
+  Result<Throttle> throttle_get(const std::string& key) override;
+  Result<Throttle> throttle_hit(const std::string& key, int64_t now, int window_s, int max,
+                                int lock_s) override;
+  Status throttle_clear(const std::string& key) override;
+
+  Result<Method> create_method(const Method& m) override;
+  Result<std::vector<Method>> methods_of_user(int64_t user_id) override;
+  Result<Method> method_of_user(int64_t user_id, int64_t method_id) override;
+  Result<Method> method_by_lookup(const std::string& type, const std::string& lookup) override;
+  Status confirm_method(int64_t user_id, int64_t method_id, int64_t now) override;
+  Status rename_method(int64_t user_id, int64_t method_id, const std::string& label) override;
+  Status set_default_method(int64_t user_id, int64_t method_id) override;
+  Status delete_method(int64_t user_id, int64_t method_id) override;
+  Result<int> delete_all_methods(int64_t user_id) override;
+  Result<int> delete_unconfirmed_methods(int64_t created_before) override;
+  Status update_method_params(int64_t user_id, int64_t method_id,
+                              const std::string& params) override;
+  Result<bool> advance_method_step(int64_t method_id, int64_t step, int64_t now) override;
+  Status touch_method(int64_t method_id, int64_t now) override;
+
+  Status replace_recovery_codes(int64_t user_id, const std::vector<std::string>& hashes,
+                                int64_t now) override;
+  Result<bool> use_recovery_code(int64_t user_id, const std::string& hash, int64_t now) override;
+  Result<int> remaining_recovery_codes(int64_t user_id) override;
+
+ private:
+  class Lease;
+  enum class Access { kRead, kWrite };
+
+  explicit SqliteStore(std::vector<Connection> connections);
+  static Result<std::unique_ptr<SqliteStore>> open_pool(const std::string& filename, bool uri,
+                                                        int size);
+  // Borrows a connection until the lease ends; writers also hold writer_mu_ so that this
+  // process never makes SQLite's busy handler arbitrate between its own threads.
+  Lease lease(Access access);
+  void give_back(Connection* connection);
+
+  std::vector<std::unique_ptr<Connection>> connections_;
+  std::mutex pool_mu_;
+  std::condition_variable pool_cv_;
+  std::vector<Connection*> idle_;
+  std::mutex writer_mu_;
+};
+
+}  // namespace twostep::store::sqlite

@@ -1,0 +1,80 @@
+// open_store: the database URL picks the backend.
+#include "twostep/store/store.hpp"
+
+#include <filesystem>
+#include <string_view>
+#include <system_error>
+
+#include "twostep/store/sqlite/sqlite_store.hpp"
+
+namespace twostep::store {
+
+namespace {
+
+using core::Code;
+
+bool starts_with(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+// The scheme, when it looks like one; never the rest of the URL, which may hold a password.
+std::string scheme_of(std::string_view url) {
+  auto colon = url.find(':');
+  if (colon == std::string_view::npos || colon == 0 || colon > 32) {
+    return {};
+  }
+  for (char ch : url.substr(0, colon)) {
+    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '+' || ch == '-' || ch == '.';
+    if (!ok) {
+      return {};
+    }
+  }
+  return std::string(url.substr(0, colon));
+}
+
+Result<std::unique_ptr<Store>> open_sqlite_file(const std::string& path) {
+  std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec) {
+      return core::fail(Code::kUnavailable, "unavailable", "Cannot create the database directory.",
+                        "create_directories " + parent.string() + ": " + ec.message());
+    }
+  }
+  TS_ASSIGN_OR_RETURN(auto store, sqlite::SqliteStore::open_file(path));
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> open_store(const std::string& url) {
+  std::string_view u(url);
+  if (u == "sqlite::memory:") {
+    TS_ASSIGN_OR_RETURN(auto store, sqlite::SqliteStore::open_memory());
+    return std::unique_ptr<Store>(std::move(store));
+  }
+  if (starts_with(u, "sqlite:")) {
+    std::string_view path = u.substr(7);
+    if (starts_with(path, "//")) {  // sqlite:///abs/path and sqlite://rel/path
+      path.remove_prefix(2);
+    }
+    if (path.empty()) {
+      return core::fail(Code::kInvalidArgument, "invalid_database_url",
+                        "database.url: \"sqlite:\" needs a file path, e.g. sqlite:var/twostep.db");
+    }
+    return open_sqlite_file(std::string(path));
+  }
+  if (starts_with(u, "postgresql:") || starts_with(u, "postgres:")) {
+    return core::fail(Code::kInvalidArgument, "invalid_database_url",
+                      "database.url: postgresql:// is not supported yet");
+  }
+  std::string scheme = scheme_of(u);
+  return core::fail(Code::kInvalidArgument, "invalid_database_url",
+                    scheme.empty() ? "database.url: expected sqlite:PATH or sqlite::memory:"
+                                   : "database.url: unsupported scheme \"" + scheme +
+                                         "\"; expected sqlite:PATH or sqlite::memory:");
+}
+
+}  // namespace twostep::store
