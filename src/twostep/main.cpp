@@ -1,0 +1,3 @@
+#include "twostep/cli/cli.hpp"
+
+int main(int argc, char** argv) { return twostep::cli::run(argc, argv); }

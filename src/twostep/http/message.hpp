@@ -38,10 +38,26 @@ struct Request {
   std::optional<std::string> query_param(std::string_view name) const;
 };
 
+// Writes chunks of a streamed response (server-sent events). Only valid inside the `stream`
+// function it was passed to.
+class StreamWriter {
+ public:
+  virtual ~StreamWriter() = default;
+  // Sends one chunk as is (an SSE event must end with "\n\n"). false when the client went
+  // away, the write timed out or the server is shutting down: the stream function should
+  // then return. A client that leaves is only noticed on a write, so long waits should
+  // send a heartbeat comment (": ping\n\n") every ~15 s.
+  virtual boost::asio::awaitable<bool> write(std::string_view chunk) = 0;
+};
+
 struct Response {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;  // may repeat (Set-Cookie)
   std::string body;
+  // When set, the response is streamed: the server sends the status and headers (no
+  // Content-Length, Cache-Control: no-cache, Connection: close), ignores `body`, runs this
+  // function, then closes the connection.
+  std::function<boost::asio::awaitable<void>(StreamWriter&)> stream;
 
   // Replaces any header of that name.
   void set(std::string_view name, std::string value);

@@ -1,0 +1,148 @@
+#include <utility>  // before Asio headers (Boost 1.74)
+
+#include "twostep/app/app.hpp"
+
+#include <cstdio>
+#include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "twostep/api/api.hpp"
+#include "twostep/core/log.hpp"
+#include "twostep/http/pool.hpp"
+#include "twostep/http/server.hpp"
+
+namespace twostep::app {
+namespace net = boost::asio;
+using core::Code;
+using core::fail;
+
+core::Result<std::pair<std::string, uint16_t>> split_host_port(const std::string& listen) {
+  std::string host;
+  std::string port;
+  if (!listen.empty() && listen.front() == '[') {
+    auto close = listen.find(']');
+    if (close == std::string::npos || close + 1 >= listen.size() || listen[close + 1] != ':') {
+      return fail(Code::kInvalidArgument, "invalid_config", "server.listen: expected [ADDR]:PORT");
+    }
+    host = listen.substr(1, close - 1);
+    port = listen.substr(close + 2);
+  } else {
+    auto colon = listen.rfind(':');
+    if (colon == std::string::npos) {
+      return fail(Code::kInvalidArgument, "invalid_config", "server.listen: expected ADDR:PORT");
+    }
+    host = listen.substr(0, colon);
+    port = listen.substr(colon + 1);
+  }
+  int p = -1;
+  try {
+    size_t used = 0;
+    p = std::stoi(port, &used);
+    if (used != port.size()) p = -1;
+  } catch (...) {
+    p = -1;
+  }
+  if (p < 0 || p > 65535 || host.empty()) {
+    return fail(Code::kInvalidArgument, "invalid_config", "server.listen: bad address or port '" + listen + "'");
+  }
+  return std::make_pair(host, static_cast<uint16_t>(p));
+}
+
+core::Result<std::unique_ptr<App>> App::open(core::Config config) {
+  std::unique_ptr<App> app(new App(std::move(config)));
+  const auto& cfg = app->config_;
+  core::LogLevel level;
+  if (core::parse_log_level(cfg.server.log_level, &level)) core::set_log_level(level);
+
+  TS_ASSIGN_OR_RETURN(crypto::Keyring keyring, crypto::Keyring::load_or_create(cfg.security.master_key_file));
+  app->keyring_ = std::make_unique<crypto::Keyring>(std::move(keyring));
+  TS_ASSIGN_OR_RETURN(app->store_, store::open_store(cfg.database.url));
+  TS_ASSIGN_OR_RETURN(int version, app->store_->migrate());
+  LOG_DEBUG("database ready schema_version=" << version);
+
+  services::Deps deps{*app->store_, app->clock_, *app->keyring_, app->config_, app->metrics_};
+  app->audit_ = std::make_unique<services::Audit>(deps);
+  app->throttles_ = std::make_unique<services::Throttles>(deps);
+  app->accounts_ = std::make_unique<services::Accounts>(deps, *app->audit_);
+  app->sessions_ = std::make_unique<services::Sessions>(deps, *app->audit_);
+  app->twofa_ = std::make_unique<services::TwoFactor>(deps, *app->audit_);
+  app->login_ = std::make_unique<services::Login>(deps, *app->audit_, *app->sessions_,
+                                                  *app->twofa_, *app->throttles_);
+  return app;
+}
+
+App::~App() = default;
+
+namespace {
+net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFactor& twofa,
+                                  http::WorkerPool& db) {
+  auto ex = co_await net::this_coro::executor;
+  net::steady_timer timer(ex);
+  for (;;) {
+    timer.expires_after(std::chrono::minutes(5));
+    boost::system::error_code ec;
+    co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+    if (ec) co_return;
+    co_await db.run([&] {
+      sessions.purge_expired();
+      twofa.purge_unconfirmed();
+      return 0;
+    });
+  }
+}
+}  // namespace
+
+int App::serve() {
+  const auto& cfg = config_;
+  int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int hash_threads = cfg.security.hash_threads > 0 ? cfg.security.hash_threads : cores;
+  http::WorkerPool hash_pool("hash", hash_threads, cfg.security.hash_queue);
+  http::WorkerPool db_pool("db", std::max(1, cfg.security.db_threads), cfg.security.db_queue);
+
+  std::string web_dir = cfg.server.web_dir.empty() ? std::string(TWOSTEP_WEB_DIR) : cfg.server.web_dir;
+  http::Router router;
+  auto handle = api::add_routes(
+      router, api::ApiOptions{cfg, web_dir},
+      api::Services{*audit_, *accounts_, *sessions_, *twofa_, *login_, *throttles_},
+      api::Pools{hash_pool, db_pool}, metrics_);
+
+  http::ServerOptions opts;
+  opts.threads = cfg.server.threads > 0 ? cfg.server.threads : cores;
+  opts.body_limit = static_cast<size_t>(cfg.server.body_limit);
+  opts.header_limit = static_cast<size_t>(cfg.server.header_limit);
+  opts.read_timeout = std::chrono::seconds(cfg.server.read_timeout_s);
+  opts.idle_timeout = std::chrono::seconds(cfg.server.idle_timeout_s);
+  opts.max_connections = cfg.server.max_connections;
+  opts.shutdown_grace = std::chrono::seconds(cfg.server.shutdown_grace_s);
+  opts.trusted_proxies = cfg.server.trusted_proxies;
+  opts.hsts = cfg.https();
+
+  auto hp = split_host_port(cfg.server.listen);
+  if (!hp) {
+    LOG_ERROR(hp.error().message);
+    return 2;
+  }
+  http::Server server(opts, router, metrics_);
+  auto bound = server.listen(hp->first, hp->second);
+  if (!bound) {
+    std::fprintf(stderr, "twostep: cannot listen on %s: %s\n", cfg.server.listen.c_str(),
+                 (bound.error().message + " " + bound.error().detail).c_str());
+    return 1;
+  }
+  net::co_spawn(server.io(), housekeeping(*sessions_, *twofa_, db_pool), net::detached);
+  std::printf("listening on http://%s\n", bound->c_str());
+  std::fflush(stdout);
+  LOG_INFO("twostep " << TWOSTEP_VERSION << " serving " << cfg.server.public_url
+                      << " database=" << (cfg.database.url.rfind("sqlite:", 0) == 0 ? cfg.database.url : "postgresql")
+                      << " threads=" << opts.threads << " hash_threads=" << hash_threads);
+  server.run();
+  LOG_INFO("stopped");
+  return 0;
+}
+
+}  // namespace twostep::app

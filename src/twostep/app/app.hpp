@@ -1,0 +1,58 @@
+// Wires everything together: config → keyring → store (migrated) → services → worker pools →
+// routes → HTTP server. Also used by the CLI for offline commands (no server).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "twostep/core/clock.hpp"
+#include "twostep/core/config.hpp"
+#include "twostep/core/metrics.hpp"
+#include "twostep/crypto/keyring.hpp"
+#include "twostep/services/accounts.hpp"
+#include "twostep/services/audit.hpp"
+#include "twostep/services/login.hpp"
+#include "twostep/services/sessions.hpp"
+#include "twostep/services/throttle.hpp"
+#include "twostep/services/twofa.hpp"
+#include "twostep/store/store.hpp"
+
+namespace twostep::app {
+
+class App {
+ public:
+  // Opens (creating if needed) the master key and the database, applies migrations and
+  // builds the services. Errors are start-up errors: one clear line for the operator.
+  static core::Result<std::unique_ptr<App>> open(core::Config config);
+  ~App();
+
+  // Runs the HTTP server until SIGINT/SIGTERM; returns the process exit code.
+  int serve();
+
+  const core::Config& config() const { return config_; }
+  store::Store& store() { return *store_; }
+  services::Accounts& accounts() { return *accounts_; }
+  services::Sessions& sessions() { return *sessions_; }
+  services::TwoFactor& twofa() { return *twofa_; }
+  services::Audit& audit() { return *audit_; }
+
+ private:
+  explicit App(core::Config config) : config_(std::move(config)) {}
+
+  core::Config config_;
+  core::SystemClock clock_;
+  core::Metrics metrics_;
+  std::unique_ptr<crypto::Keyring> keyring_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<services::Audit> audit_;
+  std::unique_ptr<services::Throttles> throttles_;
+  std::unique_ptr<services::Accounts> accounts_;
+  std::unique_ptr<services::Sessions> sessions_;
+  std::unique_ptr<services::TwoFactor> twofa_;
+  std::unique_ptr<services::Login> login_;
+};
+
+// "127.0.0.1:8080" / "[::1]:8080" → host, port.
+core::Result<std::pair<std::string, uint16_t>> split_host_port(const std::string& listen);
+
+}  // namespace twostep::app

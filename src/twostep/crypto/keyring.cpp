@@ -1,0 +1,380 @@
+#include "twostep/crypto/keyring.hpp"
+
+#include <fcntl.h>
+#include <openssl/core_names.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "twostep/crypto/encoding.hpp"
+#include "twostep/crypto/random.hpp"
+#include "twostep/crypto/sodium_init.hpp"
+
+namespace twostep::crypto {
+
+struct Keyring::Keys {
+  std::map<uint32_t, std::array<unsigned char, kKeySize>> by_id;
+  ~Keys() {
+    for (auto& [id, key] : by_id) sodium_memzero(key.data(), key.size());
+  }
+};
+
+namespace {
+
+constexpr std::size_t kHeaderSize = 1 + 4;
+constexpr std::size_t kNonceSize = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+constexpr std::size_t kTagSize = crypto_aead_xchacha20poly1305_ietf_ABYTES;
+constexpr std::size_t kMaxFileSize = 1 << 20;
+// Fixed HKDF salt: domain separation from any other use of the master key.
+constexpr std::string_view kDeriveSalt = "twostep keyring derive v1";
+
+core::Error file_error(const std::string& path, const std::string& what, std::string detail = {}) {
+  return core::Error{core::Code::kFailedPrecondition, "master_key",
+                     "master key file " + path + ": " + what, std::move(detail), 0};
+}
+
+std::string errno_text() { return std::strerror(errno); }
+
+// Wipes a std::string's bytes before it is freed.
+struct Wiped {
+  std::string s;
+  ~Wiped() {
+    if (!s.empty()) sodium_memzero(s.data(), s.size());
+  }
+};
+
+// Parses "<id> <64 hex>" lines; the last key is the current one.
+core::Result<std::pair<std::shared_ptr<Keyring::Keys>, uint32_t>> parse_keys(
+    const std::string& path, std::string_view text, std::size_t key_size) {
+  auto keys = std::make_shared<Keyring::Keys>();
+  uint32_t current = 0;
+  std::size_t line_no = 0;
+  while (!text.empty()) {
+    auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    ++line_no;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
+      line.remove_suffix(1);
+    }
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    if (line.empty() || line.front() == '#') continue;
+
+    const std::string where = "line " + std::to_string(line_no);
+    auto sp = line.find_first_of(" \t");
+    if (sp == std::string_view::npos) {
+      return tl::unexpected(file_error(path, where + ": expected \"<key_id> <64 hex chars>\""));
+    }
+    std::string_view id_text = line.substr(0, sp);
+    std::string_view hex = line.substr(sp);
+    while (!hex.empty() && (hex.front() == ' ' || hex.front() == '\t')) hex.remove_prefix(1);
+
+    uint32_t id = 0;
+    auto [p, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
+    if (ec != std::errc() || p != id_text.data() + id_text.size()) {
+      return tl::unexpected(file_error(path, where + ": key id must be a number"));
+    }
+    if (hex.size() != key_size * 2) {
+      return tl::unexpected(
+          file_error(path, where + ": key must be " + std::to_string(key_size * 2) + " hex chars"));
+    }
+    auto raw = hex_decode(hex);
+    if (!raw) return tl::unexpected(file_error(path, where + ": key is not hex"));
+    Wiped bytes{std::move(*raw)};
+    if (keys->by_id.count(id) != 0) {
+      return tl::unexpected(file_error(path, where + ": duplicate key id " + std::to_string(id)));
+    }
+    auto& slot = keys->by_id[id];
+    std::memcpy(slot.data(), bytes.s.data(), key_size);
+    current = id;
+  }
+  if (keys->by_id.empty()) return tl::unexpected(file_error(path, "contains no key"));
+  return std::make_pair(std::move(keys), current);
+}
+
+// mkdir -p with mode 0700 for the directories it creates; existing ones are left alone.
+core::Status make_parents(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos || slash == 0) return core::ok();
+  std::string dir = path.substr(0, slash);
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) {
+      return tl::unexpected(file_error(path, dir + " is not a directory"));
+    }
+    return core::ok();
+  }
+  TS_RETURN_IF_ERROR(make_parents(dir));
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return tl::unexpected(file_error(path, "cannot create directory " + dir, errno_text()));
+  }
+  return core::ok();
+}
+
+core::Status write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return tl::unexpected(core::Error{});
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return core::ok();
+}
+
+void fsync_dir(const std::string& path) {
+  auto slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+enum class CreateOutcome { kCreated, kExists };
+
+// Writes a new key file next to path, then links it into place: link() fails if another
+// process created the file in the meantime, so a key is never overwritten.
+core::Result<CreateOutcome> create_file(const std::string& path, std::string_view content) {
+  TS_RETURN_IF_ERROR(make_parents(path));
+  const std::string tmp = path + ".tmp-" + hex_encode(random_bytes(8));
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return tl::unexpected(file_error(path, "cannot create", errno_text()));
+  bool ok = ::fchmod(fd, 0600) == 0 && write_all(fd, content).has_value() && ::fsync(fd) == 0;
+  std::string detail = ok ? "" : errno_text();
+  ok = (::close(fd) == 0) && ok;
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    return tl::unexpected(file_error(path, "cannot write", detail));
+  }
+  CreateOutcome outcome = CreateOutcome::kCreated;
+  if (::link(tmp.c_str(), path.c_str()) != 0) {
+    if (errno == EEXIST) {
+      outcome = CreateOutcome::kExists;
+    } else if (errno == EPERM || errno == EOPNOTSUPP || errno == ENOSYS) {
+      // Filesystems without hard links: rename is still atomic, only not exclusive.
+      if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        std::string d = errno_text();
+        ::unlink(tmp.c_str());
+        return tl::unexpected(file_error(path, "cannot create", d));
+      }
+    } else {
+      std::string d = errno_text();
+      ::unlink(tmp.c_str());
+      return tl::unexpected(file_error(path, "cannot create", d));
+    }
+  }
+  ::unlink(tmp.c_str());
+  fsync_dir(path);
+  return outcome;
+}
+
+enum class ReadOutcome { kRead, kMissing };
+
+core::Result<ReadOutcome> read_file(const std::string& path, Wiped* out) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno == ENOENT) return ReadOutcome::kMissing;
+    if (errno == ELOOP) return tl::unexpected(file_error(path, "must not be a symbolic link"));
+    return tl::unexpected(file_error(path, "cannot open", errno_text()));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    std::string d = errno_text();
+    ::close(fd);
+    return tl::unexpected(file_error(path, "cannot stat", d));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return tl::unexpected(file_error(path, "is not a regular file"));
+  }
+  if ((st.st_mode & 077) != 0) {
+    ::close(fd);
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return tl::unexpected(file_error(path, std::string("is accessible by group or others (mode ") +
+                                               mode + "); run chmod 600 on it"));
+  }
+  if (static_cast<std::size_t>(st.st_size) > kMaxFileSize) {
+    ::close(fd);
+    return tl::unexpected(file_error(path, "is too large to be a key file"));
+  }
+  out->s.assign(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t got = 0;
+  while (got < out->s.size()) {
+    ssize_t n = ::read(fd, out->s.data() + got, out->s.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      std::string d = errno_text();
+      ::close(fd);
+      return tl::unexpected(file_error(path, "cannot read", d));
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  out->s.resize(got);
+  ::close(fd);
+  return ReadOutcome::kRead;
+}
+
+EVP_KDF* hkdf_method() {
+  static EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  if (kdf == nullptr) throw std::runtime_error("OpenSSL: HKDF unavailable");
+  return kdf;
+}
+
+std::string hkdf_sha256(const std::array<unsigned char, Keyring::kKeySize>& ikm,
+                        std::string_view info) {
+  EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(hkdf_method());
+  if (ctx == nullptr) throw std::runtime_error("OpenSSL: HKDF context failed");
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>("SHA256"), 0),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<unsigned char*>(ikm.data()),
+                                        ikm.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<char*>(kDeriveSalt.data()),
+                                        kDeriveSalt.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(info.data()),
+                                        info.size()),
+      OSSL_PARAM_construct_end()};
+  std::string out(32, '\0');
+  int rc = EVP_KDF_derive(ctx, reinterpret_cast<unsigned char*>(out.data()), out.size(), params);
+  EVP_KDF_CTX_free(ctx);
+  if (rc != 1) throw std::runtime_error("OpenSSL: HKDF failed");
+  return out;
+}
+
+void put_be32(unsigned char* p, uint32_t v) {
+  p[0] = static_cast<unsigned char>(v >> 24);
+  p[1] = static_cast<unsigned char>(v >> 16);
+  p[2] = static_cast<unsigned char>(v >> 8);
+  p[3] = static_cast<unsigned char>(v);
+}
+
+uint32_t get_be32(const unsigned char* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+}
+
+// The AEAD's associated data: the blob header, then the caller's binding.
+std::string aead_ad(const unsigned char* header, std::string_view associated_data) {
+  std::string ad(reinterpret_cast<const char*>(header), kHeaderSize);
+  ad.append(associated_data);
+  return ad;
+}
+
+}  // namespace
+
+Keyring::Keyring(std::shared_ptr<const Keys> keys, uint32_t current_id)
+    : keys_(std::move(keys)), current_id_(current_id) {}
+
+core::Result<Keyring> Keyring::load_or_create(const std::string& path) {
+  ensure_sodium();
+  if (path.empty()) {
+    return tl::unexpected(file_error(path, "no path configured (security.master_key_file)"));
+  }
+  Wiped text;
+  TS_ASSIGN_OR_RETURN(auto read, read_file(path, &text));
+  if (read == ReadOutcome::kMissing) {
+    Wiped key{random_bytes(kKeySize)};
+    Wiped content{"1 " + hex_encode(key.s) + "\n"};
+    TS_ASSIGN_OR_RETURN(auto created, create_file(path, content.s));
+    if (created == CreateOutcome::kCreated) {
+      text.s = content.s;
+    } else {
+      TS_ASSIGN_OR_RETURN(auto again, read_file(path, &text));
+      if (again == ReadOutcome::kMissing) {
+        return tl::unexpected(file_error(path, "disappeared while being created"));
+      }
+    }
+  }
+  TS_ASSIGN_OR_RETURN(auto parsed, parse_keys(path, text.s, kKeySize));
+  return Keyring(std::move(parsed.first), parsed.second);
+}
+
+Keyring Keyring::from_keys(std::map<uint32_t, std::string> keys32, uint32_t current_id) {
+  ensure_sodium();
+  auto keys = std::make_shared<Keys>();
+  for (auto& [id, key] : keys32) {
+    if (key.size() != kKeySize) throw std::invalid_argument("Keyring: keys must be 32 bytes");
+    std::memcpy(keys->by_id[id].data(), key.data(), kKeySize);
+    sodium_memzero(key.data(), key.size());
+  }
+  if (keys->by_id.count(current_id) == 0) {
+    throw std::invalid_argument("Keyring: current key id not among the keys");
+  }
+  return Keyring(std::move(keys), current_id);
+}
+
+uint32_t Keyring::current_id() const { return current_id_; }
+
+std::string Keyring::derive(std::string_view purpose) const {
+  return hkdf_sha256(keys_->by_id.at(current_id_), purpose);
+}
+
+std::optional<std::string> Keyring::derive(std::string_view purpose, uint32_t key_id) const {
+  auto it = keys_->by_id.find(key_id);
+  if (it == keys_->by_id.end()) return std::nullopt;
+  return hkdf_sha256(it->second, purpose);
+}
+
+std::string Keyring::seal(std::string_view plaintext, std::string_view associated_data) const {
+  const auto& key = keys_->by_id.at(current_id_);
+  std::string out(kHeaderSize + kNonceSize + plaintext.size() + kTagSize, '\0');
+  auto* p = reinterpret_cast<unsigned char*>(out.data());
+  p[0] = kVersion;
+  put_be32(p + 1, current_id_);
+  // 24-byte random nonces: collisions are negligible, so no counter state is needed.
+  randombytes_buf(p + kHeaderSize, kNonceSize);
+  std::string ad = aead_ad(p, associated_data);
+  unsigned long long clen = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(
+      p + kHeaderSize + kNonceSize, &clen, reinterpret_cast<const unsigned char*>(plaintext.data()),
+      plaintext.size(), reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), nullptr,
+      p + kHeaderSize, key.data());
+  out.resize(kHeaderSize + kNonceSize + static_cast<std::size_t>(clen));
+  return out;
+}
+
+core::Result<core::Secret> Keyring::open(std::string_view sealed,
+                                         std::string_view associated_data) const {
+  if (sealed.size() < kHeaderSize + kNonceSize + kTagSize) {
+    return core::internal("keyring: sealed blob truncated (" + std::to_string(sealed.size()) +
+                          " bytes)");
+  }
+  const auto* p = reinterpret_cast<const unsigned char*>(sealed.data());
+  if (p[0] != kVersion) {
+    return core::internal("keyring: unknown sealed blob version " + std::to_string(p[0]));
+  }
+  const uint32_t key_id = get_be32(p + 1);
+  auto it = keys_->by_id.find(key_id);
+  if (it == keys_->by_id.end()) {
+    return core::internal("keyring: unknown key id " + std::to_string(key_id));
+  }
+  const std::size_t clen = sealed.size() - kHeaderSize - kNonceSize;
+  std::string plain(clen - kTagSize, '\0');
+  std::string ad = aead_ad(p, associated_data);
+  unsigned long long mlen = 0;
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+          reinterpret_cast<unsigned char*>(plain.data()), &mlen, nullptr,
+          p + kHeaderSize + kNonceSize, clen, reinterpret_cast<const unsigned char*>(ad.data()),
+          ad.size(), p + kHeaderSize, it->second.data()) != 0) {
+    return core::internal(
+        "keyring: authentication failed (tampered, wrong associated data or "
+        "wrong key)");
+  }
+  plain.resize(static_cast<std::size_t>(mlen));
+  return core::Secret(std::move(plain));
+}
+
+}  // namespace twostep::crypto

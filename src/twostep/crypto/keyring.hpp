@@ -1,0 +1,68 @@
+// The master keys: secrets at rest (OTP seeds) are sealed with them and hash peppers are
+// derived from them. Each key has an id stored in every sealed blob, so a new key can be
+// added (rotation) while blobs sealed with older keys still open.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "twostep/core/error.hpp"
+#include "twostep/core/secret.hpp"
+
+namespace twostep::crypto {
+
+class Keyring {
+ public:
+  // Loads the key file, or creates it with one fresh key (id 1) if missing: missing parent
+  // directories are created 0700, the file 0600, written atomically (a concurrent start
+  // loads the other's file instead of overwriting it).
+  // File format (text): one key per line "<key_id> <64 hex chars>"; the last line is the
+  // current key; blank lines and lines starting with '#' are ignored.
+  // kFailedPrecondition (one clear message, never key bytes) if the file is malformed, is
+  // not a regular file, is readable or writable by group/others, or cannot be read/created.
+  static core::Result<Keyring> load_or_create(const std::string& path);
+
+  // For tests: every key must be 32 bytes and current_id must be one of them
+  // (std::invalid_argument otherwise).
+  static Keyring from_keys(std::map<uint32_t, std::string> keys32, uint32_t current_id);
+
+  uint32_t current_id() const;
+
+  // 32-byte subkey for a purpose ("recovery-pepper", "session-pepper", ...), derived from the
+  // current master key with HKDF-SHA256; deterministic. Note that it changes when the
+  // current key rotates: values hashed with it must be re-made or looked up by key id.
+  std::string derive(std::string_view purpose) const;
+  // The same derivation from a named key (e.g. the key id stored next to a long-lived
+  // hash); nullopt if the keyring has no such key.
+  std::optional<std::string> derive(std::string_view purpose, uint32_t key_id) const;
+
+  // XChaCha20-Poly1305 with the current key. Output is binary:
+  // version byte 0x01 | key id (4 bytes big-endian) | 24-byte random nonce | ciphertext+tag.
+  // associated_data binds the ciphertext to its owner (e.g. "totp:user=5:method=9"), so a
+  // blob copied to another row does not open; version and key id are authenticated too.
+  std::string seal(std::string_view plaintext, std::string_view associated_data) const;
+
+  // Opens with the key named in the blob (old keys still open after rotation).
+  // kInternal (detail says why) on unknown version or key id, tampering, wrong associated
+  // data or truncation.
+  core::Result<core::Secret> open(std::string_view sealed, std::string_view associated_data) const;
+
+  static constexpr uint8_t kVersion = 0x01;
+  static constexpr std::size_t kKeySize = 32;
+
+  struct Keys;  // opaque: defined in keyring.cpp
+
+ private:
+  Keyring(std::shared_ptr<const Keys> keys, uint32_t current_id);
+
+  // Shared and immutable: copies of a Keyring are cheap and the bytes are wiped once, when
+  // the last copy goes.
+  std::shared_ptr<const Keys> keys_;
+  uint32_t current_id_ = 0;
+};
+
+}  // namespace twostep::crypto

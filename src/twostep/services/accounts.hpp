@@ -1,0 +1,45 @@
+// Accounts: username and password rules, creation (sign-up and CLI), password changes,
+// disabling. Password hashing happens here, so these calls belong on the hashing pool.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "twostep/crypto/password.hpp"
+#include "twostep/services/audit.hpp"
+#include "twostep/services/context.hpp"
+
+namespace twostep::services {
+
+// Lower-cases and checks 3..64 of [a-z0-9._-]; kInvalidArgument "invalid_username" otherwise.
+Result<std::string> canonical_username(std::string_view name);
+
+struct PasswordVerdict {
+  bool ok = false;
+  int score = 0;        // zxcvbn-style 0..4
+  std::string message;  // why it was refused, for people
+};
+// Length (min..max from config) and zxcvbn strength (score >= min score); the username and
+// the product name count as known words.
+PasswordVerdict check_password_policy(const core::AccountsConfig& cfg, std::string_view password,
+                                      std::string_view username);
+
+class Accounts {
+ public:
+  Accounts(Deps deps, Audit& audit);
+
+  // Validates, hashes and stores. kAlreadyExists "username_taken".
+  Result<store::User> create(std::string_view username, std::string_view password,
+                             const Client& client, const char* via);
+  Status set_password(std::string_view username, std::string_view password, const Client& client);
+  Status set_disabled(std::string_view username, bool disabled, const Client& client);
+  Result<std::vector<store::User>> list();
+
+  crypto::PasswordParams password_params() const;
+
+ private:
+  Deps d_;
+  Audit& audit_;
+};
+
+}  // namespace twostep::services

@@ -1,0 +1,29 @@
+// The security log: every sign-in outcome, lockout, session and method change is recorded
+// with time, address and user agent. Never pass secrets in `detail`.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "twostep/services/context.hpp"
+
+namespace twostep::services {
+
+class Audit {
+ public:
+  explicit Audit(Deps deps) : d_(deps) {}
+  // Best effort: a failed audit write is logged, never turned into a user-facing failure
+  // of an operation that already happened.
+  void record(int64_t user_id, const std::string& event, const Client& client,
+              const std::vector<std::pair<std::string, std::string>>& detail = {});
+  Result<std::vector<store::AuditEvent>> of_user(int64_t user_id, int limit);
+
+ private:
+  Deps d_;
+};
+
+// JSON object text from string pairs (values escaped).
+std::string json_object(const std::vector<std::pair<std::string, std::string>>& kv);
+
+}  // namespace twostep::services

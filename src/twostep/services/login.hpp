@@ -1,0 +1,69 @@
+// The sign-in flow: password step (no user enumeration: unknown users cost the same Argon2id
+// time and get the same answer), lockouts per account and per address, the pending second
+// step, and re-authentication for sensitive changes.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "twostep/crypto/password.hpp"
+#include "twostep/services/accounts.hpp"
+#include "twostep/services/audit.hpp"
+#include "twostep/services/context.hpp"
+#include "twostep/services/sessions.hpp"
+#include "twostep/services/throttle.hpp"
+#include "twostep/services/twofa.hpp"
+
+namespace twostep::services {
+
+struct LoginOutcome {
+  enum class Kind { kSignedIn, kSecondFactor } kind = Kind::kSignedIn;
+  store::User user;
+  IssuedSession session;
+  std::vector<store::Method> methods;  // kSecondFactor: default first
+};
+
+struct SecondStepOutcome {
+  store::User user;
+  IssuedSession session;
+  CodeCheck check;
+};
+
+class Login {
+ public:
+  Login(Deps deps, Audit& audit, Sessions& sessions, TwoFactor& twofa, Throttles& throttles);
+
+  // Runs Argon2id: call it on the hashing pool.
+  Result<LoginOutcome> password(std::string_view username, std::string_view password,
+                                bool remember, const Client& client);
+  // With a pending session: completes sign-in with a code.
+  Result<SecondStepOutcome> second_factor(const SessionView& pending, std::string_view type,
+                                          std::string_view code, std::optional<int64_t> method_id,
+                                          const Client& client);
+  // Password (+ second factor when 2FA is on) again; the session gets a new token and a
+  // fresh auth time. Runs Argon2id.
+  Result<IssuedSession> reauth(const SessionView& current, std::string_view password,
+                               std::string_view type, std::string_view code,
+                               const Client& client);
+  // Signs a brand-new account in (after sign-up).
+  Result<IssuedSession> start_session(const store::User& user, bool remember, const Client& client);
+
+  // True when the session's last full authentication is within the re-auth window.
+  bool recently_authenticated(const store::Session& s) const;
+
+ private:
+  ThrottleRule account_rule() const;
+  ThrottleRule ip_rule() const;
+  ThrottleRule second_factor_rule() const;
+  crypto::PasswordParams params() const;
+
+  Deps d_;
+  Audit& audit_;
+  Sessions& sessions_;
+  TwoFactor& twofa_;
+  Throttles& throttles_;
+  std::string dummy_hash_;  // verified for unknown users so they cost the same
+};
+
+}  // namespace twostep::services

@@ -1,0 +1,238 @@
+#include "twostep/services/sessions.hpp"
+
+#include <algorithm>
+#include <functional>
+
+#include "twostep/crypto/hash.hpp"
+#include "twostep/crypto/random.hpp"
+
+namespace twostep::services {
+using core::Code;
+using core::fail;
+using store::SessionState;
+
+namespace {
+constexpr int kTokenBytes = 32;  // 256 bits
+constexpr int64_t kTouchEvery = 60;
+constexpr size_t kCacheMax = 100000;
+
+core::Error not_authenticated() {
+  return core::Error{Code::kUnauthenticated, "not_authenticated", "Please sign in.", {}, 0};
+}
+}  // namespace
+
+Sessions::Sessions(Deps deps, Audit& audit) : d_(deps), audit_(audit) {}
+
+std::string Sessions::hash_token(std::string_view token) { return crypto::sha256_hex(token); }
+
+Sessions::Shard& Sessions::shard(const std::string& key) {
+  return shards_[std::hash<std::string>{}(key) % kShards];
+}
+
+int64_t Sessions::expiry_for(bool remember, SessionState state, int64_t now) const {
+  const auto& c = d_.config.sessions;
+  if (state == SessionState::kPendingSecondFactor) return now + c.pending_timeout_s;
+  if (remember) return now + int64_t{c.remember_days} * 86400;
+  return now + c.idle_timeout_s;
+}
+
+int64_t Sessions::cookie_max_age(const store::Session& s) const {
+  if (!s.remember || s.state == SessionState::kPendingSecondFactor) return 0;
+  return int64_t{d_.config.sessions.remember_days} * 86400;
+}
+
+Result<IssuedSession> Sessions::create(const store::User& user, SessionState state, bool remember,
+                                       const Client& client) {
+  const int64_t now = d_.clock.unix_now();
+  store::Session s;
+  s.user_id = user.id;
+  s.state = state;
+  s.remember = remember;
+  s.created_at = now;
+  s.last_seen_at = now;
+  s.expires_at = expiry_for(remember, state, now);
+  s.absolute_expires_at = now + int64_t{d_.config.sessions.absolute_timeout_days} * 86400;
+  if (state == SessionState::kPendingSecondFactor) s.absolute_expires_at = s.expires_at;
+  s.auth_at = state == SessionState::kFull ? now : 0;
+  s.ip = client.ip;
+  s.user_agent = client.user_agent.substr(0, 512);
+  IssuedSession out;
+  out.token = crypto::random_token(kTokenBytes);
+  s.token_hash = hash_token(out.token);
+  TS_ASSIGN_OR_RETURN(out.session, d_.store.create_session(s));
+  return out;
+}
+
+Result<SessionView> Sessions::resolve(std::string_view token) {
+  if (token.empty() || token.size() > 128) return tl::unexpected(not_authenticated());
+  auto s = d_.store.session_by_token_hash(hash_token(token));
+  if (!s) {
+    if (s.error().code == Code::kNotFound) return tl::unexpected(not_authenticated());
+    return tl::unexpected(s.error());
+  }
+  const int64_t now = d_.clock.unix_now();
+  if (s->expires_at <= now || s->absolute_expires_at <= now) {
+    (void)d_.store.delete_session(s->id);
+    forget(s->id);
+    return tl::unexpected(not_authenticated());
+  }
+  auto user = d_.store.user_by_id(s->user_id);
+  if (!user) {
+    if (user.error().code == Code::kNotFound) return tl::unexpected(not_authenticated());
+    return tl::unexpected(user.error());
+  }
+  if (user->disabled) return tl::unexpected(not_authenticated());
+  if (s->state != SessionState::kPendingSecondFactor && now - s->last_seen_at >= kTouchEvery) {
+    int64_t exp = std::min(expiry_for(s->remember, s->state, now), s->absolute_expires_at);
+    if (d_.store.touch_session(s->id, now, exp)) {
+      s->last_seen_at = now;
+      s->expires_at = exp;
+    }
+  }
+  return SessionView{*s, *user};
+}
+
+Result<IssuedSession> Sessions::upgrade(const store::Session& s, SessionState state) {
+  const int64_t now = d_.clock.unix_now();
+  IssuedSession out;
+  out.token = crypto::random_token(kTokenBytes);
+  std::string hash = hash_token(out.token);
+  int64_t exp = expiry_for(s.remember, state, now);
+  TS_RETURN_IF_ERROR(d_.store.upgrade_session(s.id, hash, state, now, exp));
+  forget(s.id);
+  out.session = s;
+  out.session.token_hash = hash;
+  out.session.state = state;
+  out.session.auth_at = now;
+  out.session.expires_at = exp;
+  out.session.last_seen_at = now;
+  if (s.state == SessionState::kPendingSecondFactor) {
+    // The pending step had a 5-minute cap; a full session gets the normal one.
+    out.session.absolute_expires_at = now + int64_t{d_.config.sessions.absolute_timeout_days} * 86400;
+  }
+  return out;
+}
+
+Result<std::vector<store::Session>> Sessions::list(int64_t user_id) {
+  TS_ASSIGN_OR_RETURN(auto all, d_.store.sessions_of_user(user_id));
+  const int64_t now = d_.clock.unix_now();
+  std::vector<store::Session> out;
+  for (auto& s : all) {
+    if (s.state == SessionState::kPendingSecondFactor) continue;
+    if (s.expires_at <= now || s.absolute_expires_at <= now) continue;
+    out.push_back(std::move(s));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.last_seen_at > b.last_seen_at; });
+  return out;
+}
+
+Status Sessions::revoke(int64_t user_id, int64_t session_id, const Client& client) {
+  auto st = d_.store.delete_user_session(user_id, session_id);
+  if (!st) {
+    if (st.error().code == Code::kNotFound) {
+      return fail(Code::kNotFound, "not_found", "No such session.");
+    }
+    return st;
+  }
+  forget(session_id);
+  audit_.record(user_id, "session_revoked", client, {{"session_id", std::to_string(session_id)}});
+  return {};
+}
+
+Status Sessions::logout(const store::Session& s, const Client& client) {
+  TS_RETURN_IF_ERROR(d_.store.delete_session(s.id));
+  forget(s.id);
+  if (s.state == SessionState::kFull) audit_.record(s.user_id, "logout", client);
+  return {};
+}
+
+Result<int> Sessions::revoke_all(int64_t user_id, int64_t keep_id) {
+  TS_ASSIGN_OR_RETURN(int n, d_.store.delete_sessions_of_user(user_id, keep_id));
+  for (auto& sh : shards_) {
+    std::lock_guard lock(sh.mu);
+    std::erase_if(sh.map, [&](const auto& kv) {
+      return kv.second.user.user_id == user_id && kv.second.user.session_id != keep_id;
+    });
+  }
+  return n;
+}
+
+void Sessions::forget(int64_t session_id) {
+  for (auto& sh : shards_) {
+    std::lock_guard lock(sh.mu);
+    std::erase_if(sh.map, [&](const auto& kv) { return kv.second.user.session_id == session_id; });
+  }
+}
+
+std::optional<VerifiedUser> Sessions::verify_cached(const std::string& token_hash) {
+  auto& sh = shard(token_hash);
+  std::lock_guard lock(sh.mu);
+  auto it = sh.map.find(token_hash);
+  if (it == sh.map.end()) return std::nullopt;
+  auto age = std::chrono::steady_clock::now() - it->second.cached_at;
+  if (age >= std::chrono::milliseconds(d_.config.sessions.verify_cache_ms) ||
+      it->second.expires_at <= d_.clock.unix_now()) {
+    sh.map.erase(it);
+    return std::nullopt;
+  }
+  return it->second.user;
+}
+
+Result<VerifiedUser> Sessions::verify_slow(const std::string& token_hash) {
+  auto s = d_.store.session_by_token_hash(token_hash);
+  if (!s) {
+    if (s.error().code == Code::kNotFound) return tl::unexpected(not_authenticated());
+    return tl::unexpected(s.error());
+  }
+  const int64_t now = d_.clock.unix_now();
+  if (s->expires_at <= now || s->absolute_expires_at <= now) {
+    return tl::unexpected(not_authenticated());
+  }
+  auto user = d_.store.user_by_id(s->user_id);
+  if (!user || user->disabled) return tl::unexpected(not_authenticated());
+  if (now - s->last_seen_at >= kTouchEvery && s->state == SessionState::kFull) {
+    int64_t exp = std::min(expiry_for(s->remember, s->state, now), s->absolute_expires_at);
+    (void)d_.store.touch_session(s->id, now, exp);
+    s->expires_at = exp;
+  }
+  VerifiedUser v{s->id, user->id, user->username, s->state};
+  auto& sh = shard(token_hash);
+  std::lock_guard lock(sh.mu);
+  if (sh.map.size() < kCacheMax / kShards) {
+    sh.map[token_hash] = CacheEntry{v, s->expires_at, std::chrono::steady_clock::now()};
+  }
+  return v;
+}
+
+void Sessions::purge_expired() {
+  (void)d_.store.delete_expired_sessions(d_.clock.unix_now());
+  auto cutoff = std::chrono::steady_clock::now() -
+                std::chrono::milliseconds(d_.config.sessions.verify_cache_ms);
+  for (auto& sh : shards_) {
+    std::lock_guard lock(sh.mu);
+    std::erase_if(sh.map, [&](const auto& kv) { return kv.second.cached_at < cutoff; });
+  }
+}
+
+std::string describe_device(std::string_view ua) {
+  auto has = [&](std::string_view s) { return ua.find(s) != std::string_view::npos; };
+  std::string browser = "Unknown browser";
+  if (has("Edg/")) browser = "Edge";
+  else if (has("OPR/")) browser = "Opera";
+  else if (has("Firefox/")) browser = "Firefox";
+  else if (has("Chrome/") || has("Chromium/")) browser = has("HeadlessChrome") ? "Headless Chrome" : "Chrome";
+  else if (has("Safari/")) browser = "Safari";
+  else if (has("curl/")) browser = "curl";
+  else if (has("node") || has("undici")) browser = "Node.js";
+  else if (has("twostep-auth")) browser = "twostep-auth";
+  std::string os;
+  if (has("Android")) os = "Android";
+  else if (has("iPhone") || has("iPad")) os = "iOS";
+  else if (has("Windows")) os = "Windows";
+  else if (has("Mac OS X") || has("Macintosh")) os = "macOS";
+  else if (has("Linux")) os = "Linux";
+  return os.empty() ? browser : browser + " on " + os;
+}
+
+}  // namespace twostep::services

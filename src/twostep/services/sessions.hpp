@@ -1,0 +1,91 @@
+// Sessions: random 256-bit tokens (only their SHA-256 is stored), lifetimes (browser-session,
+// "stay signed in" sliding, idle and absolute caps), listing and revocation, and the
+// short-lived cache that lets /api/v1/verify answer without a store round trip.
+#pragma once
+
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "twostep/services/audit.hpp"
+#include "twostep/services/context.hpp"
+
+namespace twostep::services {
+
+struct IssuedSession {
+  std::string token;  // goes into the cookie; never stored
+  store::Session session;
+};
+
+// A resolved session plus its user.
+struct SessionView {
+  store::Session session;
+  store::User user;
+};
+
+// What /verify needs, cached per token hash.
+struct VerifiedUser {
+  int64_t session_id = 0;
+  int64_t user_id = 0;
+  std::string username;
+  store::SessionState state = store::SessionState::kFull;
+};
+
+class Sessions {
+ public:
+  Sessions(Deps deps, Audit& audit);
+
+  static std::string hash_token(std::string_view token);
+
+  // Creates a session in `state` for the user.
+  Result<IssuedSession> create(const store::User& user, store::SessionState state, bool remember,
+                               const Client& client);
+  // Looks up a token: kUnauthenticated "not_authenticated" when unknown, expired or the user
+  // is disabled. Refreshes last_seen/expiry (at most once a minute).
+  Result<SessionView> resolve(std::string_view token);
+  // Privilege change: new token, new state, auth time = now.
+  Result<IssuedSession> upgrade(const store::Session& s, store::SessionState state);
+
+  Result<std::vector<store::Session>> list(int64_t user_id);
+  Status revoke(int64_t user_id, int64_t session_id, const Client& client);
+  Status logout(const store::Session& s, const Client& client);
+  // Ends every other session of the user (password change, 2FA reset).
+  Result<int> revoke_all(int64_t user_id, int64_t keep_id);
+
+  // The /verify hot path: answers from the cache when the entry is younger than
+  // sessions.verify_cache_ms; nullopt when the store must be asked (call verify_slow).
+  std::optional<VerifiedUser> verify_cached(const std::string& token_hash);
+  Result<VerifiedUser> verify_slow(const std::string& token_hash);
+
+  // Seconds the cookie should live: 0 = browser-session cookie.
+  int64_t cookie_max_age(const store::Session& s) const;
+  void purge_expired();
+
+ private:
+  int64_t expiry_for(bool remember, store::SessionState state, int64_t now) const;
+  void forget(int64_t session_id);
+
+  Deps d_;
+  Audit& audit_;
+
+  struct CacheEntry {
+    VerifiedUser user;
+    int64_t expires_at = 0;
+    std::chrono::steady_clock::time_point cached_at;
+  };
+  static constexpr int kShards = 16;
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<std::string, CacheEntry> map;
+  };
+  Shard shards_[kShards];
+  Shard& shard(const std::string& key);
+};
+
+// "Firefox on Linux" from a User-Agent string.
+std::string describe_device(std::string_view user_agent);
+
+}  // namespace twostep::services

@@ -1,0 +1,266 @@
+#include "twostep/services/twofa.hpp"
+
+#include <algorithm>
+
+#include "twostep/crypto/encoding.hpp"
+#include "twostep/crypto/hash.hpp"
+#include "twostep/crypto/random.hpp"
+#include "twostep/factors/qr.hpp"
+#include "twostep/factors/recovery.hpp"
+
+namespace twostep::services {
+using core::Code;
+using core::fail;
+
+namespace {
+constexpr int kRecoveryCodes = 10;
+constexpr size_t kMaxCodeLength = 64;
+
+core::Error invalid_code() {
+  return core::Error{Code::kUnauthenticated, "invalid_code",
+                     "That code is not valid. Check it and try again.", {}, 0};
+}
+}  // namespace
+
+bool totp_capable(std::string_view type) { return type == "totp" || type == "push"; }
+
+std::map<std::string, std::string> parse_params(std::string_view s) {
+  std::map<std::string, std::string> out;
+  size_t pos = 0;
+  while (pos < s.size()) {
+    size_t end = s.find(';', pos);
+    if (end == std::string_view::npos) end = s.size();
+    auto item = s.substr(pos, end - pos);
+    auto eq = item.find('=');
+    if (eq != std::string_view::npos) {
+      out.emplace(std::string(item.substr(0, eq)), std::string(item.substr(eq + 1)));
+    }
+    pos = end + 1;
+  }
+  return out;
+}
+
+std::string format_params(const std::map<std::string, std::string>& kv) {
+  std::string out;
+  for (const auto& [k, v] : kv) {
+    if (!out.empty()) out += ";";
+    out += k + "=" + v;
+  }
+  return out;
+}
+
+Result<std::string> clean_label(std::string_view label, std::string_view fallback) {
+  std::string out(label);
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  while (!out.empty() && out.front() == ' ') out.erase(out.begin());
+  if (out.empty()) return std::string(fallback);
+  if (out.size() > 64) {
+    return fail(Code::kInvalidArgument, "invalid_request", "label: at most 64 characters.");
+  }
+  for (unsigned char c : out) {
+    if (c < 0x20 || c == 0x7f) {
+      return fail(Code::kInvalidArgument, "invalid_request", "label: no control characters.");
+    }
+  }
+  return out;
+}
+
+TwoFactor::TwoFactor(Deps deps, Audit& audit)
+    : d_(deps), audit_(audit), recovery_key_(deps.keyring.derive("recovery-codes")) {}
+
+std::string TwoFactor::recovery_hash(int64_t user_id, std::string_view canonical) const {
+  return crypto::keyed_hash_hex(recovery_key_, std::to_string(user_id) + ":" + std::string(canonical));
+}
+
+std::string TwoFactor::seal_seed(int64_t user_id, const std::string& type, const std::string& ref,
+                                 std::string_view seed) const {
+  return d_.keyring.seal(seed, type + "|user=" + std::to_string(user_id) + "|ref=" + ref);
+}
+
+Result<core::Secret> TwoFactor::method_seed(const store::Method& m) {
+  auto p = parse_params(m.params);
+  return d_.keyring.open(m.secret, m.type + "|user=" + std::to_string(m.user_id) + "|ref=" + p["ref"]);
+}
+
+Result<std::vector<store::Method>> TwoFactor::active_methods(int64_t user_id) {
+  TS_ASSIGN_OR_RETURN(auto all, d_.store.methods_of_user(user_id));
+  std::vector<store::Method> out;
+  for (auto& m : all) {
+    if (m.confirmed) out.push_back(std::move(m));
+  }
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    if (a.is_default != b.is_default) return a.is_default;
+    if (a.created_at != b.created_at) return a.created_at < b.created_at;
+    return a.id < b.id;
+  });
+  return out;
+}
+
+Result<bool> TwoFactor::enabled(int64_t user_id) {
+  TS_ASSIGN_OR_RETURN(auto ms, active_methods(user_id));
+  return !ms.empty();
+}
+
+Result<std::optional<int64_t>> TwoFactor::match_totp(const store::Method& m, std::string_view code) {
+  TS_ASSIGN_OR_RETURN(core::Secret seed, method_seed(m));
+  auto p = parse_params(m.params);
+  factors::TotpParams tp;
+  if (auto alg = factors::parse_hash_alg(p["alg"].empty() ? "SHA1" : p["alg"])) tp.alg = *alg;
+  if (!p["digits"].empty()) tp.digits = std::stoi(p["digits"]);
+  if (!p["period"].empty()) tp.period = std::stoi(p["period"]);
+  return factors::totp_match(tp, seed.view(), code, d_.clock.unix_now(), d_.config.totp.window);
+}
+
+Result<CodeCheck> TwoFactor::check_code(const store::User& user, std::string_view type,
+                                        std::string_view code, std::optional<int64_t> method_id) {
+  if (code.empty() || code.size() > kMaxCodeLength) return tl::unexpected(invalid_code());
+  const int64_t now = d_.clock.unix_now();
+  if (type == "recovery") {
+    auto canonical = factors::normalize_recovery_code(code);
+    if (!canonical) return tl::unexpected(invalid_code());
+    TS_ASSIGN_OR_RETURN(bool won,
+                        d_.store.use_recovery_code(user.id, recovery_hash(user.id, *canonical), now));
+    if (!won) return tl::unexpected(invalid_code());
+    CodeCheck c;
+    c.method_type = "recovery";
+    TS_ASSIGN_OR_RETURN(c.recovery_remaining, d_.store.remaining_recovery_codes(user.id));
+    return c;
+  }
+  if (type != "totp") {
+    return fail(Code::kInvalidArgument, "invalid_request",
+                "type: expected one of totp, recovery.");
+  }
+  std::string digits;
+  for (char ch : code) {
+    if (ch != ' ' && ch != '-') digits.push_back(ch);
+  }
+  TS_ASSIGN_OR_RETURN(auto methods, active_methods(user.id));
+  for (const auto& m : methods) {
+    if (!totp_capable(m.type)) continue;
+    if (method_id && m.id != *method_id) continue;
+    TS_ASSIGN_OR_RETURN(auto step, match_totp(m, digits));
+    if (!step) continue;
+    // Use once: the step (and every earlier one) is spent by a single conditional write.
+    TS_ASSIGN_OR_RETURN(bool won, d_.store.advance_method_step(m.id, *step, now));
+    if (!won) return tl::unexpected(invalid_code());
+    return CodeCheck{m.id, m.type, -1};
+  }
+  return tl::unexpected(invalid_code());
+}
+
+Result<TotpEnrollment> TwoFactor::begin_totp(const store::User& user, std::string_view label) {
+  TS_ASSIGN_OR_RETURN(std::string clean, clean_label(label, "Authenticator app"));
+  const int64_t now = d_.clock.unix_now();
+  std::string seed = crypto::random_bytes(20);  // 160 bits, RFC 4226's recommendation
+  std::string ref = crypto::hex_encode(crypto::random_bytes(8));
+  store::Method m;
+  m.user_id = user.id;
+  m.type = "totp";
+  m.label = clean;
+  m.params = format_params({{"alg", "SHA1"}, {"digits", "6"}, {"period", "30"}, {"ref", ref}});
+  m.secret = seal_seed(user.id, "totp", ref, seed);
+  m.created_at = now;
+  TS_ASSIGN_OR_RETURN(store::Method stored, d_.store.create_method(m));
+  TotpEnrollment e;
+  e.method_id = stored.id;
+  e.secret_base32 = crypto::base32_encode(seed);
+  core::secure_zero(seed.data(), seed.size());
+  e.otpauth_uri = factors::otpauth_uri(factors::TotpParams{}, d_.config.totp.issuer, user.username,
+                                       e.secret_base32);
+  TS_ASSIGN_OR_RETURN(e.qr_svg, factors::qr_svg(e.otpauth_uri));
+  return e;
+}
+
+Result<std::vector<std::string>> TwoFactor::confirm(const store::User& user, int64_t method_id,
+                                                    std::string_view code, const Client& client) {
+  auto m = d_.store.method_of_user(user.id, method_id);
+  if (!m) {
+    if (m.error().code == Code::kNotFound) return fail(Code::kNotFound, "not_found", "No such method.");
+    return tl::unexpected(m.error());
+  }
+  const int64_t now = d_.clock.unix_now();
+  if (m->confirmed) {
+    return fail(Code::kFailedPrecondition, "conflict", "This method is already confirmed.");
+  }
+  if (m->created_at + d_.config.totp.unconfirmed_ttl_s < now) {
+    (void)d_.store.delete_method(user.id, method_id);
+    return fail(Code::kNotFound, "not_found", "This setup has expired. Start again.");
+  }
+  if (!totp_capable(m->type)) {
+    return fail(Code::kInvalidArgument, "invalid_request", "This method is confirmed differently.");
+  }
+  if (code.empty() || code.size() > kMaxCodeLength) {
+    return fail(Code::kInvalidArgument, "invalid_code", "That code is not valid.");
+  }
+  TS_ASSIGN_OR_RETURN(auto step, match_totp(*m, code));
+  if (!step) {
+    audit_.record(user.id, "method_confirm_failed", client, {{"type", m->type}});
+    return fail(Code::kInvalidArgument, "invalid_code",
+                "That code is not valid. Check the time on your phone and try the current code.");
+  }
+  TS_ASSIGN_OR_RETURN(bool won, d_.store.advance_method_step(m->id, *step, now));
+  if (!won) return fail(Code::kInvalidArgument, "invalid_code", "That code was already used.");
+  TS_RETURN_IF_ERROR(d_.store.confirm_method(user.id, m->id, now));
+  audit_.record(user.id, "method_added", client, {{"type", m->type}, {"label", m->label}});
+  return new_recovery_codes(user, client);
+}
+
+Result<std::vector<std::string>> TwoFactor::new_recovery_codes(const store::User& user,
+                                                               const Client& client) {
+  auto codes = factors::generate_recovery_codes(kRecoveryCodes);
+  std::vector<std::string> hashes;
+  hashes.reserve(codes.size());
+  for (const auto& c : codes) {
+    hashes.push_back(recovery_hash(user.id, *factors::normalize_recovery_code(c)));
+  }
+  TS_RETURN_IF_ERROR(d_.store.replace_recovery_codes(user.id, hashes, d_.clock.unix_now()));
+  audit_.record(user.id, "recovery_codes_generated", client);
+  return codes;
+}
+
+Result<int> TwoFactor::recovery_remaining(int64_t user_id) {
+  return d_.store.remaining_recovery_codes(user_id);
+}
+
+Status TwoFactor::rename(const store::User& user, int64_t method_id, std::string_view label,
+                         const Client& client) {
+  TS_ASSIGN_OR_RETURN(std::string clean, clean_label(label, ""));
+  if (clean.empty()) return fail(Code::kInvalidArgument, "invalid_request", "label: required.");
+  auto st = d_.store.rename_method(user.id, method_id, clean);
+  if (!st && st.error().code == Code::kNotFound) {
+    return fail(Code::kNotFound, "not_found", "No such method.");
+  }
+  TS_RETURN_IF_ERROR(st);
+  audit_.record(user.id, "method_renamed", client, {{"method_id", std::to_string(method_id)}});
+  return {};
+}
+
+Status TwoFactor::set_default(const store::User& user, int64_t method_id, const Client& client) {
+  auto m = d_.store.method_of_user(user.id, method_id);
+  if (!m || !m->confirmed) return fail(Code::kNotFound, "not_found", "No such method.");
+  TS_RETURN_IF_ERROR(d_.store.set_default_method(user.id, method_id));
+  audit_.record(user.id, "default_method_changed", client, {{"type", m->type}, {"label", m->label}});
+  return {};
+}
+
+Status TwoFactor::remove(const store::User& user, int64_t method_id, const Client& client) {
+  auto m = d_.store.method_of_user(user.id, method_id);
+  if (!m) return fail(Code::kNotFound, "not_found", "No such method.");
+  TS_RETURN_IF_ERROR(d_.store.delete_method(user.id, method_id));
+  audit_.record(user.id, "method_removed", client, {{"type", m->type}, {"label", m->label}});
+  TS_ASSIGN_OR_RETURN(bool still, enabled(user.id));
+  if (!still) return disable(user, client, "last_method_removed");
+  return {};
+}
+
+Status TwoFactor::disable(const store::User& user, const Client& client, const char* reason) {
+  TS_ASSIGN_OR_RETURN(int n, d_.store.delete_all_methods(user.id));
+  audit_.record(user.id, "twofa_disabled", client, {{"reason", reason}, {"methods", std::to_string(n)}});
+  return {};
+}
+
+void TwoFactor::purge_unconfirmed() {
+  (void)d_.store.delete_unconfirmed_methods(d_.clock.unix_now() - d_.config.totp.unconfirmed_ttl_s);
+}
+
+}  // namespace twostep::services

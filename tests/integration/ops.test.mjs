@@ -1,0 +1,199 @@
+// Operations: health, metrics, graceful shutdown, start-up config errors, master key file,
+// and the `twostep` CLI against the same database as a running server.
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { statSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer, runCli, baseEnv } from './lib/server.mjs';
+import {
+  Client, assertError, assertStatus, login, loginOk, signup, uniqueName, waitFor,
+  STRONG_PASSWORD, OTHER_STRONG_PASSWORD,
+} from './lib/client.mjs';
+
+describe('ops', () => {
+  let server;
+  before(async () => {
+    server = await startServer();
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  test('GET /healthz → 200 {"status":"ok"}', async () => {
+    const res = await new Client(server).get('/healthz');
+    assertStatus(res, 200);
+    assert.equal(res.json.status, 'ok');
+  });
+
+  test('GET /metrics is Prometheus text with request counters and a queue gauge', async () => {
+    const c = new Client(server);
+    await c.get('/healthz');
+    await c.get('/api/v1/me');
+    const res = await c.get('/metrics');
+    assertStatus(res, 200);
+    assert.match(res.headers.get('content-type') || '', /^text\/plain/);
+    const text = res.text;
+    // Every line is a comment or a sample: name{labels} value
+    for (const line of text.split('\n')) {
+      if (line === '' || line.startsWith('#')) continue;
+      assert.match(line, /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? (?:[-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?|[-+]?Inf|NaN)( -?[0-9]+)?$/,
+                   `not a Prometheus sample line: ${line}`);
+    }
+    assert.match(text, /^# TYPE twostep_http_requests_total counter$/m);
+    const reqLine = text.split('\n').find((l) => l.startsWith('twostep_http_requests_total{'));
+    assert.ok(reqLine, 'no twostep_http_requests_total sample');
+    assert.match(reqLine, /route="/);
+    assert.match(reqLine, /method="/);
+    assert.match(reqLine, /status="/);
+    assert.match(text, /^twostep_http_requests_total\{[^}]*status="401"[^}]*\} [1-9]/m, 'the 401 on /me should be counted');
+    const queue = text.split('\n').filter((l) => !l.startsWith('#') && /^twostep_\w*queue\w*/.test(l));
+    assert.ok(queue.length > 0, `no pool queue gauge (grep "queue"):\n${text}`);
+    const qname = queue[0].match(/^(\w+)/)[1];
+    assert.match(text, new RegExp(`^# TYPE ${qname} gauge$`, 'm'), `${qname} should be a gauge`);
+  });
+
+  test('metrics do not leak secrets or user names', async () => {
+    const name = uniqueName('metricsleak');
+    const c = new Client(server);
+    await signup(c, name);
+    const res = await c.get('/metrics');
+    assert.ok(!res.text.includes(name), 'user names must not be metric labels');
+    assert.ok(!res.text.includes(c.session), 'tokens must not reach metrics');
+  });
+
+  test('the master key file is created with mode 0600', () => {
+    const key = join(server.dir, 'master.key');
+    assert.ok(existsSync(key), 'master.key not created');
+    assert.equal(statSync(key).mode & 0o777, 0o600);
+  });
+
+  test('twostep version prints a version', async () => {
+    const r = await runCli(['version'], { env: server.env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /\d+\.\d+\.\d+/);
+  });
+
+  test('twostep user add / list / disable against the running server', async () => {
+    const name = uniqueName('cliuser');
+    const add = await server.cli(['user', 'add', name, '--password-stdin'], { input: STRONG_PASSWORD + '\n' });
+    assert.equal(add.code, 0, `user add failed: ${add.stdout}\n${add.stderr}`);
+    assert.ok(!add.stdout.includes(STRONG_PASSWORD) && !add.stderr.includes(STRONG_PASSWORD), 'password echoed');
+
+    const c = new Client(server);
+    await loginOk(c, name);
+
+    const list = await server.cli(['user', 'list']);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, new RegExp(`\\b${name}\\b`));
+
+    const dup = await server.cli(['user', 'add', name, '--password-stdin'], { input: STRONG_PASSWORD + '\n' });
+    assert.notEqual(dup.code, 0, 'adding an existing user should fail');
+
+    const dis = await server.cli(['user', 'disable', name]);
+    assert.equal(dis.code, 0, `user disable failed: ${dis.stdout}\n${dis.stderr}`);
+    assertError(await login(new Client(server), name, STRONG_PASSWORD), 403, 'account_disabled');
+    // Only after a correct password: a wrong one is the usual 401.
+    assertError(await login(new Client(server), name, OTHER_STRONG_PASSWORD), 401, 'invalid_credentials');
+  });
+
+  test('disabling a user ends their existing sessions', async () => {
+    const name = uniqueName('clidis');
+    const c = new Client(server);
+    await signup(c, name);
+    assertStatus(await c.get('/api/v1/verify'), 200);
+    const dis = await server.cli(['user', 'disable', name]);
+    assert.equal(dis.code, 0, dis.stderr);
+    const gone = await waitFor(async () => (await c.get('/api/v1/me')).status === 401, { timeoutMs: 1500 });
+    assert.ok(gone, 'a disabled user keeps a working session');
+    const vgone = await waitFor(async () => (await c.get('/api/v1/verify')).status === 401, { timeoutMs: 1500 });
+    assert.ok(vgone, 'a disabled user still passes /verify');
+  });
+
+  test('user add refuses a weak password', async () => {
+    const name = uniqueName('cliweak');
+    const r = await server.cli(['user', 'add', name, '--password-stdin'], { input: 'password123\n' });
+    assert.notEqual(r.code, 0, 'weak password accepted by the CLI');
+    assertError(await login(new Client(server), name, 'password123'), 401, 'invalid_credentials');
+  });
+
+  test('twostep user passwd NAME --password-stdin changes the password', async (t) => {
+    const help = await server.cli(['user', '--help']);
+    if (!/passwd/.test(help.stdout + help.stderr)) {
+      t.skip('`twostep user passwd` is not supported');
+      return;
+    }
+    const name = uniqueName('clipw');
+    const c = new Client(server);
+    await signup(c, name);
+    const r = await server.cli(['user', 'passwd', name, '--password-stdin'], { input: OTHER_STRONG_PASSWORD + '\n' });
+    assert.equal(r.code, 0, `user passwd failed: ${r.stdout}\n${r.stderr}`);
+    assertError(await login(new Client(server), name, STRONG_PASSWORD), 401, 'invalid_credentials');
+    await loginOk(new Client(server), name, OTHER_STRONG_PASSWORD);
+    // `user passwd` ends the user's sessions (see `twostep user --help`).
+    if (/passwd[^\n]*end/i.test(help.stdout + help.stderr)) {
+      const gone = await waitFor(async () => (await c.get('/api/v1/me')).status === 401, { timeoutMs: 1500 });
+      assert.ok(gone, 'the old session survived a password change');
+    }
+  });
+
+  test('twostep user enable undoes disable', async (t) => {
+    const help = await server.cli(['user', '--help']);
+    if (!/\benable\b/.test(help.stdout + help.stderr)) {
+      t.skip('`twostep user enable` is not supported');
+      return;
+    }
+    const name = uniqueName('clien');
+    await signup(new Client(server), name);
+    assert.equal((await server.cli(['user', 'disable', name])).code, 0);
+    assertError(await login(new Client(server), name), 403, 'account_disabled');
+    const r = await server.cli(['user', 'enable', name]);
+    assert.equal(r.code, 0, r.stderr);
+    await loginOk(new Client(server), name);
+  });
+
+  test('user commands on an unknown user fail', async () => {
+    const r = await server.cli(['user', 'disable', uniqueName('nosuch')]);
+    assert.notEqual(r.code, 0);
+  });
+
+  test('unknown command → non-zero exit', async () => {
+    const r = await runCli(['no-such-command'], { env: server.env });
+    assert.notEqual(r.code, 0);
+  });
+});
+
+describe('process lifecycle', () => {
+  test('SIGTERM → exit 0, data persists across a restart', async () => {
+    const server = await startServer();
+    try {
+      const name = uniqueName('persist');
+      await signup(new Client(server), name);
+      await server.restart(); // asserts exit 0 on SIGTERM
+      await loginOk(new Client(server), name);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('SIGTERM with an open keep-alive connection still exits 0 promptly', async () => {
+    const server = await startServer();
+    const c = new Client(server);
+    assertStatus(await c.get('/healthz'), 200); // leaves an idle keep-alive connection
+    const t0 = performance.now();
+    await server.stop();
+    assert.ok(performance.now() - t0 < 11000);
+  });
+
+  test('a bad configuration value fails start-up with a clear message naming the key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'twostep-it-'));
+    try {
+      const env = baseEnv(dir, { TWOSTEP_SERVER_LISTEN: 'not-an-address' });
+      const r = await runCli(['serve'], { env, cwd: dir, timeoutMs: 10000 });
+      assert.notEqual(r.code, 0, 'serve should refuse a bad listen address');
+      assert.match(r.stdout + r.stderr, /server\.listen|TWOSTEP_SERVER_LISTEN/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

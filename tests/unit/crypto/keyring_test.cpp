@@ -1,0 +1,240 @@
+#include "twostep/crypto/keyring.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "twostep/crypto/encoding.hpp"
+#include "twostep/crypto/random.hpp"
+
+namespace twostep::crypto {
+namespace {
+
+namespace fs = std::filesystem;
+
+class KeyringTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("twostep-keyring-" + hex_encode(random_bytes(8)));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  static unsigned mode_of(const std::string& p) {
+    struct stat st {};
+    EXPECT_EQ(::stat(p.c_str(), &st), 0);
+    return st.st_mode & 07777;
+  }
+
+  static void write_file(const std::string& p, const std::string& content, unsigned mode = 0600) {
+    {
+      std::ofstream f(p, std::ios::binary | std::ios::trunc);
+      f << content;
+    }
+    ::chmod(p.c_str(), mode);
+  }
+
+  static std::string read(const std::string& p) {
+    std::ifstream f(p, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  }
+
+  static Keyring one_key(uint32_t id = 1, char fill = 'k') {
+    return Keyring::from_keys({{id, std::string(32, fill)}}, id);
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(KeyringTest, CreateWrites0600FileInNew0700Dirs) {
+  const std::string p = path("var/keys/master.key");
+  auto kr = Keyring::load_or_create(p);
+  ASSERT_TRUE(kr) << kr.error().message;
+  EXPECT_EQ(kr->current_id(), 1u);
+  EXPECT_EQ(mode_of(p), 0600u);
+  EXPECT_EQ(mode_of(path("var/keys")), 0700u);
+  EXPECT_EQ(mode_of(path("var")), 0700u);
+  const std::string content = read(p);
+  ASSERT_EQ(content.size(), 2u + 64u + 1u) << content;
+  EXPECT_EQ(content.substr(0, 2), "1 ");
+  EXPECT_TRUE(hex_decode(content.substr(2, 64)));
+  EXPECT_EQ(content.back(), '\n');
+  // No temporary file is left behind.
+  EXPECT_EQ(std::distance(fs::directory_iterator(path("var/keys")), fs::directory_iterator()), 1);
+}
+
+TEST_F(KeyringTest, ReloadGivesSameDerivedKeys) {
+  const std::string p = path("master.key");
+  auto a = Keyring::load_or_create(p);
+  auto b = Keyring::load_or_create(p);
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->derive("recovery-pepper"), b->derive("recovery-pepper"));
+  EXPECT_EQ(a->derive("recovery-pepper").size(), 32u);
+  EXPECT_NE(a->derive("recovery-pepper"), a->derive("session-pepper"));
+  // Another file, another key.
+  auto c = Keyring::load_or_create(path("other.key"));
+  ASSERT_TRUE(c);
+  EXPECT_NE(a->derive("recovery-pepper"), c->derive("recovery-pepper"));
+  // A blob sealed before the reload opens after it.
+  auto opened = b->open(a->seal("seed", "ad"), "ad");
+  ASSERT_TRUE(opened);
+  EXPECT_EQ(opened->view(), "seed");
+}
+
+TEST_F(KeyringTest, DeriveIsHkdfOfTheCurrentKey) {
+  const Keyring kr = Keyring::from_keys({{1, std::string(32, 'a')}, {2, std::string(32, 'b')}}, 2);
+  EXPECT_EQ(kr.derive("p"), kr.derive("p", 2));
+  EXPECT_NE(kr.derive("p"), kr.derive("p", 1));
+  EXPECT_EQ(kr.derive("p", 3), std::nullopt);
+}
+
+TEST_F(KeyringTest, SealOpenRoundTrip) {
+  const Keyring kr = one_key(7);
+  for (const std::string& plain :
+       {std::string(), std::string("x"), random_bytes(20), random_bytes(1000)}) {
+    const std::string sealed = kr.seal(plain, "totp:user=5:method=9");
+    ASSERT_EQ(sealed.size(), 1u + 4u + 24u + plain.size() + 16u);
+    EXPECT_EQ(sealed[0], '\x01');
+    EXPECT_EQ(sealed.substr(1, 4), std::string("\0\0\0\x07", 4));
+    auto opened = kr.open(sealed, "totp:user=5:method=9");
+    ASSERT_TRUE(opened) << opened.error().detail;
+    EXPECT_EQ(opened->str(), plain);
+  }
+  // Fresh nonce every time.
+  EXPECT_NE(kr.seal("same", "ad"), kr.seal("same", "ad"));
+}
+
+TEST_F(KeyringTest, WrongAssociatedDataFails) {
+  const Keyring kr = one_key();
+  const std::string sealed = kr.seal("seed", "totp:user=5:method=9");
+  auto r = kr.open(sealed, "totp:user=6:method=9");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, core::Code::kInternal);
+  EXPECT_FALSE(kr.open(sealed, ""));
+}
+
+TEST_F(KeyringTest, AnyTamperedByteFails) {
+  const Keyring kr = Keyring::from_keys({{1, std::string(32, 'a')}, {2, std::string(32, 'b')}}, 1);
+  const std::string sealed = kr.seal("seed bytes", "ad");
+  for (std::size_t i = 0; i < sealed.size(); ++i) {
+    std::string bad = sealed;
+    bad[i] = static_cast<char>(bad[i] ^ 0x01);
+    EXPECT_FALSE(kr.open(bad, "ad")) << "byte " << i;
+  }
+}
+
+TEST_F(KeyringTest, TruncatedFails) {
+  const Keyring kr = one_key();
+  const std::string sealed = kr.seal("seed", "ad");
+  for (std::size_t n = 0; n < sealed.size(); ++n) {
+    EXPECT_FALSE(kr.open(sealed.substr(0, n), "ad")) << n;
+  }
+  EXPECT_FALSE(kr.open(sealed + "x", "ad"));
+}
+
+TEST_F(KeyringTest, UnknownKeyIdFails) {
+  const std::string sealed = one_key(1).seal("seed", "ad");
+  auto r = one_key(2).open(sealed, "ad");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().detail.find("unknown key id 1"), std::string::npos);
+}
+
+TEST_F(KeyringTest, RotationKeepsOldBlobsOpen) {
+  const std::string k1 = random_bytes(32);
+  const std::string k2 = random_bytes(32);
+  const std::string p = path("master.key");
+  write_file(p, "1 " + hex_encode(k1) + "\n");
+  auto before = Keyring::load_or_create(p);
+  ASSERT_TRUE(before);
+  const std::string old_blob = before->seal("old seed", "ad");
+
+  write_file(p, "1 " + hex_encode(k1) + "\n2 " + hex_encode(k2) + "\n");
+  auto after = Keyring::load_or_create(p);
+  ASSERT_TRUE(after) << after.error().message;
+  EXPECT_EQ(after->current_id(), 2u);
+  auto opened = after->open(old_blob, "ad");
+  ASSERT_TRUE(opened);
+  EXPECT_EQ(opened->view(), "old seed");
+  const std::string new_blob = after->seal("new seed", "ad");
+  EXPECT_EQ(new_blob.substr(1, 4), std::string("\0\0\0\x02", 4));
+  EXPECT_FALSE(before->open(new_blob, "ad"));  // the old keyring does not know key 2
+  EXPECT_EQ(after->derive("p", 1), before->derive("p"));
+}
+
+TEST_F(KeyringTest, GroupReadableFileIsRefused) {
+  const std::string p = path("master.key");
+  ASSERT_TRUE(Keyring::load_or_create(p));
+  for (unsigned mode : {0640u, 0604u, 0660u, 0644u}) {
+    ::chmod(p.c_str(), mode);
+    auto r = Keyring::load_or_create(p);
+    ASSERT_FALSE(r) << std::oct << mode;
+    EXPECT_EQ(r.error().code, core::Code::kFailedPrecondition);
+    EXPECT_NE(r.error().message.find("chmod 600"), std::string::npos) << r.error().message;
+  }
+  ::chmod(p.c_str(), 0400);
+  EXPECT_TRUE(Keyring::load_or_create(p));
+}
+
+TEST_F(KeyringTest, MalformedFileIsRefused) {
+  const std::string hex = hex_encode(random_bytes(32));
+  const std::string cases[] = {
+      "",                                // no key
+      "# only a comment\n",              //
+      hex + "\n",                        // no id
+      "1\n",                             // no key
+      "x " + hex + "\n",                 // id not a number
+      "-1 " + hex + "\n",                //
+      "1 " + hex.substr(2) + "\n",       // short key
+      "1 " + hex + "00\n",               // long key
+      "1 " + hex.substr(2) + "zz\n",     // not hex
+      "1 " + hex + "\n1 " + hex + "\n",  // duplicate id
+      "1 " + hex + " extra\n",           //
+      "4294967296 " + hex + "\n",        // id out of range
+  };
+  for (const auto& content : cases) {
+    const std::string p = path("bad.key");
+    write_file(p, content);
+    auto r = Keyring::load_or_create(p);
+    ASSERT_FALSE(r) << content;
+    EXPECT_EQ(r.error().code, core::Code::kFailedPrecondition);
+    EXPECT_EQ(r.error().message.find(hex), std::string::npos);  // never echo key bytes
+  }
+}
+
+TEST_F(KeyringTest, CommentsBlankLinesAndCrlfAreAccepted) {
+  const std::string hex = hex_encode(random_bytes(32));
+  const std::string p = path("ok.key");
+  write_file(p, "# rotated 2024-01-01\r\n\r\n3 " + hex + "\r\n\n");
+  auto r = Keyring::load_or_create(p);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->current_id(), 3u);
+}
+
+TEST_F(KeyringTest, DirectoryOrSymlinkIsRefused) {
+  fs::create_directories(path("dir.key"));
+  EXPECT_FALSE(Keyring::load_or_create(path("dir.key")));
+  ASSERT_TRUE(Keyring::load_or_create(path("real.key")));
+  fs::create_symlink(path("real.key"), path("link.key"));
+  EXPECT_FALSE(Keyring::load_or_create(path("link.key")));
+}
+
+TEST_F(KeyringTest, FromKeysRejectsBadInput) {
+  EXPECT_THROW(Keyring::from_keys({{1, "short"}}, 1), std::invalid_argument);
+  EXPECT_THROW(Keyring::from_keys({{1, std::string(32, 'k')}}, 2), std::invalid_argument);
+}
+
+TEST_F(KeyringTest, CopiesShareKeys) {
+  Keyring a = one_key();
+  Keyring b = a;
+  EXPECT_TRUE(b.open(a.seal("x", "ad"), "ad"));
+}
+
+}  // namespace
+}  // namespace twostep::crypto

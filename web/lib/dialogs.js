@@ -1,0 +1,167 @@
+// Modal dialogs on the native <dialog> element (focus trap, Escape to cancel):
+// a confirmation and the re-authentication that sensitive actions need.
+
+import { ApiError, post } from './api.js';
+import { h, field, errorBox, onSubmit } from './dom.js';
+
+export const CANCELLED = Symbol('cancelled');
+
+function openDialog(dialog) {
+  document.body.append(dialog);
+  dialog.showModal();
+  return new Promise((resolve) => {
+    dialog.addEventListener('close', () => {
+      const value = dialog.returnValue;
+      dialog.remove();
+      resolve(value);
+    });
+  });
+}
+
+// Resolves true when the person confirms.
+export async function confirmDialog({ title, text, confirmLabel = 'Confirm', danger = false }) {
+  const titleId = 'confirm-title';
+  const dialog = h(
+    'dialog',
+    { class: 'dialog', 'aria-labelledby': titleId, 'data-testid': 'confirm-dialog' },
+    h(
+      'form',
+      { method: 'dialog' },
+      h('h2', { id: titleId }, title),
+      text ? h('p', {}, text) : null,
+      h(
+        'div',
+        { class: 'actions' },
+        h('button', { value: 'cancel', class: 'secondary', 'data-testid': 'confirm-cancel' }, 'Cancel'),
+        h(
+          'button',
+          { value: 'ok', class: danger ? 'danger' : 'primary', 'data-testid': 'confirm-ok' },
+          confirmLabel,
+        ),
+      ),
+    ),
+  );
+  return (await openDialog(dialog)) === 'ok';
+}
+
+// Asks for the password (and a second-factor code when 2FA is on), then POSTs
+// /api/v1/reauth. Resolves true once the server accepted it, false when cancelled.
+export function reauthDialog({ twofa }) {
+  const titleId = 'reauth-title';
+  const errors = errorBox('reauth-error');
+  const password = field('Password', {
+    type: 'password',
+    name: 'password',
+    autocomplete: 'current-password',
+    required: true,
+    'data-testid': 'reauth-password',
+  });
+
+  let codeType = 'totp';
+  let code = null;
+  let typeChooser = null;
+  if (twofa) {
+    code = field(
+      'Code from your authenticator app',
+      {
+        type: 'text',
+        name: 'code',
+        autocomplete: 'one-time-code',
+        inputmode: 'numeric',
+        required: true,
+        spellcheck: 'false',
+        'data-testid': 'reauth-code',
+      },
+    );
+    const label = code.wrap.querySelector('label');
+    const setType = (type) => {
+      codeType = type;
+      const recovery = type === 'recovery';
+      label.textContent = recovery ? 'Recovery code' : 'Code from your authenticator app';
+      code.input.setAttribute('inputmode', recovery ? 'text' : 'numeric');
+      code.input.setAttribute('autocomplete', recovery ? 'off' : 'one-time-code');
+      code.input.placeholder = recovery ? 'xxxx-xxxx-xxxx-xxxx' : '';
+    };
+    const radio = (value, text, checked) => {
+      const id = `reauth-type-${value}`;
+      return h(
+        'div',
+        { class: 'check' },
+        h('input', {
+          type: 'radio',
+          name: 'reauth-type',
+          id,
+          value,
+          checked,
+          'data-testid': id,
+          onchange: () => setType(value),
+        }),
+        h('label', { for: id }, text),
+      );
+    };
+    typeChooser = h(
+      'fieldset',
+      { class: 'choice' },
+      h('legend', {}, 'Second step'),
+      radio('totp', 'Authenticator app code', true),
+      radio('recovery', 'Recovery code', false),
+    );
+  }
+
+  const cancel = h(
+    'button',
+    { type: 'button', class: 'secondary', 'data-testid': 'reauth-cancel' },
+    'Cancel',
+  );
+  const form = h(
+    'form',
+    { novalidate: false },
+    h('h2', { id: titleId }, 'Confirm it’s you'),
+    h(
+      'p',
+      {},
+      twofa
+        ? 'For your security, enter your password and a code to continue.'
+        : 'For your security, enter your password to continue.',
+    ),
+    password.wrap,
+    typeChooser,
+    code ? code.wrap : null,
+    errors.el,
+    h(
+      'div',
+      { class: 'actions' },
+      cancel,
+      h('button', { type: 'submit', class: 'primary', 'data-testid': 'reauth-submit' }, 'Continue'),
+    ),
+  );
+  const dialog = h(
+    'dialog',
+    { class: 'dialog', 'aria-labelledby': titleId, 'data-testid': 'reauth-dialog' },
+    form,
+  );
+  cancel.addEventListener('click', () => dialog.close('cancel'));
+  onSubmit(form, errors, async () => {
+    const body = { password: password.input.value };
+    if (twofa) {
+      body.type = codeType;
+      body.code = code.input.value.trim();
+    }
+    await post('/reauth', body);
+    dialog.close('ok');
+  });
+  return openDialog(dialog).then((value) => value === 'ok');
+}
+
+// Runs `action`; when the server answers 403 reauth_required, asks the person to
+// re-authenticate and runs it once more. Resolves to the action's result or CANCELLED.
+export async function withReauth(action, { twofa }) {
+  try {
+    return await action();
+  } catch (err) {
+    if (!(err instanceof ApiError && err.code === 'reauth_required')) throw err;
+    const ok = await reauthDialog({ twofa });
+    if (!ok) return CANCELLED;
+    return action();
+  }
+}

@@ -1,0 +1,49 @@
+// What the UI knows about each kind of second-factor method. New kinds (push, security
+// key, SMS, YubiKey OTP) get their enrolment and sign-in views by filling in `enrol`
+// and `signIn` here; the chooser and the sign-in step list whatever is available.
+
+export const METHOD_TYPES = {
+  totp: {
+    name: 'Authenticator app',
+    description: 'Codes from an app such as Aegis, Authy, Google Authenticator or oathtool.',
+    // Enrolment view module path (lazy-loaded) and the sign-in step kind.
+    enrol: '/views/enrol-totp.js',
+    signIn: 'code',
+    codeType: 'totp',
+    codePrompt: 'Enter the 6-digit code from your authenticator app.',
+  },
+  push: {
+    name: 'twostep Authenticator',
+    description: 'Approve sign-ins on your phone with one tap.',
+    enrol: null,
+    signIn: null,
+  },
+  webauthn: {
+    name: 'Security key',
+    description: 'A YubiKey or other FIDO2 key, or a passkey on this device.',
+    enrol: null,
+    signIn: null,
+  },
+  sms: {
+    name: 'Text message',
+    description: 'A code sent by SMS to your mobile phone.',
+    enrol: null,
+    signIn: null,
+  },
+  yubiotp: {
+    name: 'YubiKey OTP',
+    description: 'The one-time password your YubiKey types.',
+    enrol: null,
+    signIn: null,
+  },
+};
+
+export function typeName(type) {
+  return (METHOD_TYPES[type] && METHOD_TYPES[type].name) || type;
+}
+
+export function enrollableTypes() {
+  return Object.entries(METHOD_TYPES)
+    .filter(([, info]) => info.enrol)
+    .map(([type, info]) => ({ type, ...info }));
+}

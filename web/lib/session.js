@@ -1,0 +1,43 @@
+// Who is signed in, and the bits of page chrome that depend on it.
+
+import { ApiError, get } from './api.js';
+
+// GET /api/v1/me, or null when not (fully) signed in.
+export async function loadMe() {
+  try {
+    return await get('/me');
+  } catch (err) {
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) return null;
+    throw err;
+  }
+}
+
+export function showNav(signedIn) {
+  const nav = document.getElementById('nav');
+  if (nav) nav.hidden = !signedIn;
+  for (const link of document.querySelectorAll('#nav a')) {
+    if (link.getAttribute('href') === location.pathname) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+}
+
+// A one-shot message for the next view ("You signed out.").
+let flash = null;
+export function setFlash(message, kind = 'info') {
+  flash = { message, kind };
+}
+export function takeFlash() {
+  const f = flash;
+  flash = null;
+  return f;
+}
+
+// For pages that need a signed-in session: when an action finds the session gone
+// (revoked elsewhere, expired), go to the sign-in page. Returns true if it did.
+export async function redirectIfSignedOut(err) {
+  if (!(err instanceof ApiError && err.status === 401 && err.code === 'not_authenticated')) return false;
+  const { navigate } = await import('./router.js');
+  setFlash('Your session has ended. Please sign in again.', 'warning');
+  await navigate('/login', { replace: true });
+  return true;
+}

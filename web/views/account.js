@@ -1,0 +1,217 @@
+// The account page: who you are, 2FA status, sessions, and the security log.
+
+import { del, get } from '../lib/api.js';
+import { h, setTitle, time } from '../lib/dom.js';
+import { typeName } from '../lib/methods.js';
+import { loadMe, redirectIfSignedOut, showNav } from '../lib/session.js';
+import { flashBox } from './auth.js';
+
+const EVENT_NAMES = {
+  signup: 'Account created',
+  login: 'Signed in',
+  login_ok: 'Signed in',
+  login_success: 'Signed in',
+  login_failed: 'Failed sign-in',
+  login_locked: 'Sign-in locked',
+  logout: 'Signed out',
+  session_revoked: 'Session revoked',
+  second_factor_ok: 'Second step passed',
+  second_factor_failed: 'Wrong second-step code',
+  recovery_code_used: 'Recovery code used',
+  recovery_codes_generated: 'New recovery codes',
+  method_added: 'Two-step method added',
+  method_confirmed: 'Two-step method added',
+  method_removed: 'Two-step method removed',
+  method_renamed: 'Two-step method renamed',
+  method_default: 'Default method changed',
+  twofa_enabled: 'Two-step verification turned on',
+  twofa_disabled: 'Two-step verification turned off',
+  reauth: 'Identity confirmed',
+  reauth_failed: 'Failed identity check',
+};
+
+export function eventName(event) {
+  if (EVENT_NAMES[event]) return EVENT_NAMES[event];
+  const words = String(event).replace(/[._]+/g, ' ').trim();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+function sessionItem(session, onRevoke) {
+  const revoke = session.current
+    ? null
+    : h(
+        'button',
+        {
+          type: 'button',
+          class: 'secondary small',
+          'data-testid': 'revoke-session',
+          'aria-label': `Revoke ${session.device || 'session'} (${session.ip || 'unknown address'})`,
+        },
+        'Revoke',
+      );
+  const item = h(
+    'li',
+    {
+      class: 'item',
+      'data-testid': 'session',
+      'data-session-id': session.id,
+      'data-current': session.current ? 'true' : 'false',
+    },
+    h(
+      'div',
+      { class: 'item-main' },
+      h(
+        'p',
+        { class: 'item-title' },
+        h('span', { 'data-testid': 'session-device' }, session.device || 'Unknown device'),
+        session.current ? h('span', { class: 'badge accent', 'data-testid': 'current-session' }, 'This device') : null,
+        session.remember ? h('span', { class: 'badge' }, 'Stays signed in') : null,
+      ),
+      h(
+        'p',
+        { class: 'item-meta' },
+        h('span', { 'data-testid': 'session-ip' }, session.ip || 'unknown address'),
+        ' · signed in ',
+        time(session.created_at),
+        ' · last seen ',
+        time(session.last_seen_at, { relativeTime: true }),
+      ),
+    ),
+    revoke,
+  );
+  if (revoke) revoke.addEventListener('click', () => onRevoke(session, item, revoke));
+  return item;
+}
+
+async function sessionsCard() {
+  const status = h('p', { class: 'visually-hidden', role: 'status', 'aria-live': 'polite' });
+  const error = h('p', { class: 'error', role: 'alert', hidden: true, 'data-testid': 'sessions-error' });
+  const list = h('ul', { class: 'list', 'data-testid': 'sessions' });
+  const card = h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'sessions-title' },
+    h('h2', { id: 'sessions-title' }, 'Where you’re signed in'),
+    list,
+    error,
+    status,
+  );
+
+  async function onRevoke(session, item, button) {
+    button.disabled = true;
+    error.hidden = true;
+    try {
+      await del(`/sessions/${encodeURIComponent(session.id)}`);
+      item.remove();
+      status.textContent = `Signed out ${session.device || 'the session'}.`;
+    } catch (err) {
+      if (await redirectIfSignedOut(err)) return;
+      button.disabled = false;
+      error.textContent = err.message;
+      error.hidden = false;
+    }
+  }
+
+  try {
+    const { sessions = [] } = await get('/sessions');
+    // This device first, then the most recently seen.
+    sessions.sort((a, b) => (b.current - a.current) || (b.last_seen_at || 0) - (a.last_seen_at || 0));
+    list.append(...sessions.map((s) => sessionItem(s, onRevoke)));
+  } catch (err) {
+    error.textContent = err.message;
+    error.hidden = false;
+  }
+  return card;
+}
+
+async function auditCard() {
+  const list = h('ol', { class: 'list log', 'data-testid': 'audit-log' });
+  const card = h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'audit-title' },
+    h('h2', { id: 'audit-title' }, 'Recent security events'),
+    list,
+  );
+  try {
+    const { events = [] } = await get('/audit?limit=20');
+    if (!events.length) list.append(h('li', { class: 'muted' }, 'Nothing yet.'));
+    for (const e of events) {
+      list.append(
+        h(
+          'li',
+          { class: 'item', 'data-testid': 'audit-event', 'data-event': e.event },
+          h(
+            'div',
+            { class: 'item-main' },
+            h('p', { class: 'item-title' }, eventName(e.event)),
+            h(
+              'p',
+              { class: 'item-meta' },
+              time(e.at),
+              e.ip ? ` · ${e.ip}` : '',
+              typeof e.detail === 'string' && e.detail ? ` · ${e.detail}` : '',
+            ),
+          ),
+        ),
+      );
+    }
+  } catch (err) {
+    card.append(h('p', { class: 'error', role: 'alert' }, err.message));
+  }
+  return card;
+}
+
+function overviewCard(me) {
+  const methods = me.methods || [];
+  const def = methods.find((m) => m.default) || methods[0];
+  const status = me.twofa_enabled
+    ? h(
+        'span',
+        {},
+        h('span', { class: 'badge ok', 'data-testid': 'twofa-status', 'data-enabled': 'true' }, 'On'),
+        def ? ` Default: ${def.label || typeName(def.type)}` : '',
+      )
+    : h(
+        'span',
+        {},
+        h('span', { class: 'badge off', 'data-testid': 'twofa-status', 'data-enabled': 'false' }, 'Off'),
+        ' ',
+        h('a', { href: '/security', 'data-link': true }, 'Turn on two-step verification'),
+      );
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'overview-title' },
+    h('h2', { id: 'overview-title' }, 'Your account'),
+    h(
+      'dl',
+      { class: 'facts' },
+      h('dt', {}, 'Username'),
+      h('dd', { 'data-testid': 'account-username' }, me.user.username),
+      h('dt', {}, 'Member since'),
+      h('dd', {}, time(me.user.created_at)),
+      h('dt', {}, 'Two-step verification'),
+      h('dd', {}, status),
+      me.twofa_enabled ? h('dt', {}, 'Recovery codes left') : null,
+      me.twofa_enabled ? h('dd', { 'data-testid': 'recovery-count' }, String(me.recovery_codes_remaining ?? 0)) : null,
+    ),
+  );
+}
+
+export async function accountView(root) {
+  const me = await loadMe();
+  if (!me) return { redirect: '/login' };
+  showNav(true);
+  setTitle('Account');
+  const [sessions, audit] = await Promise.all([sessionsCard(), auditCard()]);
+  root.append(
+    h(
+      'div',
+      { class: 'page', 'data-testid': 'account-page' },
+      h('h1', { tabindex: '-1' }, `Hello, ${me.user.username}`),
+      flashBox(),
+      overviewCard(me),
+      sessions,
+      audit,
+    ),
+  );
+  return null;
+}

@@ -1,0 +1,244 @@
+// The second sign-in step: the default method first, any other registered method on
+// request, or a recovery code.
+
+import { ApiError, post } from '../lib/api.js';
+import { errorBox, field, h, onSubmit, setTitle } from '../lib/dom.js';
+import { METHOD_TYPES, typeName } from '../lib/methods.js';
+import { navigate } from '../lib/router.js';
+import { showNav } from '../lib/session.js';
+
+// state: {methods:[{id,type,label}], default:id}
+export function renderSecondStep(root, state) {
+  setTitle('Two-step verification');
+  const methods = [...(state.methods || [])];
+  // Default method first, the others in the server's order.
+  methods.sort((a, b) => (b.id === state.default) - (a.id === state.default));
+  let mode = methods.length ? { kind: 'method', method: methods[0] } : { kind: 'recovery' };
+
+  const panel = h('div', { class: 'step-panel', 'data-testid': 'second-step-panel' });
+  const otherList = h('ul', { class: 'method-choices', id: 'other-methods', 'data-testid': 'method-list', hidden: true });
+  const otherToggle = h(
+    'button',
+    {
+      type: 'button',
+      class: 'link-button',
+      'aria-expanded': 'false',
+      'aria-controls': 'other-methods',
+      'data-testid': 'use-another-method',
+    },
+    'Use another method',
+  );
+  const recoveryButton = h(
+    'button',
+    { type: 'button', class: 'link-button', 'data-testid': 'use-recovery-code' },
+    'Use a recovery code',
+  );
+  const startOver = h(
+    'button',
+    { type: 'button', class: 'link-button', 'data-testid': 'start-over' },
+    'Cancel and sign in again',
+  );
+
+  function setOtherOpen(open) {
+    otherList.hidden = !open;
+    otherToggle.setAttribute('aria-expanded', String(open));
+  }
+
+  function choose(next) {
+    mode = next;
+    setOtherOpen(false);
+    drawPanel();
+    const input = panel.querySelector('input');
+    (input || panel.querySelector('h2')).focus();
+  }
+
+  function drawOtherList() {
+    otherList.replaceChildren(
+      ...methods.map((m) =>
+        h(
+          'li',
+          {},
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'choice-button',
+              'data-testid': 'choose-method',
+              'data-method-id': m.id,
+              'data-method-type': m.type,
+              onclick: () => choose({ kind: 'method', method: m }),
+            },
+            h('span', { class: 'choice-title' }, m.label || typeName(m.type)),
+            h(
+              'span',
+              { class: 'choice-sub' },
+              [m.label && m.label !== typeName(m.type) ? typeName(m.type) : null, m.id === state.default ? 'default' : null]
+                .filter(Boolean)
+                .join(' · '),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+
+  function codeForm({ label, inputAttrs, hint, body }) {
+    const errors = errorBox();
+    const code = field(label, { required: true, spellcheck: 'false', autocapitalize: 'none', ...inputAttrs }, hint);
+    const form = h(
+      'form',
+      { class: 'stack', 'data-testid': 'second-step-form' },
+      code.wrap,
+      errors.el,
+      h('button', { type: 'submit', class: 'primary wide', 'data-testid': 'verify' }, 'Verify'),
+    );
+    onSubmit(form, errors, async () => {
+      try {
+        const result = await post('/login/second-factor', body(code.input.value));
+        await finish(result);
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 401 && err.code === 'not_authenticated') {
+          // Too many wrong codes or the 5 minutes ran out: the pending sign-in is gone.
+          const { renderLoginForm } = await import('./auth.js');
+          renderLoginForm(root, { error: err.message || 'Your sign-in expired. Please sign in again.' });
+          return;
+        }
+        code.input.select();
+        throw err;
+      }
+    });
+    return form;
+  }
+
+  function drawPanel() {
+    if (mode.kind === 'recovery') {
+      panel.replaceChildren(
+        h('h2', { tabindex: '-1' }, 'Use a recovery code'),
+        h('p', {}, 'Enter one of the recovery codes you saved when you turned on two-step verification. Each code works once.'),
+        codeForm({
+          label: 'Recovery code',
+          inputAttrs: {
+            type: 'text',
+            name: 'recovery',
+            autocomplete: 'off',
+            inputmode: 'text',
+            placeholder: 'xxxx-xxxx-xxxx-xxxx',
+            'data-testid': 'recovery-input',
+          },
+          body: (value) => ({ type: 'recovery', code: value.trim().replace(/\s+/g, '') }),
+        }),
+      );
+      recoveryButton.hidden = true;
+      return;
+    }
+    recoveryButton.hidden = false;
+    const m = mode.method;
+    const info = METHOD_TYPES[m.type] || {};
+    const heading = h('h2', { tabindex: '-1', 'data-testid': 'current-method' }, m.label || typeName(m.type));
+    if (info.signIn === 'code') {
+      panel.replaceChildren(
+        heading,
+        h('p', {}, info.codePrompt || 'Enter the code.'),
+        codeForm({
+          label: 'Code',
+          inputAttrs: {
+            type: 'text',
+            name: 'code',
+            autocomplete: 'one-time-code',
+            inputmode: 'numeric',
+            pattern: '[0-9 ]*',
+            maxlength: 12,
+            'data-testid': 'code-input',
+          },
+          body: (value) => ({ type: info.codeType || m.type, code: value.replace(/\s+/g, ''), method_id: m.id }),
+        }),
+      );
+    } else {
+      panel.replaceChildren(
+        heading,
+        h(
+          'p',
+          { class: 'notice warning', 'data-testid': 'method-unavailable' },
+          `Signing in with ${typeName(m.type)} is not available in this browser yet. Use another method or a recovery code.`,
+        ),
+      );
+    }
+  }
+
+  async function finish(result) {
+    showNav(true);
+    if (typeof result.recovery_codes_remaining === 'number') {
+      showRemaining(result.recovery_codes_remaining);
+      return;
+    }
+    await navigate('/account');
+  }
+
+  function showRemaining(count) {
+    setTitle('Signed in');
+    const low = count <= 3;
+    const cont = h(
+      'button',
+      { type: 'button', class: 'primary wide', 'data-testid': 'continue', onclick: () => navigate('/account') },
+      'Continue',
+    );
+    root.replaceChildren(
+      h(
+        'section',
+        { class: 'card narrow', 'data-testid': 'recovery-used' },
+        h('h1', { tabindex: '-1' }, 'You’re signed in'),
+        h(
+          'p',
+          { role: 'status', 'data-testid': 'recovery-remaining', 'data-count': count },
+          'You have ',
+          h('strong', {}, String(count)),
+          count === 1 ? ' recovery code left.' : ' recovery codes left.',
+        ),
+        low
+          ? h(
+              'p',
+              { class: 'notice warning' },
+              'You are running out of recovery codes. ',
+              h('a', { href: '/security', 'data-link': true }, 'Create new ones'),
+              ' on the security page.',
+            )
+          : null,
+        cont,
+      ),
+    );
+    cont.focus();
+  }
+
+  otherToggle.addEventListener('click', () => setOtherOpen(otherList.hidden));
+  recoveryButton.addEventListener('click', () => choose({ kind: 'recovery' }));
+  startOver.addEventListener('click', async () => {
+    await post('/logout').catch(() => null);
+    const { renderLoginForm } = await import('./auth.js');
+    renderLoginForm(root);
+    root.querySelector('input')?.focus();
+  });
+
+  drawOtherList();
+  drawPanel();
+  root.replaceChildren(
+    h(
+      'section',
+      { class: 'card narrow', 'data-testid': 'second-step' },
+      h('h1', { tabindex: '-1' }, 'Two-step verification'),
+      panel,
+      h(
+        'div',
+        { class: 'alternatives' },
+        methods.length ? otherToggle : null,
+        otherList,
+        recoveryButton,
+        startOver,
+      ),
+    ),
+  );
+  const input = panel.querySelector('input');
+  if (input) {
+    input.setAttribute('autofocus', '');
+    if (root.isConnected) input.focus();
+  }
+}
