@@ -30,7 +30,9 @@ describe('two-step verification with an authenticator app', () => {
   const username = uniqueName('bob');
 
   before(async () => {
-    server = await startServer();
+    // A 1-s re-authentication window, so the last test sees the re-auth dialog without
+    // waiting 5 minutes after its sign-in (which counts as a fresh authentication).
+    server = await startServer({ env: { TWOSTEP_SESSIONS_REAUTH_WINDOW_S: '1' } });
     browser = await launchBrowser();
     context = await newContext(browser, server.url);
     page = await context.newPage();
@@ -141,6 +143,7 @@ describe('two-step verification with an authenticator app', () => {
   it('removes the method after re-authentication, which turns 2FA off', async () => {
     await page.getByTestId('nav-security').click();
     await page.getByTestId('security-page').waitFor();
+    await new Promise((resolve) => setTimeout(resolve, 2_100)); // let the sign-in age out
     await page.getByTestId('remove-method').click();
     await page.getByTestId('confirm-ok').click();
 

@@ -7,26 +7,26 @@ import { loadMe, redirectIfSignedOut, showNav } from '../lib/session.js';
 import { flashBox } from './auth.js';
 
 const EVENT_NAMES = {
-  signup: 'Account created',
-  login: 'Signed in',
-  login_ok: 'Signed in',
-  login_success: 'Signed in',
+  account_created: 'Account created',
+  account_locked: 'Sign-in locked after too many failures',
+  address_locked: 'Sign-in from an address locked',
+  login_succeeded: 'Signed in',
   login_failed: 'Failed sign-in',
-  login_locked: 'Sign-in locked',
+  password_accepted: 'Password accepted, waiting for the second step',
+  password_changed: 'Password changed',
   logout: 'Signed out',
   session_revoked: 'Session revoked',
-  second_factor_ok: 'Second step passed',
   second_factor_failed: 'Wrong second-step code',
+  second_factor_locked: 'Second step locked after too many failures',
   recovery_code_used: 'Recovery code used',
   recovery_codes_generated: 'New recovery codes',
   method_added: 'Two-step method added',
-  method_confirmed: 'Two-step method added',
+  method_confirm_failed: 'Wrong code while adding a method',
   method_removed: 'Two-step method removed',
   method_renamed: 'Two-step method renamed',
-  method_default: 'Default method changed',
-  twofa_enabled: 'Two-step verification turned on',
+  default_method_changed: 'Default method changed',
   twofa_disabled: 'Two-step verification turned off',
-  reauth: 'Identity confirmed',
+  reauthenticated: 'Identity confirmed',
   reauth_failed: 'Failed identity check',
 };
 
@@ -34,6 +34,16 @@ export function eventName(event) {
   if (EVENT_NAMES[event]) return EVENT_NAMES[event];
   const words = String(event).replace(/[._]+/g, ' ').trim();
   return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+// The event's detail ({"reason":"password"}) as short text.
+function detailText(detail) {
+  if (typeof detail === 'string') return detail;
+  if (!detail || typeof detail !== 'object') return '';
+  return Object.entries(detail)
+    .filter(([, v]) => ['string', 'number', 'boolean'].includes(typeof v))
+    .map(([k, v]) => `${k.replace(/_/g, ' ')}: ${v}`)
+    .join(', ');
 }
 
 function sessionItem(session, onRevoke) {
@@ -148,7 +158,7 @@ async function auditCard() {
               { class: 'item-meta' },
               time(e.at),
               e.ip ? ` · ${e.ip}` : '',
-              typeof e.detail === 'string' && e.detail ? ` · ${e.detail}` : '',
+              detailText(e.detail) ? ` · ${detailText(e.detail)}` : '',
             ),
           ),
         ),

@@ -101,7 +101,7 @@ int App::serve() {
   const auto& cfg = config_;
   int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int hash_threads = cfg.security.hash_threads > 0 ? cfg.security.hash_threads : cores;
-  http::WorkerPool hash_pool("hash", hash_threads, cfg.security.hash_queue);
+  http::WorkerPool hash_pool("hash", hash_threads, cfg.security.hash_queue, /*nice=*/10);
   http::WorkerPool db_pool("db", std::max(1, cfg.security.db_threads), cfg.security.db_queue);
 
   std::string web_dir = cfg.server.web_dir.empty() ? std::string(TWOSTEP_WEB_DIR) : cfg.server.web_dir;

@@ -5,6 +5,9 @@
 
 #include <utility>  // before Asio headers (Boost 1.74)
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <optional>
 #include <string>
@@ -21,8 +24,11 @@ namespace net = boost::asio;
 
 class WorkerPool {
  public:
-  WorkerPool(std::string name, int threads, int queue_limit)
-      : name_(std::move(name)), pool_(threads), limit_(queue_limit + threads) {}
+  // `nice` > 0 lowers the priority of the pool's threads (Linux per-thread nice), so that a
+  // flood of CPU-bound jobs (Argon2id) cannot starve the I/O threads: /verify stays fast
+  // while sign-ins saturate the cores.
+  WorkerPool(std::string name, int threads, int queue_limit, int nice = 0)
+      : name_(std::move(name)), pool_(threads), limit_(queue_limit + threads), nice_(nice) {}
   ~WorkerPool() { stop(); }
 
   // Runs f on the pool. std::nullopt when the pool is saturated (queue full).
@@ -40,7 +46,8 @@ class WorkerPool {
     } guard{in_flight_};
     co_return co_await net::co_spawn(
         pool_.get_executor(),
-        [f = std::move(f)]() mutable -> net::awaitable<std::optional<R>> {
+        [f = std::move(f), nice = nice_]() mutable -> net::awaitable<std::optional<R>> {
+          lower_priority(nice);
           co_return std::optional<R>(f());
         },
         net::use_awaitable);
@@ -56,9 +63,17 @@ class WorkerPool {
   }
 
  private:
+  static void lower_priority(int nice) {
+    thread_local bool done = false;
+    if (done || nice <= 0) return;
+    done = true;
+    (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), nice);
+  }
+
   std::string name_;
   net::thread_pool pool_;
   int limit_;
+  int nice_ = 0;
   std::atomic<int> in_flight_{0};
   std::atomic<long> rejected_{0};
 };
