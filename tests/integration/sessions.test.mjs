@@ -153,28 +153,6 @@ describe('sessions', () => {
     assertStatus(await victim.get('/api/v1/verify'), 200);
   });
 
-  test('session fixation: login issues a new token, never the one the client brought', async () => {
-    const name = await freshUser('fixation');
-    // A planted cookie (attacker-chosen value) is replaced.
-    const c = new Client(server);
-    assertStatus(await c.get('/api/v1/csrf'), 200);
-    const planted = 'A'.repeat(43);
-    c.setCookie('twostep_session', planted);
-    const res = await loginOk(c, name);
-    const s = res.cookie('twostep_session');
-    assert.ok(s, 'login must set a new session cookie');
-    assert.notEqual(s.value, planted);
-
-    // Signing in again on a signed-in client also rotates the token; the old one dies.
-    const before = c.session;
-    const again = await loginOk(c, name);
-    const s2 = again.cookie('twostep_session');
-    assert.ok(s2, 'second login must set a session cookie');
-    assert.notEqual(s2.value, before);
-    assert.notEqual(c.session, before);
-    assertStatus(await c.get('/api/v1/me'), 200);
-  });
-
   test('GET /api/v1/verify: 200 + X-Twostep-User with the cookie, 401 without or with garbage', async () => {
     const name = uniqueName('verify');
     const c = new Client(server);
@@ -195,5 +173,44 @@ describe('sessions', () => {
     const g2 = new Client(server);
     g2.setCookie('twostep_session', 'x'.repeat(43));
     assertStatus(await g2.get('/api/v1/verify'), 401);
+  });
+});
+
+// Own server: a crash here must not take the other session tests with it.
+describe('session fixation', () => {
+  let server;
+  before(async () => {
+    server = await startServer();
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  async function freshUser(prefix) {
+    const name = uniqueName(prefix);
+    await signup(new Client(server), name);
+    return name;
+  }
+
+  test('session fixation: login issues a new token, never the one the client brought', async () => {
+    const name = await freshUser('fixation');
+    // A planted cookie (attacker-chosen value) is replaced.
+    const c = new Client(server);
+    assertStatus(await c.get('/api/v1/csrf'), 200);
+    const planted = 'A'.repeat(43);
+    c.setCookie('twostep_session', planted);
+    const res = await loginOk(c, name);
+    const s = res.cookie('twostep_session');
+    assert.ok(s, 'login must set a new session cookie');
+    assert.notEqual(s.value, planted);
+
+    // Signing in again on a signed-in client also rotates the token; the old one dies.
+    const before = c.session;
+    const again = await loginOk(c, name);
+    const s2 = again.cookie('twostep_session');
+    assert.ok(s2, 'second login must set a session cookie');
+    assert.notEqual(s2.value, before);
+    assert.notEqual(c.session, before);
+    assertStatus(await c.get('/api/v1/me'), 200);
   });
 });

@@ -5,7 +5,7 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './lib/server.mjs';
 import {
-  Client, assertError, assertStatus, signup, login, loginOk, uniqueName, totp, totpStep, nowS,
+  Client, assertError, assertStatus, signup, login, loginOk, uniqueName, totp, totpStep, nowS, sleep,
   STRONG_PASSWORD, OTHER_STRONG_PASSWORD,
 } from './lib/client.mjs';
 
@@ -41,10 +41,13 @@ function wrongCode(secret) {
   }
 }
 
+const REAUTH_S = 3;
+
 describe('two-step verification (TOTP)', () => {
   let server;
   before(async () => {
-    server = await startServer();
+    // A short re-authentication window so that tests can let it pass.
+    server = await startServer({ env: { TWOSTEP_SESSIONS_REAUTH_WINDOW_S: String(REAUTH_S) } });
   });
   after(async () => {
     await server?.stop();
@@ -220,14 +223,29 @@ describe('two-step verification (TOTP)', () => {
     assertStatus(await again.c.post('/api/v1/login/second-factor', { type: 'recovery', code: u.recoveryCodes[0] }), 200);
   });
 
-  test('second-factor without a pending sign-in → 401', async () => {
+  test('second-factor without a pending sign-in → refused', async () => {
+    // No cookies at all: not authenticated (a CSRF refusal is also acceptable).
+    const bare = await new Client(server).post('/api/v1/login/second-factor', { type: 'totp', code: '123456' });
+    assertError(bare, bare.status === 403 ? 403 : 401, bare.status === 403 ? 'csrf' : 'not_authenticated');
+    // Cookies but no session.
     const c = new Client(server);
+    assertStatus(await c.get('/api/v1/csrf'), 200);
     assertError(await c.post('/api/v1/login/second-factor', { type: 'totp', code: '123456' }), 401, 'not_authenticated');
+  });
+
+  test('a session that never passed a second factor cannot remove 2FA without re-authentication', async () => {
+    const u = await enrolledUser(server, 'noreauth');
+    const c = u.client; // signed in by password only (signup), never by a second factor
+    assertError(await c.delete(`/api/v1/methods/${u.methodId}`), 403, 'reauth_required');
+    assertError(await c.post('/api/v1/recovery-codes'), 403, 'reauth_required');
+    assertError(await c.delete('/api/v1/twofa'), 403, 'reauth_required');
+    assert.equal((await c.get('/api/v1/me')).json.twofa_enabled, true);
   });
 
   test('removal and new recovery codes need re-authentication (password + code)', async () => {
     const u = await enrolledUser(server, 'reauth');
-    const c = u.client; // signed in by password only (signup), never by a second factor
+    const c = u.client;
+    await sleep(REAUTH_S * 1000 + 1200); // let any sign-in-time authentication go stale
 
     assertError(await c.delete(`/api/v1/methods/${u.methodId}`), 403, 'reauth_required');
     assertError(await c.post('/api/v1/recovery-codes'), 403, 'reauth_required');
@@ -245,7 +263,7 @@ describe('two-step verification (TOTP)', () => {
     assertStatus(re, 200);
     assert.equal(re.json.status, 'ok');
     assert.equal(typeof re.json.until, 'number');
-    assert.ok(re.json.until > nowS() && re.json.until <= nowS() + 301, `until: ${re.json.until}`);
+    assert.ok(re.json.until >= nowS() && re.json.until <= nowS() + REAUTH_S + 1, `until: ${re.json.until}`);
 
     // New recovery codes; the old set stops working.
     const fresh = await c.post('/api/v1/recovery-codes');
@@ -272,6 +290,8 @@ describe('two-step verification (TOTP)', () => {
     const u = await enrolledUser(server, 'reauthsess');
     const other = await pendingLogin(server, u.username);
     assertStatus(await other.c.post('/api/v1/login/second-factor', { type: 'recovery', code: u.recoveryCodes[0] }), 200);
+    await sleep(REAUTH_S * 1000 + 1200);
+    assertError(await other.c.delete('/api/v1/twofa'), 403, 'reauth_required');
     assertStatus(await u.client.post('/api/v1/reauth', { password: STRONG_PASSWORD, type: 'totp', code: totpStep(u.secret, 1) }), 200);
     assertError(await other.c.delete('/api/v1/twofa'), 403, 'reauth_required');
     const off = await u.client.delete('/api/v1/twofa');
@@ -282,7 +302,11 @@ describe('two-step verification (TOTP)', () => {
   });
 
   test('methods need a signed-in session and CSRF', async () => {
-    assertError(await new Client(server).post('/api/v1/methods/totp', {}), 401, 'not_authenticated');
+    const bare = await new Client(server).post('/api/v1/methods/totp', {});
+    assertError(bare, bare.status === 403 ? 403 : 401, bare.status === 403 ? 'csrf' : 'not_authenticated');
+    const anon = new Client(server);
+    assertStatus(await anon.get('/api/v1/csrf'), 200);
+    assertError(await anon.post('/api/v1/methods/totp', {}), 401, 'not_authenticated');
     const c = new Client(server);
     await signup(c, uniqueName('mcsrf'));
     assertError(await c.post('/api/v1/methods/totp', {}, { csrf: false }), 403, 'csrf');

@@ -130,8 +130,7 @@ int App::serve() {
   http::Server server(opts, router, metrics_);
   auto bound = server.listen(hp->first, hp->second);
   if (!bound) {
-    std::fprintf(stderr, "twostep: cannot listen on %s: %s\n", cfg.server.listen.c_str(),
-                 (bound.error().message + " " + bound.error().detail).c_str());
+    std::fprintf(stderr, "twostep: %s\n", bound.error().message.c_str());
     return 1;
   }
   net::co_spawn(server.io(), housekeeping(*sessions_, *twofa_, db_pool), net::detached);
@@ -141,6 +140,9 @@ int App::serve() {
                       << " database=" << (cfg.database.url.rfind("sqlite:", 0) == 0 ? cfg.database.url : "postgresql")
                       << " threads=" << opts.threads << " hash_threads=" << hash_threads);
   server.run();
+  // Jobs still running in the pools must finish before the server (and its io_context) goes.
+  hash_pool.stop();
+  db_pool.stop();
   LOG_INFO("stopped");
   return 0;
 }

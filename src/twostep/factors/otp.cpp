@@ -15,9 +15,9 @@ constexpr int kMaxDigits = 10;  // the truncated value has 31 bits: at most 10 d
 
 bool valid_digits(int digits) { return digits >= 1 && digits <= kMaxDigits; }
 
-// Computes the HOTP code for counter into out[0..digits) with no allocation: the TOTP window
-// check runs this once per candidate.
-void hotp_into(crypto::Hmac& mac, uint64_t counter, int digits, char* out) {
+// The HOTP value for counter (RFC 4226 dynamic truncation, mod 10^digits), with no
+// allocation: the TOTP window check runs this once per candidate.
+uint64_t hotp_value(crypto::Hmac& mac, uint64_t counter, int digits) {
   unsigned char msg[8];
   for (int i = 7; i >= 0; --i) {
     msg[i] = static_cast<unsigned char>(counter & 0xff);
@@ -29,12 +29,8 @@ void hotp_into(crypto::Hmac& mac, uint64_t counter, int digits, char* out) {
   const unsigned offset = h[n - 1] & 0x0f;
   const uint32_t binary = (uint32_t{h[offset]} & 0x7f) << 24 | uint32_t{h[offset + 1]} << 16 |
                           uint32_t{h[offset + 2]} << 8 | uint32_t{h[offset + 3]};
-  uint64_t value = binary % kPow10[digits];
-  for (int i = digits - 1; i >= 0; --i) {
-    out[i] = static_cast<char>('0' + value % 10);
-    value /= 10;
-  }
   sodium_memzero(h, n);
+  return binary % kPow10[digits];
 }
 
 void percent_encode(std::string_view s, std::string* out) {
@@ -57,8 +53,12 @@ void percent_encode(std::string_view s, std::string* out) {
 std::string hotp(HashAlg alg, std::string_view key, uint64_t counter, int digits) {
   if (!valid_digits(digits)) throw std::invalid_argument("hotp: digits must be 1..10");
   crypto::Hmac mac(alg, key);
+  uint64_t value = hotp_value(mac, counter, digits);
   std::string code(static_cast<std::size_t>(digits), '0');
-  hotp_into(mac, counter, digits, code.data());
+  for (int i = digits - 1; i >= 0; --i) {
+    code[static_cast<std::size_t>(i)] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
   return code;
 }
 
@@ -79,20 +79,23 @@ std::optional<int64_t> totp_match(const TotpParams& p, std::string_view key, std
       code.size() != static_cast<std::size_t>(p.digits)) {
     return std::nullopt;
   }
+  // The code's length is fixed, so as a number it is as good as the zero-padded string, and
+  // numbers compare without formatting each candidate.
+  uint64_t expected = 0;
   for (char c : code) {
     if (c < '0' || c > '9') return std::nullopt;
+    expected = expected * 10 + static_cast<uint64_t>(c - '0');
   }
   crypto::Hmac mac(p.alg, key);
   const int64_t step = totp_step(unix_time, p.period);
   std::optional<int64_t> matched;
-  char candidate[kMaxDigits];
   for (int64_t s = step - window; s <= step + window; ++s) {
     if (s < 0) continue;  // depends only on the time, never on the code
-    hotp_into(mac, static_cast<uint64_t>(s), p.digits, candidate);
-    const bool equal = sodium_memcmp(candidate, code.data(), code.size()) == 0;
-    if (equal && !matched) matched = s;
+    const uint64_t diff = hotp_value(mac, static_cast<uint64_t>(s), p.digits) ^ expected;
+    // 1 iff diff == 0, computed without a data-dependent branch.
+    const uint64_t equal = 1 ^ ((diff | (0 - diff)) >> 63);
+    if (equal != 0 && !matched) matched = s;
   }
-  sodium_memzero(candidate, sizeof candidate);
   return matched;
 }
 

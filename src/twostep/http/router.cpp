@@ -46,8 +46,8 @@ void Router::add(std::string method, std::string pattern, Handler handler) {
   route.method = std::move(method);
   route.pattern = std::move(pattern);
   for (std::string_view s : split_path(route.pattern)) {
-    if (!is_param(s) && (s.find('{') != std::string_view::npos ||
-                         s.find('}') != std::string_view::npos)) {
+    if (!is_param(s) &&
+        (s.find('{') != std::string_view::npos || s.find('}') != std::string_view::npos)) {
       throw std::invalid_argument("a parameter must be a whole segment: " + route.pattern);
     }
     route.segments.emplace_back(s);

@@ -190,8 +190,8 @@ struct Server::Impl {
 
   net::awaitable<void> accept_loop();
   net::awaitable<void> session(std::shared_ptr<Conn> conn);
-  net::awaitable<bool> serve(Conn& conn, bh::request<bh::string_body>& msg,
-                             const std::string& peer, Clock::time_point start);
+  net::awaitable<bool> serve(Conn& conn, bh::request<bh::string_body>& msg, const std::string& peer,
+                             Clock::time_point start);
   net::awaitable<void> serve_stream(Conn& conn, Response& res, unsigned version, bool head,
                                     const std::string& route, const std::string& method,
                                     Clock::time_point start);
@@ -353,7 +353,8 @@ net::awaitable<void> Server::Impl::session(std::shared_ptr<Conn> conn) {
       parser.body_limit(opts.body_limit);
       parser.header_limit(static_cast<std::uint32_t>(opts.header_limit));
       co_await bh::async_read_header(stream, buffer, parser, token(ec));
-      if (!ec && iequals(sv(parser.get()[bh::field::expect]), "100-continue")) {
+      if (!ec && parser.get().version() >= 11 &&
+          iequals(sv(parser.get()[bh::field::expect]), "100-continue")) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         co_await net::async_write(stream, net::buffer(kContinue.data(), kContinue.size()),
                                   token(ec));
@@ -374,9 +375,8 @@ net::awaitable<void> Server::Impl::session(std::shared_ptr<Conn> conn) {
         }
         // Anything else (client gone, read_timeout: the stream has closed the socket): close.
         if (res) {
-          std::string method =
-              metric_method(parser.is_header_done() ? sv(parser.get().method_string())
-                                                    : std::string_view());
+          std::string method = metric_method(
+              parser.is_header_done() ? sv(parser.get().method_string()) : std::string_view());
           metrics.observe_request("unmatched", method, res->status, seconds_since(start));
           co_await write_response(stream, *res, 11, false, false, opts.hsts, opts.read_timeout);
           co_await linger_close(stream);
@@ -411,8 +411,7 @@ net::awaitable<bool> Server::Impl::serve(Conn& conn, bh::request<bh::string_body
     // Absolute-form or "*": nothing here serves those.
     Response res = error_json(400, "bad_request", "The request target must be a path.");
     metrics.observe_request("unmatched", metric_method(req.method), 400, seconds_since(start));
-    co_await write_response(conn.stream, res, version, head, false, opts.hsts,
-                            opts.read_timeout);
+    co_await write_response(conn.stream, res, version, head, false, opts.hsts, opts.read_timeout);
     co_return false;
   }
   std::string_view target = req.target;
@@ -451,9 +450,8 @@ net::awaitable<bool> Server::Impl::serve(Conn& conn, bh::request<bh::string_body
     try {
       res = co_await (*m.handler)(req);
     } catch (const std::exception& e) {
-      LOG_ERROR("request failed request_id=" << req.id << " method=" << req.method
-                                             << " route=" << route << " error=\"" << e.what()
-                                             << "\"");
+      LOG_ERROR("request failed request_id=" << req.id << " method=" << req.method << " route="
+                                             << route << " error=\"" << e.what() << "\"");
       res = error_json(500, "internal", "Something went wrong on our side.");
     } catch (...) {
       LOG_ERROR("request failed request_id=" << req.id << " method=" << req.method
@@ -480,7 +478,7 @@ net::awaitable<bool> Server::Impl::serve(Conn& conn, bh::request<bh::string_body
                                   << " status=" << res.status);
   bool ok = co_await write_response(conn.stream, res, version, head, keep_alive, opts.hsts,
                                     opts.read_timeout);
-  co_return ok && keep_alive;
+  co_return ok&& keep_alive;
 }
 
 // Sends the header block, then lets the handler write chunks; the body ends when the
@@ -595,18 +593,18 @@ core::Result<std::string> Server::listen(const std::string& host, uint16_t port)
     tcp::resolver resolver(s.io);
     auto results = resolver.resolve(h, std::to_string(port), ec);
     if (ec || results.empty()) {
-      return core::fail(core::Code::kInvalidArgument, "invalid_listen_address",
-                        "cannot resolve listen address " + where +
-                            (ec ? ": " + ec.message() : std::string()));
+      return core::fail(
+          core::Code::kInvalidArgument, "invalid_listen_address",
+          "cannot resolve listen address " + where + (ec ? ": " + ec.message() : std::string()));
     }
     ep = results.begin()->endpoint();
   }
 
   tcp::acceptor acc(s.control);
   auto failed = [&](const char* step) {
-    return core::fail(core::Code::kUnavailable, "listen_failed",
-                      std::string("cannot listen on ") + where + " (" + step + "): " +
-                          ec.message());
+    return core::fail(
+        core::Code::kUnavailable, "listen_failed",
+        std::string("cannot listen on ") + where + " (" + step + "): " + ec.message());
   };
   if (acc.open(ep.protocol(), ec); ec) {
     return failed("open");

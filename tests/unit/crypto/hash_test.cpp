@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "twostep/crypto/encoding.hpp"
+#include "twostep/crypto/random.hpp"
 
 namespace twostep::crypto {
 namespace {
@@ -45,6 +46,23 @@ TEST(HashTest, ReusedHmacKeyGivesSameMacsAsOneShot) {
   }
   Hmac moved = std::move(h);
   EXPECT_EQ(moved.mac("x"), hmac(HashAlg::kSha1, "Jefe", "x"));
+}
+
+// Hmac (plain digest contexts) and hmac() (EVP_MAC) are separate paths: they must agree for
+// every algorithm and for keys around each block size (hashed when longer than a block).
+TEST(HashTest, ReusedHmacAgreesWithEvpMacForAllAlgsAndKeySizes) {
+  for (auto alg : {HashAlg::kSha1, HashAlg::kSha256, HashAlg::kSha512}) {
+    for (std::size_t key_size : {0, 1, 20, 32, 63, 64, 65, 127, 128, 129, 300}) {
+      const std::string key = random_bytes(key_size);
+      Hmac h(alg, key);
+      ASSERT_EQ(h.size(), hash_size(alg));
+      for (std::size_t data_size : {0, 8, 55, 56, 64, 200}) {
+        const std::string data = random_bytes(data_size);
+        ASSERT_EQ(hex_encode(h.mac(data)), hex_encode(hmac(alg, key, data)))
+            << "alg " << static_cast<int>(alg) << " key " << key_size << " data " << data_size;
+      }
+    }
+  }
 }
 
 TEST(HashTest, HmacWorksFromManyThreads) {

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "twostep/crypto/encoding.hpp"
 #include "twostep/crypto/random.hpp"
@@ -68,6 +70,23 @@ TEST_F(KeyringTest, CreateWrites0600FileInNew0700Dirs) {
   EXPECT_EQ(content.back(), '\n');
   // No temporary file is left behind.
   EXPECT_EQ(std::distance(fs::directory_iterator(path("var/keys")), fs::directory_iterator()), 1);
+}
+
+TEST_F(KeyringTest, ConcurrentCreatesAgreeOnOneKey) {
+  const std::string p = path("race/master.key");
+  std::vector<std::string> derived(8);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < derived.size(); ++i) {
+    threads.emplace_back([&, i] {
+      auto kr = Keyring::load_or_create(p);
+      derived[i] = kr ? kr->derive("x") : "error: " + kr.error().message;
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& d : derived) EXPECT_EQ(d, derived[0]);
+  auto reloaded = Keyring::load_or_create(p);
+  ASSERT_TRUE(reloaded);
+  EXPECT_EQ(reloaded->derive("x"), derived[0]);
 }
 
 TEST_F(KeyringTest, ReloadGivesSameDerivedKeys) {

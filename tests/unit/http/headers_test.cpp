@@ -61,8 +61,7 @@ TEST(HeadersTest, ForwardedForRightMostUntrusted) {
   EXPECT_EQ(p.client_address("10.0.0.1", {"203.0.113.9"}), "203.0.113.9");
   // The client forged the left-most entry; the proxies appended the real one.
   EXPECT_EQ(p.client_address("10.0.0.1", {"1.1.1.1, 203.0.113.9, 10.0.0.2"}), "203.0.113.9");
-  EXPECT_EQ(p.client_address("10.0.0.1", {"1.1.1.1", "203.0.113.9 , 10.0.0.2"}),
-            "203.0.113.9");
+  EXPECT_EQ(p.client_address("10.0.0.1", {"1.1.1.1", "203.0.113.9 , 10.0.0.2"}), "203.0.113.9");
   EXPECT_EQ(p.client_address("10.0.0.1", {"2001:db8::1"}), "2001:db8::1");
   // Only proxies: the left-most.
   EXPECT_EQ(p.client_address("10.0.0.1", {"10.0.0.2"}), "10.0.0.2");

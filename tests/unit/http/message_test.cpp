@@ -33,8 +33,7 @@ TEST(MessageTest, HeaderLookupIsCaseInsensitive) {
 
 TEST(MessageTest, Cookies) {
   Request r;
-  r.headers = {{"cookie", "a=1; twostep_session=abc; empty=; q=\"quoted\""},
-               {"cookie", "later=2"}};
+  r.headers = {{"cookie", "a=1; twostep_session=abc; empty=; q=\"quoted\""}, {"cookie", "later=2"}};
   EXPECT_EQ(r.cookie("twostep_session"), "abc");
   EXPECT_EQ(r.cookie("a"), "1");
   EXPECT_EQ(r.cookie("empty"), "");

@@ -298,8 +298,8 @@ TEST_F(ServerTest, NotFoundAndMethodNotAllowed) {
 TEST_F(ServerTest, RequestReachesHandlerDecoded) {
   router_.add("POST", "/items/{id}", [](Request& req) -> net::awaitable<Response> {
     std::string out = req.method + "|" + req.path + "|" + req.params.at("id") + "|" +
-                      req.query_param("q").value_or("-") + "|" + req.body + "|" + req.route +
-                      "|" + std::string(req.header("X-Thing").value_or("-")) + "|" +
+                      req.query_param("q").value_or("-") + "|" + req.body + "|" + req.route + "|" +
+                      std::string(req.header("X-Thing").value_or("-")) + "|" +
                       (req.id > 0 ? "id" : "noid");
     co_return Response::text(200, out);
   });
@@ -316,9 +316,10 @@ TEST_F(ServerTest, BodyTooLargeIs413) {
   start();
   Client c(port_);
   std::string body(65 * 1024, 'x');
-  ASSERT_TRUE(c.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                     "Content-Length: " +
-                     std::to_string(body.size()) + "\r\n\r\n" + body));
+  ASSERT_TRUE(
+      c.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+             "Content-Length: " +
+             std::to_string(body.size()) + "\r\n\r\n" + body));
   auto r = c.read_response();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 413);
@@ -335,8 +336,10 @@ TEST_F(ServerTest, ChunkedBodyTooLargeIs413) {
   start(o);
   Client c(port_);
   std::string chunk(800, 'x');
-  ASSERT_TRUE(c.send("POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     "320\r\n" + chunk + "\r\n320\r\n" + chunk + "\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "320\r\n" +
+             chunk + "\r\n320\r\n" + chunk + "\r\n0\r\n\r\n"));
   auto r = c.read_response();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 413);
@@ -465,9 +468,8 @@ TEST_F(ServerTest, HandlerAwaitsWorkerPool) {
   WorkerPool pool("test", 2, 4);
   router_.add("GET", "/work", [&pool](Request&) -> net::awaitable<Response> {
     auto main_thread = std::this_thread::get_id();
-    auto r = co_await pool.run([main_thread] {
-      return std::this_thread::get_id() != main_thread ? 42 : -1;
-    });
+    auto r = co_await pool.run(
+        [main_thread] { return std::this_thread::get_id() != main_thread ? 42 : -1; });
     if (!r) {
       co_return Response::json(503, R"({"error":"overloaded"})");
     }
@@ -539,8 +541,7 @@ TEST_F(ServerTest, ForwardedForIgnoredFromUntrustedPeer) {
   ServerOptions o;
   o.trusted_proxies = {"10.0.0.1"};
   start(o);
-  EXPECT_EQ(request(get("/who", "X-Forwarded-For: 203.0.113.9\r\n")).body,
-            "127.0.0.1 127.0.0.1");
+  EXPECT_EQ(request(get("/who", "X-Forwarded-For: 203.0.113.9\r\n")).body, "127.0.0.1 127.0.0.1");
 }
 
 TEST_F(ServerTest, InvalidTrustedProxyFailsListen) {
@@ -718,8 +719,9 @@ TEST_F(ServerTest, ExpectContinueGetsInterimResponse) {
   });
   start();
   Client c(port_);
-  ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n"
-                     "Expect: 100-continue\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n"
+             "Expect: 100-continue\r\n\r\n"));
   auto interim = c.read_response(/*head=*/true);
   ASSERT_TRUE(interim);
   EXPECT_EQ(interim->status, 100);
@@ -753,6 +755,55 @@ TEST_F(ServerTest, IdleKeepAliveClosedAfterIdleTimeout) {
   auto t0 = Clock::now();
   EXPECT_TRUE(c.closed_within(4000ms));
   EXPECT_GE(Clock::now() - t0, 900ms);
+}
+
+TEST_F(ServerTest, ConcurrentClientsOnSeveralThreads) {
+  router_.add("GET", "/n/{i}", [](Request& req) -> net::awaitable<Response> {
+    net::steady_timer t(co_await net::this_coro::executor);
+    t.expires_after(5ms);
+    co_await t.async_wait(net::use_awaitable);
+    co_return Response::text(200, req.params.at("i"));
+  });
+  ServerOptions o;
+  o.threads = 4;
+  start(o);
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 8; ++i) {
+    clients.emplace_back([&, i] {
+      Client c(port_);
+      for (int k = 0; k < 10; ++k) {
+        std::string id = std::to_string(i * 100 + k);
+        if (!c.send(get("/n/" + id))) {
+          return;
+        }
+        auto r = c.read_response();
+        if (r && r->status == 200 && r->body == id) {
+          ++ok;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) {
+    t.join();
+  }
+  EXPECT_EQ(ok.load(), 80);
+  EXPECT_TRUE(stop_and_join());
+}
+
+TEST_F(ServerTest, StopBeforeRunReturnsPromptly) {
+  server_ = std::make_unique<Server>(ServerOptions{}, router_, metrics_);
+  ASSERT_TRUE(server_->listen("127.0.0.1", 0));
+  server_->stop();
+  auto t0 = Clock::now();
+  server_->run();
+  EXPECT_LT(Clock::now() - t0, 1000ms);
+}
+
+TEST_F(ServerTest, DestroyWithoutRun) {
+  auto s = std::make_unique<Server>(ServerOptions{}, router_, metrics_);
+  ASSERT_TRUE(s->listen("127.0.0.1", 0));
+  s.reset();  // must not hang or crash
 }
 
 }  // namespace

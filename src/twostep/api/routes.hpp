@@ -1,0 +1,13 @@
+// The route areas. Each capability adds one factory here and one line in routes.cpp.
+#pragma once
+
+#include <memory>
+
+#include "twostep/api/area.hpp"
+
+namespace twostep::api {
+
+std::unique_ptr<Area> make_account_routes(ApiContext& ctx);
+std::unique_ptr<Area> make_twofa_routes(ApiContext& ctx);
+
+}  // namespace twostep::api

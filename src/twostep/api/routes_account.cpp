@@ -1,0 +1,324 @@
+// Accounts and sessions: sign-up, sign-in (both steps), sign-out, me, sessions, verify,
+// audit, re-authentication, health and metrics.
+#include "twostep/api/area.hpp"
+#include "twostep/api/routes.hpp"
+
+namespace twostep::api {
+namespace {
+
+class AccountRoutes final : public Area {
+ public:
+  using Area::Area;
+  void add(http::Router& r) override {
+    r.add("GET", "/healthz", bind(this, &AccountRoutes::healthz));
+    r.add("GET", "/metrics", bind(this, &AccountRoutes::metrics));
+    r.add("GET", "/api/v1/csrf", bind(this, &AccountRoutes::csrf));
+    r.add("POST", "/api/v1/signup", bind(this, &AccountRoutes::signup));
+    r.add("POST", "/api/v1/login", bind(this, &AccountRoutes::login));
+    r.add("GET", "/api/v1/login/state", bind(this, &AccountRoutes::login_state));
+    r.add("POST", "/api/v1/login/second-factor", bind(this, &AccountRoutes::second_factor));
+    r.add("POST", "/api/v1/logout", bind(this, &AccountRoutes::logout));
+    r.add("GET", "/api/v1/me", bind(this, &AccountRoutes::me));
+    r.add("GET", "/api/v1/sessions", bind(this, &AccountRoutes::list_sessions));
+    r.add("DELETE", "/api/v1/sessions/{id}", bind(this, &AccountRoutes::revoke_session));
+    r.add("GET", "/api/v1/verify", bind(this, &AccountRoutes::verify));
+    r.add("GET", "/api/v1/audit", bind(this, &AccountRoutes::audit));
+    r.add("POST", "/api/v1/reauth", bind(this, &AccountRoutes::reauth));
+  }
+
+ private:
+  Awaitable healthz(Request&) { co_return json_response(200, json{{"status", "ok"}}); }
+
+  Awaitable metrics(Request&) {
+    co_return Response::text(200, metrics_.render(), "text/plain; version=0.0.4; charset=utf-8");
+  }
+
+  Awaitable csrf(Request& req) {
+    auto existing = req.cookie(kCsrfCookie);
+    std::string token = existing && existing->size() >= 16 && existing->size() <= 64
+                            ? *existing : crypto::random_token(24);
+    auto r = json_response(200, json{{"csrf", token}});
+    if (!existing || *existing != token) {
+      r.add("Set-Cookie", std::string(kCsrfCookie) + "=" + token + cookie_attrs(0));
+    }
+    co_return r;
+  }
+
+  Awaitable signup(Request& req) {
+    if (auto refusal = csrf_refusal(req, true)) co_return std::move(*refusal);
+    if (!cfg_.accounts.open_signup) {
+      co_return error_response(core::Error{Code::kPermissionDenied, "signup_disabled",
+                                           "Sign-up is disabled on this server.", {}, 0});
+    }
+    auto body = parse_object(req);
+    if (!body) co_return error_response(body.error());
+    auto username = get_string(*body, "username", kMaxUsername);
+    if (!username) co_return error_response(username.error());
+    auto password = get_string(*body, "password", kMaxPassword);
+    if (!password) co_return error_response(password.error());
+    auto remember = get_bool(*body, "remember", false);
+    if (!remember) co_return error_response(remember.error());
+    Client c = client(req);
+    const auto& rl = cfg_.rate_limit;
+    auto [issued, err] = co_await on_hash([&]() -> core::Result<std::pair<store::User, IssuedSession>> {
+      const std::string key = "signup:ip:" + c.ip;
+      TS_RETURN_IF_ERROR(s_.throttles.check(key));
+      (void)s_.throttles.hit(key, services::ThrottleRule{rl.signup_ip_max, rl.signup_ip_window_s,
+                                                         rl.signup_ip_window_s});
+      TS_ASSIGN_OR_RETURN(store::User u, s_.accounts.create(*username, *password, c, "signup"));
+      TS_ASSIGN_OR_RETURN(IssuedSession s, s_.login.start_session(u, *remember, c));
+      s_.audit.record(u.id, "login_succeeded", c, {{"factors", "signup"}});
+      return std::make_pair(u, s);
+    });
+    if (!issued) co_return err;
+    auto r = json_response(201, json{{"status", "ok"}, {"user", user_json(issued->first)}});
+    set_session_cookies(r, issued->second, req);
+    co_return r;
+  }
+
+  Awaitable login(Request& req) {
+    if (auto refusal = csrf_refusal(req, true)) co_return std::move(*refusal);
+    auto body = parse_object(req);
+    if (!body) co_return error_response(body.error());
+    auto username = get_string(*body, "username", kMaxUsername);
+    if (!username) co_return error_response(username.error());
+    auto password = get_string(*body, "password", kMaxPassword);
+    if (!password) co_return error_response(password.error());
+    auto remember = get_bool(*body, "remember", false);
+    if (!remember) co_return error_response(remember.error());
+    Client c = client(req);
+    auto [outcome, err] = co_await on_hash(
+        [&] { return s_.login.password(*username, *password, *remember, c); });
+    if (!outcome) co_return err;
+    Response r;
+    if (outcome->kind == services::LoginOutcome::Kind::kSecondFactor) {
+      r = json_response(200, second_factor_body(outcome->methods));
+    } else {
+      r = json_response(200, json{{"status", "ok"}, {"user", user_json(outcome->user)}});
+    }
+    // A previous session in this browser ends: the new sign-in replaces it.
+    if (auto old = req.cookie(kSessionCookie); old && !old->empty()) {
+      std::string old_token = *old;
+      co_await pools_.db.run([&, old_token] {
+        if (auto v = s_.sessions.resolve(old_token)) (void)s_.sessions.logout(v->session, c);
+        return 0;
+      });
+    }
+    set_session_cookies(r, outcome->session, req);
+    co_return r;
+  }
+
+  json second_factor_body(const std::vector<store::Method>& methods) {
+    json j{{"status", "second_factor"}, {"methods", methods_list(methods)}};
+    j["default"] = methods.empty() ? json(nullptr) : json(methods.front().id);
+    return j;
+  }
+
+  Awaitable login_state(Request& req) {
+    auto [auth, err] = co_await authenticate(req, Need::kPending);
+    if (!auth) co_return err;
+    int64_t uid = auth->view.user.id;
+    auto [methods, err2] = co_await on_db([&] { return s_.twofa.active_methods(uid); });
+    if (!methods) co_return err2;
+    co_return json_response(200, second_factor_body(*methods));
+  }
+
+  Awaitable second_factor(Request& req) {
+    auto body = parse_object(req);
+    if (!body) co_return error_response(body.error());
+    auto type = get_string(*body, "type", 32);
+    if (!type) co_return error_response(type.error());
+    auto code = get_string(*body, "code", kMaxCode);
+    if (!code) co_return error_response(code.error());
+    auto method_id = get_id(*body, "method_id");
+    if (!method_id) co_return error_response(method_id.error());
+    if (*type != "totp" && *type != "recovery") {
+      co_return error_response(core::Error{Code::kInvalidArgument, "invalid_request",
+                                           "type: expected one of totp, recovery.", {}, 0});
+    }
+    auto [auth, err] = co_await authenticate(req, Need::kPending);
+    if (!auth) co_return err;
+    Client c = client(req);
+    auto [done, err2] = co_await on_db([&] {
+      return s_.login.second_factor(auth->view, *type, *code, *method_id, c);
+    });
+    if (!done) {
+      if (err2.status == 401) {
+        // The pending sign-in may have ended (too many wrong codes): tell the browser.
+        if (err2.body.find("not_authenticated") != std::string::npos) clear_session_cookie(err2);
+      }
+      co_return err2;
+    }
+    json j{{"status", "ok"}, {"user", user_json(done->user)}};
+    if (done->check.recovery_remaining >= 0) j["recovery_codes_remaining"] = done->check.recovery_remaining;
+    auto r = json_response(200, j);
+    set_session_cookies(r, done->session, req);
+    co_return r;
+  }
+
+  Awaitable logout(Request& req) {
+    if (auto refusal = csrf_refusal(req, false)) co_return std::move(*refusal);
+    auto token = req.cookie(kSessionCookie);
+    Client c = client(req);
+    if (token && !token->empty()) {
+      std::string t = *token;
+      auto r = co_await pools_.db.run([&] {
+        auto v = s_.sessions.resolve(t);
+        if (v) return s_.sessions.logout(v->session, c);
+        return core::Status{};
+      });
+      if (!r) co_return overloaded();
+    }
+    auto r = ok_status();
+    clear_session_cookie(r);
+    co_return r;
+  }
+
+  Awaitable me(Request& req) {
+    auto [auth, err] = co_await authenticate(req, Need::kFull);
+    if (!auth) co_return err;
+    int64_t uid = auth->view.user.id;
+    struct MeData {
+      std::vector<store::Method> methods;
+      int remaining = 0;
+    };
+    auto [data, err2] = co_await on_db([&]() -> core::Result<MeData> {
+      MeData d;
+      TS_ASSIGN_OR_RETURN(d.methods, s_.twofa.active_methods(uid));
+      TS_ASSIGN_OR_RETURN(d.remaining, s_.twofa.recovery_remaining(uid));
+      return d;
+    });
+    if (!data) co_return err2;
+    json methods = json::array();
+    json def = nullptr;
+    for (const auto& m : data->methods) {
+      methods.push_back(method_json(m));
+      if (m.is_default) def = m.id;
+    }
+    const auto& s = auth->view.session;
+    co_return json_response(
+        200, json{{"user", user_json(auth->view.user)},
+                  {"twofa_enabled", !data->methods.empty()},
+                  {"methods", methods},
+                  {"default_method", def},
+                  {"recovery_codes_remaining", data->remaining},
+                  {"session", {{"id", s.id}, {"remember", s.remember},
+                               {"reauth_until", s.auth_at + cfg_.sessions.reauth_window_s}}},
+                  {"orgs", json::array()}});
+  }
+
+  Awaitable list_sessions(Request& req) {
+    auto [auth, err] = co_await authenticate(req, Need::kFull);
+    if (!auth) co_return err;
+    int64_t uid = auth->view.user.id;
+    auto [list, err2] = co_await on_db([&] { return s_.sessions.list(uid); });
+    if (!list) co_return err2;
+    json arr = json::array();
+    for (const auto& s : *list) {
+      arr.push_back(json{{"id", s.id},
+                         {"device", services::describe_device(s.user_agent)},
+                         {"user_agent", s.user_agent},
+                         {"ip", s.ip},
+                         {"created_at", s.created_at},
+                         {"last_seen_at", s.last_seen_at},
+                         {"remember", s.remember},
+                         {"current", s.id == auth->view.session.id}});
+    }
+    co_return json_response(200, json{{"sessions", arr}});
+  }
+
+  Awaitable revoke_session(Request& req) {
+    auto [auth, err] = co_await authenticate(req, Need::kFull);
+    if (!auth) co_return err;
+    auto id = path_id(req, "id");
+    if (!id) co_return error_response(id.error());
+    Client c = client(req);
+    int64_t uid = auth->view.user.id;
+    auto [done, err2] = co_await on_db([&]() -> core::Result<int> {
+      TS_RETURN_IF_ERROR(s_.sessions.revoke(uid, *id, c));
+      return 1;
+    });
+    if (!done) co_return err2;
+    auto r = ok_status();
+    if (*id == auth->view.session.id) clear_session_cookie(r);
+    co_return r;
+  }
+
+  Awaitable verify(Request& req) {
+    auto token = req.cookie(kSessionCookie);
+    auto deny = [] {
+      return json_response(401, json{{"error", "not_authenticated"}, {"message", "Please sign in."}});
+    };
+    if (!token || token->empty() || token->size() > 128) co_return deny();
+    std::string hash = services::Sessions::hash_token(*token);
+    std::optional<services::VerifiedUser> v = s_.sessions.verify_cached(hash);
+    if (!v) {
+      auto r = co_await pools_.db.run([&] { return s_.sessions.verify_slow(hash); });
+      if (!r) co_return overloaded();
+      if (!*r) {
+        if ((*r).error().code == Code::kUnauthenticated) co_return deny();
+        co_return error_response((*r).error());
+      }
+      v = **r;
+    }
+    if (v->state != SessionState::kFull) co_return deny();
+    Response r = Response::text(200, "");
+    r.set("X-Twostep-User", v->username);
+    co_return r;
+  }
+
+  Awaitable audit(Request& req) {
+    auto [auth, err] = co_await authenticate(req, Need::kFull);
+    if (!auth) co_return err;
+    int limit = 50;
+    if (auto l = req.query_param("limit")) {
+      try {
+        limit = std::clamp(std::stoi(*l), 1, 200);
+      } catch (...) {
+        co_return error_response(core::Error{Code::kInvalidArgument, "invalid_request",
+                                             "limit: expected a number.", {}, 0});
+      }
+    }
+    int64_t uid = auth->view.user.id;
+    auto [events, err2] = co_await on_db([&] { return s_.audit.of_user(uid, limit); });
+    if (!events) co_return err2;
+    json arr = json::array();
+    for (const auto& e : *events) {
+      json detail = json::parse(e.detail, nullptr, false);
+      if (detail.is_discarded()) detail = json::object();
+      arr.push_back(json{{"id", e.id}, {"at", e.at}, {"event", e.event}, {"ip", e.ip},
+                         {"user_agent", e.user_agent}, {"device", services::describe_device(e.user_agent)},
+                         {"detail", detail}});
+    }
+    co_return json_response(200, json{{"events", arr}});
+  }
+
+  Awaitable reauth(Request& req) {
+    auto body = parse_object(req);
+    if (!body) co_return error_response(body.error());
+    auto password = get_string(*body, "password", kMaxPassword);
+    if (!password) co_return error_response(password.error());
+    auto type = get_string(*body, "type", 32, false);
+    if (!type) co_return error_response(type.error());
+    auto code = get_string(*body, "code", kMaxCode, false);
+    if (!code) co_return error_response(code.error());
+    auto [auth, err] = co_await authenticate(req, Need::kFull);
+    if (!auth) co_return err;
+    Client c = client(req);
+    auto [issued, err2] = co_await on_hash(
+        [&] { return s_.login.reauth(auth->view, *password, *type, *code, c); });
+    if (!issued) co_return err2;
+    auto r = json_response(200, json{{"status", "ok"},
+                                     {"until", issued->session.auth_at + cfg_.sessions.reauth_window_s}});
+    set_session_cookies(r, *issued, req);
+    co_return r;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Area> make_account_routes(ApiContext& ctx) {
+  return std::make_unique<AccountRoutes>(ctx);
+}
+
+}  // namespace twostep::api

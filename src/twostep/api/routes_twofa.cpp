@@ -1,0 +1,137 @@
+// Two-step verification management: TOTP enrolment and confirmation, rename, default,
+// removal, turning 2FA off, new recovery codes.
+#include "twostep/api/area.hpp"
+#include "twostep/api/routes.hpp"
+
+namespace twostep::api {
+namespace {
+
+class TwoFactorRoutes final : public Area {
+ public:
+  using Area::Area;
+  void add(http::Router& r) override {
+    r.add("POST", "/api/v1/methods/totp", bind(this, &TwoFactorRoutes::add_totp));
+    r.add("POST", "/api/v1/methods/{id}/confirm", bind(this, &TwoFactorRoutes::confirm_method));
+    r.add("PATCH", "/api/v1/methods/{id}", bind(this, &TwoFactorRoutes::rename_method));
+    r.add("POST", "/api/v1/methods/{id}/default", bind(this, &TwoFactorRoutes::default_method));
+    r.add("DELETE", "/api/v1/methods/{id}", bind(this, &TwoFactorRoutes::remove_method));
+    r.add("DELETE", "/api/v1/twofa", bind(this, &TwoFactorRoutes::disable_twofa));
+    r.add("POST", "/api/v1/recovery-codes", bind(this, &TwoFactorRoutes::recovery_codes));
+  }
+
+ private:
+  Awaitable add_totp(Request& req) {
+    auto body = parse_object(req, true);
+    if (!body) co_return error_response(body.error());
+    auto label = get_string(*body, "label", 256, false);
+    if (!label) co_return error_response(label.error());
+    auto [auth, err] = co_await authenticate(req, Need::kFull);
+    if (!auth) co_return err;
+    auto [e, err2] = co_await on_db([&] { return s_.twofa.begin_totp(auth->view.user, *label); });
+    if (!e) co_return err2;
+    co_return json_response(201, json{{"method_id", e->method_id},
+                                      {"secret", e->secret_base32},
+                                      {"otpauth_uri", e->otpauth_uri},
+                                      {"qr_svg", e->qr_svg}});
+  }
+
+  Awaitable confirm_method(Request& req) {
+    auto body = parse_object(req);
+    if (!body) co_return error_response(body.error());
+    auto code = get_string(*body, "code", kMaxCode);
+    if (!code) co_return error_response(code.error());
+    auto [auth, err] = co_await authenticate(req, Need::kFull);
+    if (!auth) co_return err;
+    auto id = path_id(req, "id");
+    if (!id) co_return error_response(id.error());
+    Client c = client(req);
+    auto [codes, err2] = co_await on_db([&] { return s_.twofa.confirm(auth->view.user, *id, *code, c); });
+    if (!codes) co_return err2;
+    co_return json_response(200, json{{"recovery_codes", *codes}});
+  }
+
+  Awaitable rename_method(Request& req) {
+    auto body = parse_object(req);
+    if (!body) co_return error_response(body.error());
+    auto label = get_string(*body, "label", 256);
+    if (!label) co_return error_response(label.error());
+    auto [auth, err] = co_await authenticate(req, Need::kFull);
+    if (!auth) co_return err;
+    auto id = path_id(req, "id");
+    if (!id) co_return error_response(id.error());
+    Client c = client(req);
+    auto [done, err2] = co_await on_db([&]() -> core::Result<int> {
+      TS_RETURN_IF_ERROR(s_.twofa.rename(auth->view.user, *id, *label, c));
+      return 1;
+    });
+    if (!done) co_return err2;
+    co_return ok_status();
+  }
+
+  Awaitable default_method(Request& req) {
+    auto [auth, err] = co_await authenticate(req, Need::kFull);
+    if (!auth) co_return err;
+    auto id = path_id(req, "id");
+    if (!id) co_return error_response(id.error());
+    Client c = client(req);
+    auto [done, err2] = co_await on_db([&]() -> core::Result<int> {
+      TS_RETURN_IF_ERROR(s_.twofa.set_default(auth->view.user, *id, c));
+      return 1;
+    });
+    if (!done) co_return err2;
+    co_return ok_status();
+  }
+
+  Awaitable remove_method(Request& req) {
+    auto [auth, err] = co_await authenticate(req, Need::kFull);
+    if (!auth) co_return err;
+    auto id = path_id(req, "id");
+    if (!id) co_return error_response(id.error());
+    if (!s_.login.recently_authenticated(auth->view.session)) co_return reauth_required();
+    Client c = client(req);
+    auto [done, err2] = co_await on_db([&]() -> core::Result<int> {
+      TS_RETURN_IF_ERROR(s_.twofa.remove(auth->view.user, *id, c));
+      return 1;
+    });
+    if (!done) co_return err2;
+    co_return ok_status();
+  }
+
+  Awaitable disable_twofa(Request& req) {
+    auto [auth, err] = co_await authenticate(req, Need::kFull);
+    if (!auth) co_return err;
+    if (!s_.login.recently_authenticated(auth->view.session)) co_return reauth_required();
+    Client c = client(req);
+    auto [done, err2] = co_await on_db([&]() -> core::Result<int> {
+      TS_RETURN_IF_ERROR(s_.twofa.disable(auth->view.user, c, "user_request"));
+      return 1;
+    });
+    if (!done) co_return err2;
+    co_return ok_status();
+  }
+
+  Awaitable recovery_codes(Request& req) {
+    auto [auth, err] = co_await authenticate(req, Need::kFull);
+    if (!auth) co_return err;
+    if (!s_.login.recently_authenticated(auth->view.session)) co_return reauth_required();
+    Client c = client(req);
+    auto [codes, err2] = co_await on_db([&]() -> core::Result<std::vector<std::string>> {
+      TS_ASSIGN_OR_RETURN(bool on, s_.twofa.enabled(auth->view.user.id));
+      if (!on) {
+        return core::fail(Code::kFailedPrecondition, "conflict",
+                          "Turn on two-step verification first.");
+      }
+      return s_.twofa.new_recovery_codes(auth->view.user, c);
+    });
+    if (!codes) co_return err2;
+    co_return json_response(200, json{{"codes", *codes}});
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Area> make_twofa_routes(ApiContext& ctx) {
+  return std::make_unique<TwoFactorRoutes>(ctx);
+}
+
+}  // namespace twostep::api
