@@ -118,8 +118,6 @@ describe('accounts', () => {
   });
 
   test('timing: unknown user and wrong password take about the same time (factor 2)', async () => {
-    const name = uniqueName('timing');
-    await signup(new Client(server), name);
     const c = new Client(server);
     const time = async (u) => {
       const t0 = performance.now();
@@ -128,18 +126,27 @@ describe('accounts', () => {
       assertError(res, 401, 'invalid_credentials');
       return dt;
     };
-    await time(name); // warm up the connection
-    const unknown = [];
-    const wrong = [];
-    for (let i = 0; i < 5; i++) {
-      unknown.push(await time(uniqueName('ghost')));
-      wrong.push(await time(name));
+    await time(uniqueName('warmup')); // warm up the connection
+    // Up to 3 rounds of 5 + 5 interleaved samples: a loaded CI machine adds noise in both
+    // directions, while a real difference (no Argon2id for unknown users) shows every round.
+    const rounds = [];
+    for (let round = 0; round < 3; round++) {
+      // A fresh account per round keeps its failures below the lockout limit.
+      const name = uniqueName('timing');
+      await signup(new Client(server), name);
+      const unknown = [];
+      const wrong = [];
+      for (let i = 0; i < 5; i++) {
+        unknown.push(await time(uniqueName('ghost')));
+        wrong.push(await time(name));
+      }
+      const mu = median(unknown);
+      const mw = median(wrong);
+      const ratio = Math.max(mu, mw) / Math.min(mu, mw);
+      rounds.push(`unknown-user ${mu.toFixed(1)} ms vs wrong-password ${mw.toFixed(1)} ms (ratio ${ratio.toFixed(2)})`);
+      if (ratio <= 2) return;
     }
-    const mu = median(unknown);
-    const mw = median(wrong);
-    const ratio = Math.max(mu, mw) / Math.min(mu, mw);
-    assert.ok(ratio <= 2,
-              `median unknown-user ${mu.toFixed(1)} ms vs wrong-password ${mw.toFixed(1)} ms (ratio ${ratio.toFixed(2)})`);
+    assert.fail(`medians differ by more than a factor 2 in every round: ${rounds.join('; ')}`);
   });
 
   test('GET /api/v1/me without a cookie → 401 not_authenticated; with one → the user', async () => {

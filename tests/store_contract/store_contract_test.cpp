@@ -331,6 +331,19 @@ TEST_P(StoreContract, UpgradeSessionReplacesToken) {
   EXPECT_EQ(got.state, SessionState::kFull);
 }
 
+TEST_P(StoreContract, ClearAuthTimesOnlyTouchesThatUser) {
+  User alice = user("alice");
+  User bob = user("bob");
+  Session a1 = session_for(alice.id, "a1");
+  Session a2 = session_for(alice.id, "a2");
+  Session b1 = session_for(bob.id, "b1");
+  EXPECT_EQ(must(store().clear_auth_times(alice.id)), 2);
+  EXPECT_EQ(must(store().session_by_id(a1.id)).auth_at, 0);
+  EXPECT_EQ(must(store().session_by_id(a2.id)).auth_at, 0);
+  EXPECT_EQ(must(store().session_by_id(b1.id)).auth_at, kNow);
+  EXPECT_EQ(must(store().clear_auth_times(999999)), 0);
+}
+
 TEST_P(StoreContract, CountsSessionFailures) {
   User alice = user("alice");
   Session s = session_for(alice.id, "tok");

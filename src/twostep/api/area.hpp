@@ -177,6 +177,31 @@ class Area {
     co_return out;
   }
 
+  // A signed-in user's state change answered with {"status":"ok"}: authenticate (+ CSRF),
+  // optionally require a recent re-authentication, read the {param} id when named, then
+  // run f(user, id, client) -> Status on the db pool.
+  template <class F>
+  Awaitable user_action(Request& req, bool needs_reauth, const char* param, F f) {
+    auto [auth, err] = co_await authenticate(req, Need::kFull);
+    if (!auth) co_return err;
+    int64_t id = 0;
+    if (param) {
+      auto parsed = path_id(req, param);
+      if (!parsed) co_return error_response(parsed.error());
+      id = *parsed;
+    }
+    if (needs_reauth && !s_.login.recently_authenticated(auth->view.session)) {
+      co_return reauth_required();
+    }
+    Client c = client(req);
+    auto [done, err2] = co_await on_db([&]() -> core::Result<int> {
+      TS_RETURN_IF_ERROR(f(auth->view.user, id, c));
+      return 1;
+    });
+    if (!done) co_return err2;
+    co_return ok_status();
+  }
+
   Response ok_status() const { return json_response(200, json{{"status", "ok"}}); }
 
   static json methods_list(const std::vector<store::Method>& ms) {

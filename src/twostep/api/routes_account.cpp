@@ -27,6 +27,20 @@ class AccountRoutes final : public Area {
   }
 
  private:
+  struct Credentials {
+    std::string username;
+    std::string password;
+    bool remember = false;
+  };
+  // {username, password, remember?} as sign-up and sign-in take them.
+  static core::Result<Credentials> parse_credentials(const Request& req) {
+    TS_ASSIGN_OR_RETURN(json body, parse_object(req));
+    Credentials c;
+    TS_ASSIGN_OR_RETURN(c.username, get_string(body, "username", kMaxUsername));
+    TS_ASSIGN_OR_RETURN(c.password, get_string(body, "password", kMaxPassword));
+    TS_ASSIGN_OR_RETURN(c.remember, get_bool(body, "remember", false));
+    return c;
+  }
   Awaitable healthz(Request&) { co_return json_response(200, json{{"status", "ok"}}); }
 
   Awaitable metrics(Request&) {
@@ -50,14 +64,11 @@ class AccountRoutes final : public Area {
       co_return error_response(core::Error{Code::kPermissionDenied, "signup_disabled",
                                            "Sign-up is disabled on this server.", {}, 0});
     }
-    auto body = parse_object(req);
-    if (!body) co_return error_response(body.error());
-    auto username = get_string(*body, "username", kMaxUsername);
-    if (!username) co_return error_response(username.error());
-    auto password = get_string(*body, "password", kMaxPassword);
-    if (!password) co_return error_response(password.error());
-    auto remember = get_bool(*body, "remember", false);
-    if (!remember) co_return error_response(remember.error());
+    auto creds = parse_credentials(req);
+    if (!creds) co_return error_response(creds.error());
+    const std::string* username = &creds->username;
+    const std::string* password = &creds->password;
+    const bool* remember = &creds->remember;
     Client c = client(req);
     const auto& rl = cfg_.rate_limit;
     auto [issued, err] = co_await on_hash([&]() -> core::Result<std::pair<store::User, IssuedSession>> {
@@ -78,14 +89,11 @@ class AccountRoutes final : public Area {
 
   Awaitable login(Request& req) {
     if (auto refusal = csrf_refusal(req, true)) co_return std::move(*refusal);
-    auto body = parse_object(req);
-    if (!body) co_return error_response(body.error());
-    auto username = get_string(*body, "username", kMaxUsername);
-    if (!username) co_return error_response(username.error());
-    auto password = get_string(*body, "password", kMaxPassword);
-    if (!password) co_return error_response(password.error());
-    auto remember = get_bool(*body, "remember", false);
-    if (!remember) co_return error_response(remember.error());
+    auto creds = parse_credentials(req);
+    if (!creds) co_return error_response(creds.error());
+    const std::string* username = &creds->username;
+    const std::string* password = &creds->password;
+    const bool* remember = &creds->remember;
     Client c = client(req);
     auto [outcome, err] = co_await on_hash(
         [&] { return s_.login.password(*username, *password, *remember, c); });
@@ -99,7 +107,7 @@ class AccountRoutes final : public Area {
     // A previous session in this browser ends: the new sign-in replaces it.
     if (auto old = req.cookie(kSessionCookie); old && !old->empty()) {
       std::string old_token = *old;
-      co_await pools_.db.run([&, old_token] {
+      co_await pools_.db.run([&] {
         if (auto v = s_.sessions.resolve(old_token)) (void)s_.sessions.logout(v->session, c);
         return 0;
       });
@@ -132,10 +140,7 @@ class AccountRoutes final : public Area {
     if (!code) co_return error_response(code.error());
     auto method_id = get_id(*body, "method_id");
     if (!method_id) co_return error_response(method_id.error());
-    if (*type != "totp" && *type != "recovery") {
-      co_return error_response(core::Error{Code::kInvalidArgument, "invalid_request",
-                                           "type: expected one of totp, recovery.", {}, 0});
-    }
+    // The type itself is checked by the two-factor service, which knows every method.
     auto [auth, err] = co_await authenticate(req, Need::kPending);
     if (!auth) co_return err;
     Client c = client(req);

@@ -55,59 +55,32 @@ class TwoFactorRoutes final : public Area {
     if (!body) co_return error_response(body.error());
     auto label = get_string(*body, "label", 256);
     if (!label) co_return error_response(label.error());
-    auto [auth, err] = co_await authenticate(req, Need::kFull);
-    if (!auth) co_return err;
-    auto id = path_id(req, "id");
-    if (!id) co_return error_response(id.error());
-    Client c = client(req);
-    auto [done, err2] = co_await on_db([&]() -> core::Result<int> {
-      TS_RETURN_IF_ERROR(s_.twofa.rename(auth->view.user, *id, *label, c));
-      return 1;
-    });
-    if (!done) co_return err2;
-    co_return ok_status();
+    std::string l = *label;
+    co_return co_await user_action(req, /*needs_reauth=*/false, "id",
+                                   [this, &l](const store::User& u, int64_t id, const Client& c) {
+                                     return s_.twofa.rename(u, id, l, c);
+                                   });
   }
 
   Awaitable default_method(Request& req) {
-    auto [auth, err] = co_await authenticate(req, Need::kFull);
-    if (!auth) co_return err;
-    auto id = path_id(req, "id");
-    if (!id) co_return error_response(id.error());
-    Client c = client(req);
-    auto [done, err2] = co_await on_db([&]() -> core::Result<int> {
-      TS_RETURN_IF_ERROR(s_.twofa.set_default(auth->view.user, *id, c));
-      return 1;
-    });
-    if (!done) co_return err2;
-    co_return ok_status();
+    return user_action(req, /*needs_reauth=*/false, "id",
+                       [this](const store::User& u, int64_t id, const Client& c) {
+                         return s_.twofa.set_default(u, id, c);
+                       });
   }
 
   Awaitable remove_method(Request& req) {
-    auto [auth, err] = co_await authenticate(req, Need::kFull);
-    if (!auth) co_return err;
-    auto id = path_id(req, "id");
-    if (!id) co_return error_response(id.error());
-    if (!s_.login.recently_authenticated(auth->view.session)) co_return reauth_required();
-    Client c = client(req);
-    auto [done, err2] = co_await on_db([&]() -> core::Result<int> {
-      TS_RETURN_IF_ERROR(s_.twofa.remove(auth->view.user, *id, c));
-      return 1;
-    });
-    if (!done) co_return err2;
-    co_return ok_status();
+    return user_action(req, /*needs_reauth=*/true, "id",
+                       [this](const store::User& u, int64_t id, const Client& c) {
+                         return s_.twofa.remove(u, id, c);
+                       });
   }
 
   Awaitable disable_twofa(Request& req) {
-    auto [auth, err] = co_await authenticate(req, Need::kFull);
-    if (!auth) co_return err;
-    if (!s_.login.recently_authenticated(auth->view.session)) co_return reauth_required();
-    Client c = client(req);
-    auto [done, err2] = co_await on_db([&]() -> core::Result<int> {
-      TS_RETURN_IF_ERROR(s_.twofa.disable(auth->view.user, c, "user_request"));
-      return 1;
-    });
-    if (!done) co_return err2;
-    co_return ok_status();
+    return user_action(req, /*needs_reauth=*/true, nullptr,
+                       [this](const store::User& u, int64_t, const Client& c) {
+                         return s_.twofa.disable(u, c, "user_request");
+                       });
   }
 
   Awaitable recovery_codes(Request& req) {

@@ -32,6 +32,11 @@ class WorkerPool {
   ~WorkerPool() { stop(); }
 
   // Runs f on the pool. std::nullopt when the pool is saturated (queue full).
+  //
+  // Capture only by reference (the caller's coroutine frame outlives the job). GCC 12
+  // destroys temporaries inside a co_await expression twice (GCC PR 99576 family), so a
+  // job lambda that owns a std::string by value is freed twice; [&] captures are trivially
+  // destructible and safe. The same holds for any lambda passed inline to a co_await call.
   template <class F>
   auto run(F f) -> net::awaitable<std::optional<std::invoke_result_t<F&>>> {
     using R = std::invoke_result_t<F&>;

@@ -122,6 +122,34 @@ Result<LoginOutcome> Login::password(std::string_view username, std::string_view
   return out;
 }
 
+Status Login::check_second_factor_lock(int64_t user_id) {
+  return throttles_.check("2fa:user:" + std::to_string(user_id));
+}
+
+core::Error Login::record_failure(const SessionView& pending, std::string_view type, core::Error e,
+                                  const Client& client) {
+  const std::string key = "2fa:user:" + std::to_string(pending.user.id);
+  d_.metrics.inc("twostep_login_total", "outcome=\"second_factor_failed\"");
+  audit_.record(pending.user.id, "second_factor_failed", client, {{"type", std::string(type)}});
+  auto locked_now = throttles_.hit(key, second_factor_rule());
+  if (!locked_now) return locked_now.error();
+  if (*locked_now) {
+    audit_.record(pending.user.id, "second_factor_locked", client,
+                  {{"seconds", std::to_string(second_factor_rule().lock_s)}});
+  }
+  auto failures = d_.store.add_session_failure(pending.session.id);
+  if (!failures) return failures.error();
+  const int max = d_.config.rate_limit.second_factor_pending_max;
+  if (*failures >= max) {
+    (void)sessions_.logout(pending.session, client);
+    return core::Error{Code::kUnauthenticated, "not_authenticated",
+                       "Too many wrong codes. Sign in again.", {}, 0};
+  }
+  int left = max - *failures;
+  e.message += " " + std::to_string(left) + (left == 1 ? " attempt" : " attempts") + " left.";
+  return e;
+}
+
 Result<SecondStepOutcome> Login::second_factor(const SessionView& pending, std::string_view type,
                                                std::string_view code,
                                                std::optional<int64_t> method_id,
@@ -129,39 +157,26 @@ Result<SecondStepOutcome> Login::second_factor(const SessionView& pending, std::
   if (pending.session.state != SessionState::kPendingSecondFactor) {
     return fail(Code::kFailedPrecondition, "conflict", "This sign-in is already complete.");
   }
-  const std::string key = "2fa:user:" + std::to_string(pending.user.id);
-  TS_RETURN_IF_ERROR(throttles_.check(key));
+  TS_RETURN_IF_ERROR(check_second_factor_lock(pending.user.id));
   auto check = twofa_.check_code(pending.user, type, code, method_id);
   if (!check) {
     if (check.error().code != Code::kUnauthenticated) return tl::unexpected(check.error());
-    d_.metrics.inc("twostep_login_total", "outcome=\"second_factor_failed\"");
-    audit_.record(pending.user.id, "second_factor_failed", client, {{"type", std::string(type)}});
-    TS_ASSIGN_OR_RETURN(bool locked_now, throttles_.hit(key, second_factor_rule()));
-    if (locked_now) {
-      audit_.record(pending.user.id, "second_factor_locked", client,
-                    {{"seconds", std::to_string(second_factor_rule().lock_s)}});
-    }
-    TS_ASSIGN_OR_RETURN(int failures, d_.store.add_session_failure(pending.session.id));
-    const int max = d_.config.rate_limit.second_factor_pending_max;
-    if (failures >= max) {
-      (void)sessions_.logout(pending.session, client);
-      return fail(Code::kUnauthenticated, "not_authenticated",
-                  "Too many wrong codes. Sign in again.");
-    }
-    core::Error e = check.error();
-    int left = max - failures;
-    e.message += " " + std::to_string(left) + (left == 1 ? " attempt" : " attempts") + " left.";
-    return tl::unexpected(e);
+    return tl::unexpected(record_failure(pending, type, check.error(), client));
   }
+  return complete(pending, *check, client);
+}
+
+Result<SecondStepOutcome> Login::complete(const SessionView& pending, const CodeCheck& check,
+                                          const Client& client) {
   SecondStepOutcome out;
   out.user = pending.user;
-  out.check = *check;
+  out.check = check;
   TS_ASSIGN_OR_RETURN(out.session, sessions_.upgrade(pending.session, SessionState::kFull));
   (void)d_.store.set_last_login(pending.user.id, d_.clock.unix_now());
   d_.metrics.inc("twostep_login_total", "outcome=\"success\"");
-  std::vector<std::pair<std::string, std::string>> detail = {{"factors", "password+" + check->method_type}};
-  if (check->recovery_remaining >= 0) {
-    detail.emplace_back("recovery_codes_remaining", std::to_string(check->recovery_remaining));
+  std::vector<std::pair<std::string, std::string>> detail = {{"factors", "password+" + check.method_type}};
+  if (check.recovery_remaining >= 0) {
+    detail.emplace_back("recovery_codes_remaining", std::to_string(check.recovery_remaining));
     audit_.record(pending.user.id, "recovery_code_used", client, detail);
   }
   audit_.record(pending.user.id, "login_succeeded", client, detail);

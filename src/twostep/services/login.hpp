@@ -41,6 +41,18 @@ class Login {
   Result<SecondStepOutcome> second_factor(const SessionView& pending, std::string_view type,
                                           std::string_view code, std::optional<int64_t> method_id,
                                           const Client& client);
+  // Completes a pending sign-in after a second factor was verified elsewhere (security key,
+  // push approval): new full-session token, last sign-in time, audit.
+  Result<SecondStepOutcome> complete(const SessionView& pending, const CodeCheck& check,
+                                     const Client& client);
+  // Records a failed second-factor attempt on a pending sign-in: audit, per-account throttle,
+  // per-sign-in count (the pending session ends after the configured maximum). Returns the
+  // error to answer with, built from `e`.
+  core::Error record_failure(const SessionView& pending, std::string_view type, core::Error e,
+                             const Client& client);
+  // Checks the per-account second-factor lock.
+  Status check_second_factor_lock(int64_t user_id);
+
   // Password (+ second factor when 2FA is on) again; the session gets a new token and a
   // fresh auth time. Runs Argon2id.
   Result<IssuedSession> reauth(const SessionView& current, std::string_view password,

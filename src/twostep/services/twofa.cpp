@@ -200,7 +200,13 @@ Result<std::vector<std::string>> TwoFactor::confirm(const store::User& user, int
   }
   TS_ASSIGN_OR_RETURN(bool won, d_.store.advance_method_step(m->id, *step, now));
   if (!won) return fail(Code::kInvalidArgument, "invalid_code", "That code was already used.");
+  TS_ASSIGN_OR_RETURN(bool was_on, enabled(user.id));
   TS_RETURN_IF_ERROR(d_.store.confirm_method(user.id, m->id, now));
+  if (!was_on) {
+    // Two-step verification starts now: earlier password-only sign-ins no longer count as a
+    // recent re-authentication (removing it again needs password + second factor).
+    TS_RETURN_IF_ERROR(d_.store.clear_auth_times(user.id));
+  }
   audit_.record(user.id, "method_added", client, {{"type", m->type}, {"label", m->label}});
   return new_recovery_codes(user, client);
 }

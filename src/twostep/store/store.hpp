@@ -125,6 +125,10 @@ class Store {
   // Deletes every session of the user except `keep_id` (0 = none); returns how many.
   virtual Result<int> delete_sessions_of_user(int64_t user_id, int64_t keep_id) = 0;
   virtual Result<int> delete_expired_sessions(int64_t now) = 0;
+  // Sets auth_at = 0 on every session of the user: none of them counts as a recent
+  // re-authentication any more (two-step verification was just turned on, so a
+  // password-only sign-in is no longer enough). Returns how many sessions.
+  virtual Result<int> clear_auth_times(int64_t user_id) = 0;
 
   // --- audit -----------------------------------------------------------------
   virtual Status append_audit(const AuditEvent& e) = 0;

@@ -245,6 +245,15 @@ TEST_F(TwoFactorLoginTest, ReauthNeedsPasswordAndSecondFactor) {
   EXPECT_TRUE(login_->recently_authenticated(ok->session));
 }
 
+TEST_F(TwoFactorLoginTest, TurningTwoFactorOnVoidsPasswordOnlyReauth) {
+  auto u = make_user();
+  auto s = login_->start_session(u, false, client_);
+  EXPECT_TRUE(login_->recently_authenticated(sessions_->resolve(s->token)->session));
+  enrol(u);
+  // The session only ever proved a password: removing 2FA now needs password + code.
+  EXPECT_FALSE(login_->recently_authenticated(sessions_->resolve(s->token)->session));
+}
+
 TEST_F(TwoFactorLoginTest, RemovingLastMethodTurnsTwoFactorOff) {
   auto u = make_user();
   enrol(u);

@@ -683,6 +683,13 @@ Result<int> SqliteStore::delete_sessions_of_user(int64_t user_id, int64_t keep_i
   return q.run();
 }
 
+Result<int> SqliteStore::clear_auth_times(int64_t user_id) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "UPDATE sessions SET auth_at = 0 WHERE user_id = ?"));
+  q.bind_int(user_id);
+  return q.run();
+}
+
 Result<int> SqliteStore::delete_expired_sessions(int64_t now) {
   auto c = lease(Access::kWrite);
   TS_ASSIGN_OR_RETURN(Query q, prepare(*c,

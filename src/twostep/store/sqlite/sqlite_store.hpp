@@ -96,6 +96,7 @@ class SqliteStore final : public Store {
   Status delete_session(int64_t id) override;
   Status delete_user_session(int64_t user_id, int64_t id) override;
   Result<int> delete_sessions_of_user(int64_t user_id, int64_t keep_id) override;
+  Result<int> clear_auth_times(int64_t user_id) override;
   Result<int> delete_expired_sessions(int64_t now) override;
 
   Status append_audit(const AuditEvent& e) override;
