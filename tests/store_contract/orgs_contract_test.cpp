@@ -359,6 +359,11 @@ TEST_P(OrgStoreContract, RestrictAndLiftSessions) {
   method_for(bob.id, "totp", true);
   EXPECT_EQ(must(store().restrict_sessions_without_2fa(bob.id)), 0);
   EXPECT_EQ(state_of("b-full"), SessionState::kFull);
+
+  // Nor is a restricted session of a user who has a method by now lifted.
+  session_for(bob.id, "b-restricted", SessionState::kEnrollmentRequired);
+  EXPECT_EQ(must(store().lift_restricted_sessions(bob.id)), 0);
+  EXPECT_EQ(state_of("b-restricted"), SessionState::kEnrollmentRequired);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, OrgStoreContract,

@@ -270,10 +270,10 @@ class Store {
   virtual Status append_org_audit(const OrgAuditEvent& e) = 0;
   // Newest first, with actor_name and subject_name filled in.
   virtual Result<std::vector<OrgAuditEvent>> org_audit(int64_t org_id, int limit) = 0;
-  // Enrolment enforcement. Restrict: every fully signed-in session of the user becomes
-  // kEnrollmentRequired, only while the user has no confirmed method (checked in the same
-  // write, so a method confirmed meanwhile wins). Lift: every kEnrollmentRequired session of
-  // the user becomes kFull. Both return how many sessions changed.
+  // Enrolment enforcement, both only while the user has no confirmed method (checked in the
+  // same write, so a method confirmed meanwhile wins). Restrict: every fully signed-in session
+  // of the user becomes kEnrollmentRequired. Lift: every kEnrollmentRequired session becomes
+  // kFull. Both return how many sessions changed.
   virtual Result<int> restrict_sessions_without_2fa(int64_t user_id) = 0;
   virtual Result<int> lift_restricted_sessions(int64_t user_id) = 0;
 };

@@ -1339,8 +1339,10 @@ Result<int> SqliteStore::restrict_sessions_without_2fa(int64_t user_id) {
 
 Result<int> SqliteStore::lift_restricted_sessions(int64_t user_id) {
   auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q,
-                      prepare(*c, "UPDATE sessions SET state = ? WHERE user_id = ? AND state = ?"));
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "UPDATE sessions SET state = ?1 WHERE user_id = ?2 AND "
+                                       "state = ?3 AND NOT EXISTS(SELECT 1 FROM methods "
+                                       "WHERE user_id = ?2 AND confirmed = 1)"));
   q.bind_int(static_cast<int>(SessionState::kFull))
       .bind_int(user_id)
       .bind_int(static_cast<int>(SessionState::kEnrollmentRequired));
