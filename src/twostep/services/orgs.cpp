@@ -238,6 +238,14 @@ Result<store::Org> Orgs::set_policy(const Actor& actor, int64_t org_id, bool req
     return fail(Code::kInvalidArgument, "invalid_request",
                 "grace_days: 0 to " + std::to_string(kMaxGraceDays) + ".");
   }
+  if (require_2fa && !actor.is_operator()) {
+    // As GitHub does: whoever requires it has it, so nobody locks themselves out by mistake.
+    TS_ASSIGN_OR_RETURN(bool on, twofa_.enabled(actor.user_id));
+    if (!on) {
+      return fail(Code::kFailedPrecondition, "twofa_required_first",
+                  "Turn on two-step verification for yourself before requiring it.");
+    }
+  }
   TS_ASSIGN_OR_RETURN(store::Org before, d_.store.org_by_id(org_id));
   TS_ASSIGN_OR_RETURN(store::Org org, d_.store.set_org_policy(org_id, require_2fa, grace_days,
                                                               d_.clock.unix_now()));

@@ -401,6 +401,13 @@ TEST_F(OrgsTest, MembersViewShowsStatusAndDeadlines) {
   EXPECT_EQ(view.members[1].enrollment_deadline, 0);
   EXPECT_EQ(reason(orgs_->set_policy(Actor::of(owner), org.id, true, 366, client_)),
             "invalid_request");
+  // Requiring 2FA needs it yourself first (the operator is exempt).
+  auto admin = make_user("admin");
+  add(org, admin, OrgRole::kAdmin);
+  EXPECT_EQ(reason(orgs_->set_policy(Actor::of(admin), org.id, true, 1, client_)),
+            "twofa_required_first");
+  EXPECT_EQ(reason(orgs_->set_policy(Actor::of(admin), org.id, false, 1, client_)), "ok");
+  EXPECT_EQ(reason(orgs_->set_policy(Actor::of(owner), org.id, true, 1, client_)), "ok");
   EXPECT_EQ(reason(orgs_->set_policy(Actor::of(owner), org.id, true, -1, client_)),
             "invalid_request");
 }
