@@ -588,8 +588,14 @@ describe('organisations created by the operator', () => {
     assert.match(members.stdout, new RegExp(`${bob.username}\\s+admin\\s+off`));
     const list = await server.cli(['org', 'list']);
     assert.match(list.stdout, new RegExp(`${id}\\s+${name}\\s+2\\s+required`));
+    // Changing only the grace period keeps the requirement.
+    const grace = await server.cli(['org', 'policy', name, '--grace-days', '4']);
+    assert.equal(grace.code, 0, grace.stderr);
+    assert.match(grace.stdout, /required, grace 4 days/);
     const show = await server.cli(['org', 'policy', name]);
-    assert.match(show.stdout, /required/);
+    assert.match(show.stdout, /required, grace 4 days/);
+    const both = await server.cli(['org', 'policy', name, '--require-2fa', '--no-require-2fa']);
+    assert.notEqual(both.code, 0);
     const off = await server.cli(['org', 'policy', name, '--no-require-2fa']);
     assert.equal(off.code, 0, off.stderr);
     assert.ok(await waitFor(async () => (await verifyStatus(bob.client)) === 200, { timeoutMs: 2500 }));

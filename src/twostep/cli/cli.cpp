@@ -208,8 +208,11 @@ int run(int argc, char** argv) {
   auto* org_policy = org->add_subcommand(
       "policy", "Show or set whether members must use two-step verification");
   org_policy->add_option("ORG", org_ref, "Organisation id or name")->required();
-  org_policy->add_flag("--require-2fa,!--no-require-2fa", require_2fa,
-                       "Require (or stop requiring) two-step verification");
+  bool require_on = false;
+  bool require_off = false;
+  auto* on_flag = org_policy->add_flag("--require-2fa", require_on,
+                                       "Require two-step verification of every member");
+  org_policy->add_flag("--no-require-2fa", require_off, "Stop requiring it")->excludes(on_flag);
   org_policy->add_option("--grace-days", grace_days, "Days members have to enrol (0 = at once)")
       ->check(CLI::Range(0, services::kMaxGraceDays));
   auto* org_remove = org->add_subcommand("remove", "Remove a user from an organisation");
@@ -260,6 +263,7 @@ int run(int argc, char** argv) {
     }
     return 0;
   }
+  if (require_on || require_off) require_2fa = require_on;
   if (org->parsed()) {
     return org_command(**app, org->get_subcommands().front()->get_name(),
                        OrgArgs{org_ref, name, owner, role, require_2fa, grace_days});
