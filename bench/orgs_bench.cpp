@@ -29,7 +29,8 @@ constexpr int64_t kNow = 1'700'000'000;
 // full session; the policy requires 2FA with no grace, so half the members are overdue.
 struct Bed {
   explicit Bed(int members) : keyring(crypto::Keyring::from_keys({{1, std::string(32, 'k')}}, 1)) {
-    std::string pattern = (std::filesystem::temp_directory_path() / "twostep_bench_XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "twostep_bench_XXXXXX").string();
     dir = mkdtemp(pattern.data());
     store = std::move(*store::open_store("sqlite:" + dir + "/db.sqlite"));
     (void)store->migrate();

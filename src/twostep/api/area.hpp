@@ -143,21 +143,25 @@ class Area {
       co_return out;
     }
     const SessionState state = (*r)->session.state;
-    const bool admitted = need == Need::kPending
-                              ? state == SessionState::kPendingSecondFactor
-                              : state == SessionState::kFull ||
-                                    (need == Need::kEnrollment &&
-                                     state == SessionState::kEnrollmentRequired);
+    const bool admitted = need == Need::kPending ? state == SessionState::kPendingSecondFactor
+                                                 : state == SessionState::kFull ||
+                                                       (need == Need::kEnrollment &&
+                                                        state == SessionState::kEnrollmentRequired);
     if (!admitted) {
       if (need == Need::kPending) {
         out.second = error_response(
-            core::Error{Code::kUnauthenticated, "not_authenticated",
-                        "There is no sign-in waiting for a second step. Sign in again.", {}, 0});
+            core::Error{Code::kUnauthenticated,
+                        "not_authenticated",
+                        "There is no sign-in waiting for a second step. Sign in again.",
+                        {},
+                        0});
       } else if (state == SessionState::kEnrollmentRequired) {
         out.second = error_response(
-            core::Error{Code::kPermissionDenied, "enrollment_required",
+            core::Error{Code::kPermissionDenied,
+                        "enrollment_required",
                         "Your organisation requires two-step verification. Add a method first.",
-                        {}, 0});
+                        {},
+                        0});
       } else {
         out.second = error_response(not_authenticated());
       }

@@ -228,17 +228,19 @@ class AccountRoutes final : public Area {
     }
     const auto& s = auth->view.session;
     const bool restricted = s.state == SessionState::kEnrollmentRequired;
-    co_return json_response(
-        200, json{{"user", user_json(auth->view.user)},
-                  {"twofa_enabled", !data->methods.empty()},
-                  {"methods", methods},
-                  {"default_method", def},
-                  {"recovery_codes_remaining", data->remaining},
-                  {"session", {{"id", s.id}, {"remember", s.remember},
-                               {"state", restricted ? "enrollment_required" : "full"},
-                               {"reauth_until", s.auth_at + cfg_.sessions.reauth_window_s}}},
-                  {"orgs", orgs},
-                  {"enrollment", enrollment_json(data->enrollment)}});
+    co_return json_response(200,
+                            json{{"user", user_json(auth->view.user)},
+                                 {"twofa_enabled", !data->methods.empty()},
+                                 {"methods", methods},
+                                 {"default_method", def},
+                                 {"recovery_codes_remaining", data->remaining},
+                                 {"session",
+                                  {{"id", s.id},
+                                   {"remember", s.remember},
+                                   {"state", restricted ? "enrollment_required" : "full"},
+                                   {"reauth_until", s.auth_at + cfg_.sessions.reauth_window_s}}},
+                                 {"orgs", orgs},
+                                 {"enrollment", enrollment_json(data->enrollment)}});
   }
 
   Awaitable list_sessions(Request& req) {

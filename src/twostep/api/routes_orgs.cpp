@@ -87,8 +87,8 @@ class OrgRoutes final : public Area {
     if (!auth) co_return err;
     Client c = client(req);
     const store::User& me = auth->view.user;
-    auto [org, err2] = co_await on_db(
-        [&] { return s_.orgs.create(Actor::of(me), *name, me.username, c); });
+    auto [org, err2] =
+        co_await on_db([&] { return s_.orgs.create(Actor::of(me), *name, me.username, c); });
     if (!org) co_return err2;
     co_return json_response(201, json{{"id", org->id}, {"name", org->name}});
   }
@@ -120,15 +120,15 @@ class OrgRoutes final : public Area {
     json arr = json::array();
     for (const auto& s : view->members) {
       const auto& m = s.member;
-      arr.push_back(json{{"username", m.username},
-                         {"role", store::org_role_name(m.role)},
-                         {"joined_at", m.added_at},
-                         {"twofa_enabled", !m.method_types.empty()},
-                         {"method_types", m.method_types},
-                         {"last_login_at", m.last_login_at},
-                         {"enrollment_deadline", s.enrollment_deadline > 0
-                                                     ? json(s.enrollment_deadline)
-                                                     : json(nullptr)}});
+      arr.push_back(
+          json{{"username", m.username},
+               {"role", store::org_role_name(m.role)},
+               {"joined_at", m.added_at},
+               {"twofa_enabled", !m.method_types.empty()},
+               {"method_types", m.method_types},
+               {"last_login_at", m.last_login_at},
+               {"enrollment_deadline",
+                s.enrollment_deadline > 0 ? json(s.enrollment_deadline) : json(nullptr)}});
     }
     co_return json_response(200, json{{"org", org_json(view->org)},
                                       {"role", store::org_role_name(view->viewer_role)},
@@ -190,9 +190,8 @@ class OrgRoutes final : public Area {
     if (!id) co_return error_response(id.error());
     Client c = client(req);
     const store::User& me = auth->view.user;
-    auto [org, err2] = co_await on_db([&] {
-      return s_.orgs.set_policy(Actor::of(me), *id, p->require_2fa, p->grace_days, c);
-    });
+    auto [org, err2] = co_await on_db(
+        [&] { return s_.orgs.set_policy(Actor::of(me), *id, p->require_2fa, p->grace_days, c); });
     if (!org) co_return err2;
     co_return json_response(200, org_json(*org));
   }

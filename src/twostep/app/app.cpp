@@ -71,11 +71,10 @@ core::Result<std::unique_ptr<App>> App::open(core::Config config) {
   app->accounts_ = std::make_unique<services::Accounts>(deps, *app->audit_);
   app->sessions_ = std::make_unique<services::Sessions>(deps, *app->audit_);
   app->twofa_ = std::make_unique<services::TwoFactor>(deps, *app->audit_);
-  app->orgs_ = std::make_unique<services::Orgs>(deps, *app->audit_, *app->sessions_,
-                                                *app->twofa_, *app->throttles_);
-  app->login_ = std::make_unique<services::Login>(deps, *app->audit_, *app->sessions_,
-                                                  *app->twofa_, *app->throttles_,
-                                                  app->orgs_.get());
+  app->orgs_ = std::make_unique<services::Orgs>(deps, *app->audit_, *app->sessions_, *app->twofa_,
+                                                *app->throttles_);
+  app->login_ = std::make_unique<services::Login>(deps, *app->audit_, *app->sessions_, *app->twofa_,
+                                                  *app->throttles_, app->orgs_.get());
   return app;
 }
 

@@ -75,7 +75,7 @@ std::string format_time(int64_t t) {
 }
 
 struct OrgArgs {
-  std::string org;   // id or name ("create": the new name)
+  std::string org;  // id or name ("create": the new name)
   std::string user;
   std::string owner;
   std::string role;
@@ -101,8 +101,8 @@ int org_command(app::App& app, const std::string& what, const OrgArgs& a) {
   if (what == "create") {
     auto o = orgs.create(op, a.org, a.owner, kCliClient);
     if (!o) return fail_with(o.error());
-    std::cout << "created organisation " << o->name << " (id " << o->id << ") owned by "
-              << a.owner << "\n";
+    std::cout << "created organisation " << o->name << " (id " << o->id << ") owned by " << a.owner
+              << "\n";
     return 0;
   }
   if (what == "list") {
@@ -205,8 +205,8 @@ int run(int argc, char** argv) {
   org->add_subcommand("list", "List organisations");
   auto* org_members = org->add_subcommand("members", "List an organisation's members");
   org_members->add_option("ORG", org_ref, "Organisation id or name")->required();
-  auto* org_policy = org->add_subcommand(
-      "policy", "Show or set whether members must use two-step verification");
+  auto* org_policy =
+      org->add_subcommand("policy", "Show or set whether members must use two-step verification");
   org_policy->add_option("ORG", org_ref, "Organisation id or name")->required();
   bool require_on = false;
   bool require_off = false;

@@ -17,7 +17,11 @@ core::Error invalid_credentials() {
 
 Login::Login(Deps deps, Audit& audit, Sessions& sessions, TwoFactor& twofa, Throttles& throttles,
              Orgs* orgs)
-    : d_(deps), audit_(audit), sessions_(sessions), twofa_(twofa), throttles_(throttles),
+    : d_(deps),
+      audit_(audit),
+      sessions_(sessions),
+      twofa_(twofa),
+      throttles_(throttles),
       orgs_(orgs) {
   auto h = crypto::hash_password(crypto::random_token(24), params());
   if (!h) throw std::runtime_error("cannot compute the reference password hash");
@@ -123,13 +127,13 @@ Result<LoginOutcome> Login::password(std::string_view username, std::string_view
   }
   if (out.enrollment && out.enrollment->deadline <= d_.clock.unix_now()) {
     out.kind = LoginOutcome::Kind::kEnrollmentRequired;
-    TS_ASSIGN_OR_RETURN(out.session, sessions_.create(*user, SessionState::kEnrollmentRequired,
-                                                      remember, client));
+    TS_ASSIGN_OR_RETURN(
+        out.session, sessions_.create(*user, SessionState::kEnrollmentRequired, remember, client));
     (void)d_.store.set_last_login(user->id, d_.clock.unix_now());
     d_.metrics.inc("twostep_login_total", "outcome=\"enrollment_required\"");
-    audit_.record(user->id, "login_succeeded", client,
-                  {{"factors", "password"}, {"enrollment", "required"},
-                   {"org", out.enrollment->org_name}});
+    audit_.record(
+        user->id, "login_succeeded", client,
+        {{"factors", "password"}, {"enrollment", "required"}, {"org", out.enrollment->org_name}});
     return out;
   }
   out.kind = LoginOutcome::Kind::kSignedIn;

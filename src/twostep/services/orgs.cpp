@@ -168,8 +168,8 @@ Result<OrgMembers> Orgs::members(const Actor& actor, int64_t org_id) {
   return out;
 }
 
-Status Orgs::add_member(const Actor& actor, int64_t org_id, std::string_view username,
-                        OrgRole role, const Client& client) {
+Status Orgs::add_member(const Actor& actor, int64_t org_id, std::string_view username, OrgRole role,
+                        const Client& client) {
   TS_ASSIGN_OR_RETURN(OrgRole mine, authorize(actor, org_id, OrgRole::kAdmin));
   if (role == OrgRole::kOwner && mine != OrgRole::kOwner) {
     return tl::unexpected(forbidden("Only owners can add an owner."));
@@ -177,8 +177,8 @@ Status Orgs::add_member(const Actor& actor, int64_t org_id, std::string_view use
   const std::string key = "org:lookup:" + std::to_string(actor.user_id);
   TS_RETURN_IF_ERROR(throttles_.check(key));
   auto name = canonical_username(username);
-  auto user = name ? d_.store.user_by_name(*name)
-                   : Result<store::User>(tl::unexpected(no_such_member()));
+  auto user =
+      name ? d_.store.user_by_name(*name) : Result<store::User>(tl::unexpected(no_such_member()));
   if (!user) {
     if (user.error().code != Code::kNotFound) return tl::unexpected(user.error());
     if (!actor.is_operator()) (void)throttles_.hit(key, kUnknownUserRule);
@@ -195,8 +195,8 @@ Status Orgs::add_member(const Actor& actor, int64_t org_id, std::string_view use
   return {};
 }
 
-Status Orgs::set_role(const Actor& actor, int64_t org_id, std::string_view username,
-                      OrgRole role, const Client& client) {
+Status Orgs::set_role(const Actor& actor, int64_t org_id, std::string_view username, OrgRole role,
+                      const Client& client) {
   TS_ASSIGN_OR_RETURN(OrgRole mine, authorize(actor, org_id, OrgRole::kAdmin));
   TS_ASSIGN_OR_RETURN(store::OrgMember target, member_named(org_id, username));
   if (mine != OrgRole::kOwner && (target.role == OrgRole::kOwner || role == OrgRole::kOwner)) {
@@ -207,7 +207,8 @@ Status Orgs::set_role(const Actor& actor, int64_t org_id, std::string_view usern
   TS_ASSIGN_OR_RETURN(store::Org org, d_.store.org_by_id(org_id));
   const char* from = store::org_role_name(target.role);
   const char* to = store::org_role_name(role);
-  record(org_id, actor, target.user_id, "member_role_changed", client, {{"from", from}, {"to", to}});
+  record(org_id, actor, target.user_id, "member_role_changed", client,
+         {{"from", from}, {"to", to}});
   audit_.record(target.user_id, "org_role_changed", kOrgClient,
                 {{"org", org.name}, {"from", from}, {"to", to}, {"by", actor.username}});
   return {};
@@ -291,8 +292,9 @@ Status Orgs::reset_twofa(const Actor& actor, int64_t org_id, std::string_view us
   TS_ASSIGN_OR_RETURN(int ended, sessions_.revoke_all(user.id, 0));
   record(org_id, actor, user.id, "member_twofa_reset", client,
          {{"sessions_ended", std::to_string(ended)}});
-  audit_.record(user.id, "twofa_reset_by_admin", kOrgClient,
-                {{"org", org.name}, {"by", actor.username}, {"sessions_ended", std::to_string(ended)}});
+  audit_.record(
+      user.id, "twofa_reset_by_admin", kOrgClient,
+      {{"org", org.name}, {"by", actor.username}, {"sessions_ended", std::to_string(ended)}});
   return {};
 }
 

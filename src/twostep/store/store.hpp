@@ -92,9 +92,12 @@ enum class OrgRole : int { kMember = 0, kAdmin = 1, kOwner = 2 };  // ordered by
 
 inline const char* org_role_name(OrgRole r) {
   switch (r) {
-    case OrgRole::kOwner: return "owner";
-    case OrgRole::kAdmin: return "admin";
-    case OrgRole::kMember: break;
+    case OrgRole::kOwner:
+      return "owner";
+    case OrgRole::kAdmin:
+      return "admin";
+    case OrgRole::kMember:
+      break;
   }
   return "member";
 }
@@ -141,7 +144,7 @@ struct OrgAuditEvent {
   std::string event;       // snake_case: org_created, member_added, policy_changed, ...
   std::string ip;
   std::string user_agent;
-  std::string detail;      // JSON object text, never secrets
+  std::string detail;  // JSON object text, never secrets
   // Filled when reading: current usernames of actor and subject ("" when none).
   std::string actor_name;
   std::string subject_name;
@@ -249,7 +252,7 @@ class Store {
   virtual Result<Org> create_org(const std::string& name, int64_t owner_id, int64_t now) = 0;
   virtual Result<Org> org_by_id(int64_t id) = 0;
   virtual Result<Org> org_by_name(const std::string& name) = 0;  // case-insensitive
-  virtual Result<std::vector<Org>> list_orgs() = 0;               // by id
+  virtual Result<std::vector<Org>> list_orgs() = 0;              // by id
   // The user's organisations, by organisation id.
   virtual Result<std::vector<OrgMembership>> orgs_of_user(int64_t user_id) = 0;
   // Members by username (empty for an unknown organisation). org_member: kNotFound when the

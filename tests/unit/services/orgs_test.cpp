@@ -1,10 +1,11 @@
 // Organisations: roles and who may do what, the 2FA policy with its grace period (with a fake
 // clock), the strictest of several organisations, enforcement on existing sessions, and the
 // admin reset of a member's two-step verification.
+#include "twostep/services/orgs.hpp"
+
 #include "fixture.hpp"
 #include "twostep/crypto/encoding.hpp"
 #include "twostep/factors/otp.hpp"
-#include "twostep/services/orgs.hpp"
 
 namespace twostep::services::testing {
 namespace {
@@ -48,8 +49,8 @@ class OrgsTest : public ServicesTest {
     auto e = twofa_->begin_totp(u, "phone");
     ASSERT_TRUE(e);
     auto seed = *crypto::base32_decode(e->secret_base32);
-    auto codes = twofa_->confirm(u, e->method_id, factors::totp({}, seed, clock_.unix_now()),
-                                 client_);
+    auto codes =
+        twofa_->confirm(u, e->method_id, factors::totp({}, seed, clock_.unix_now()), client_);
     ASSERT_TRUE(codes) << codes.error().message;
   }
 

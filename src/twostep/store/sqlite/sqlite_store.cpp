@@ -1086,10 +1086,10 @@ OrgRole read_role(const Query& q, int i) {
 }
 
 // The confirmed method types come back as "a,b" from group_concat(DISTINCT ...).
-#define TWOSTEP_ORG_MEMBER_COLUMNS                                                   \
-  "m.org_id, m.user_id, u.username, m.role, m.added_at, u.last_login_at, "          \
-  "COALESCE((SELECT group_concat(DISTINCT t.type) FROM methods t "                  \
-  "WHERE t.user_id = m.user_id AND t.confirmed = 1), '') "                          \
+#define TWOSTEP_ORG_MEMBER_COLUMNS                                         \
+  "m.org_id, m.user_id, u.username, m.role, m.added_at, u.last_login_at, " \
+  "COALESCE((SELECT group_concat(DISTINCT t.type) FROM methods t "         \
+  "WHERE t.user_id = m.user_id AND t.confirmed = 1), '') "                 \
   "FROM org_members m JOIN users u ON u.id = m.user_id"
 
 OrgMember read_org_member(const Query& q) {
@@ -1111,7 +1111,7 @@ OrgMember read_org_member(const Query& q) {
   return m;
 }
 
-#define TWOSTEP_ORG_AUDIT_COLUMNS                                                          \
+#define TWOSTEP_ORG_AUDIT_COLUMNS                                                           \
   "a.id, a.org_id, a.at, a.actor_id, a.subject_id, a.event, a.ip, a.user_agent, a.detail, " \
   "COALESCE(actor.username, ''), COALESCE(subject.username, '')"
 
@@ -1197,8 +1197,7 @@ Result<Org> SqliteStore::org_by_name(const std::string& name) {
 
 Result<std::vector<Org>> SqliteStore::list_orgs() {
   auto c = lease(Access::kRead);
-  TS_ASSIGN_OR_RETURN(Query q,
-                      prepare(*c, "SELECT " TWOSTEP_ORG_COLUMNS " FROM orgs ORDER BY id"));
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT " TWOSTEP_ORG_COLUMNS " FROM orgs ORDER BY id"));
   return all(q, read_org);
 }
 
@@ -1315,12 +1314,11 @@ Status SqliteStore::append_org_audit(const OrgAuditEvent& e) {
 
 Result<std::vector<OrgAuditEvent>> SqliteStore::org_audit(int64_t org_id, int limit) {
   auto c = lease(Access::kRead);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                       "SELECT " TWOSTEP_ORG_AUDIT_COLUMNS
-                                       " FROM org_audit a "
-                                       "LEFT JOIN users actor ON actor.id = a.actor_id "
-                                       "LEFT JOIN users subject ON subject.id = a.subject_id "
-                                       "WHERE a.org_id = ? ORDER BY a.at DESC, a.id DESC LIMIT ?"));
+  TS_ASSIGN_OR_RETURN(Query q,
+                      prepare(*c, "SELECT " TWOSTEP_ORG_AUDIT_COLUMNS " FROM org_audit a "
+                                  "LEFT JOIN users actor ON actor.id = a.actor_id "
+                                  "LEFT JOIN users subject ON subject.id = a.subject_id "
+                                  "WHERE a.org_id = ? ORDER BY a.at DESC, a.id DESC LIMIT ?"));
   q.bind_int(org_id).bind_int(limit > 0 ? limit : -1);
   return all(q, read_org_audit);
 }
