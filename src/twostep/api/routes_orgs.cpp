@@ -142,18 +142,15 @@ class OrgRoutes final : public Area {
     if (!username) co_return error_response(username.error());
     auto role = get_role(*body);
     if (!role) co_return error_response(role.error());
-    auto [auth, err] = co_await authenticate(req, Need::kFull);
-    if (!auth) co_return err;
-    auto id = path_id(req, "id");
-    if (!id) co_return error_response(id.error());
-    Client c = client(req);
-    const store::User& me = auth->view.user;
-    auto [done, err2] = co_await on_db([&]() -> core::Result<int> {
-      TS_RETURN_IF_ERROR(s_.orgs.add_member(Actor::of(me), *id, *username, *role, c));
-      return 1;
-    });
-    if (!done) co_return err2;
-    co_return json_response(201, json{{"status", "ok"}});
+    const std::string& name = *username;
+    const OrgRole r = *role;
+    Response res =
+        co_await user_action(req, /*needs_reauth=*/false, "id",
+                             [this, &name, &r](const store::User& u, int64_t id, const Client& c) {
+                               return s_.orgs.add_member(Actor::of(u), id, name, r, c);
+                             });
+    if (res.status == 200) res.status = 201;  // a membership was created
+    co_return res;
   }
 
   Awaitable set_role(Request& req) {

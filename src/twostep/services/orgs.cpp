@@ -60,20 +60,7 @@ Result<std::string> Orgs::clean_name(std::string_view name) {
 void Orgs::record(int64_t org_id, const Actor& actor, int64_t subject_id, const std::string& event,
                   const Client& client,
                   const std::vector<std::pair<std::string, std::string>>& detail) {
-  store::OrgAuditEvent e;
-  e.org_id = org_id;
-  e.at = d_.clock.unix_now();
-  e.actor_id = actor.user_id;
-  e.subject_id = subject_id;
-  e.event = event;
-  e.ip = client.ip;
-  e.user_agent = client.user_agent.substr(0, 512);
-  e.detail = json_object(detail);
-  d_.metrics.inc("twostep_org_audit_events_total", "event=\"" + core::metric_label(event) + "\"");
-  if (auto st = d_.store.append_org_audit(e); !st) {
-    LOG_ERROR("org audit write failed event=" << event << " org=" << org_id
-                                              << " detail=" << st.error().detail);
-  }
+  audit_.record_org(org_id, actor.user_id, subject_id, event, client, detail);
 }
 
 Result<store::OrgRole> Orgs::authorize(const Actor& actor, int64_t org_id, OrgRole min) {
