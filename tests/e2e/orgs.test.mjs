@@ -81,6 +81,18 @@ describe('organisations: required two-step verification', () => {
     await page.getByTestId('add-submit').click();
     await memberRow(page, memberName).waitFor();
     assert.equal(await memberRow(page, memberName).getByTestId('member-role').inputValue(), 'member');
+    // Roles change in two steps (choose, then save), so the keyboard does not send each option.
+    const save = memberRow(page, memberName).getByTestId('member-role-save');
+    assert.equal(await save.isDisabled(), true);
+    await memberRow(page, memberName).getByTestId('member-role').selectOption('admin');
+    await save.click();
+    await eventually(async () =>
+      assert.equal(await page.getByTestId('org-event').first().getAttribute('data-event'), 'member_role_changed'));
+    assert.equal(await memberRow(page, memberName).getByTestId('member-role').inputValue(), 'admin');
+    await memberRow(page, memberName).getByTestId('member-role').selectOption('member');
+    await memberRow(page, memberName).getByTestId('member-role-save').click();
+    await eventually(async () =>
+      assert.match(await page.getByTestId('org-status').textContent(), /is now member/));
     // An unknown username is refused with the server's message.
     await page.getByTestId('add-username').fill('nobody-by-that-name');
     await page.getByTestId('add-submit').click();

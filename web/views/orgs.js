@@ -209,23 +209,34 @@ export async function orgView(root) {
   function memberRow(m, viewerIsOwner, errors) {
     const self = m.username === me.user.username;
     const canTouch = viewerIsOwner || m.role !== 'owner';
+    // Choosing a role and applying it are two steps, so that moving through the options with
+    // the keyboard does not send a change for each one.
     const selectId = uid('role');
+    const save = h(
+      'button',
+      {
+        type: 'button',
+        class: 'secondary small',
+        disabled: true,
+        'data-testid': 'member-role-save',
+        'aria-label': `Save the role of ${m.username}`,
+        onclick: () =>
+          run(errors, async () => {
+            await patch(`${base}/members/${encodeURIComponent(m.username)}`, { role: select.value });
+            await reload(`${m.username} is now ${roleName(select.value).toLowerCase()}.`);
+          }),
+      },
+      'Save',
+    );
     const select = h(
       'select',
       {
         id: selectId,
         'data-testid': 'member-role',
         disabled: !canTouch,
-        onchange: () =>
-          run(errors, async () => {
-            try {
-              await patch(`${base}/members/${encodeURIComponent(m.username)}`, { role: select.value });
-              await reload(`${m.username} is now ${roleName(select.value).toLowerCase()}.`);
-            } catch (err) {
-              select.value = m.role;
-              throw err;
-            }
-          }),
+        onchange: () => {
+          save.disabled = select.value === m.role;
+        },
       },
       ...ROLES.map(([value, label]) =>
         h('option', { value, selected: value === m.role, disabled: value === 'owner' && !viewerIsOwner }, label),
@@ -286,7 +297,11 @@ export async function orgView(root) {
       'tr',
       { 'data-testid': 'member-row', 'data-username': m.username },
       h('th', { scope: 'row' }, m.username, self ? h('span', { class: 'badge accent' }, 'You') : null),
-      h('td', {}, h('label', { for: selectId, class: 'visually-hidden' }, `Role of ${m.username}`), select),
+      h(
+        'td',
+        {},
+        h('div', { class: 'inline-form' }, h('label', { for: selectId, class: 'visually-hidden' }, `Role of ${m.username}`), select, canTouch ? save : null),
+      ),
       h('td', {}, twofa),
       h('td', {}, time(m.last_login_at, { relativeTime: true })),
       h('td', {}, actions),
