@@ -1,10 +1,9 @@
-// What only the PostgreSQL backend promises, beyond the shared contract: URL
-// handling without leaking passwords, migrations numbered like SQLite's and
-// applied once under an advisory lock, the schema's cascades, error translation
-// without bound values, client text that PostgreSQL would refuse, and the
-// pool's recovery: connections the server closed are replaced, a database that
-// cannot be reached answers kUnavailable at once, and calls work again (with
-// the data intact) as soon as it is back.
+// What only the PostgreSQL backend promises, beyond the shared contract: URL handling without
+// leaking passwords, migrations numbered like SQLite's and applied once under an advisory lock, the
+// schema's cascades, error translation without bound values, client text that PostgreSQL would
+// refuse, and the pool's recovery: connections the server closed are replaced, a database that
+// cannot be reached answers kUnavailable at once, and calls work again (with the data intact) as
+// soon as it is back.
 #include "twostep/store/postgres/pg_store.hpp"
 
 #include <gtest/gtest.h>
@@ -50,7 +49,7 @@ void in_parallel(int n, F body) {
       body(i);
     });
   }
-  for (auto &t : threads) {
+  for (auto& t : threads) {
     t.join();
   }
 }
@@ -59,7 +58,7 @@ void in_parallel(int n, F body) {
 // ---------------------------------
 
 TEST(PgOpenStoreTest, MalformedUrlIsInvalidAndNotEchoed) {
-  for (const char *url :
+  for (const char* url :
        {"postgresql://u:s3cret@[::1/d", "postgresql://u:s3cret@h/d?s3cret=1", "postgres:s3cret"}) {
     auto r = open_store(url);
     ASSERT_FALSE(r.has_value()) << url;
@@ -93,15 +92,14 @@ class PgStoreTest : public ::testing::Test {
     ASSERT_TRUE(store_->migrate());
   }
 
-  Store &store() { return *store_; }
+  Store& store() { return *store_; }
   // The first column of the first row, from a connection of its own.
-  std::string sql(const std::string &q) {
+  std::string sql(const std::string& q) {
     auto rows = postgres_admin(db_->url(), q);
     return rows.empty() ? std::string() : rows[0];
   }
-  // Like sql(), through the cluster's admin database (for statements about this
-  // database).
-  std::string admin(const std::string &q) {
+  // Like sql(), through the cluster's admin database (for statements about this database).
+  std::string admin(const std::string& q) {
     auto rows = postgres_admin(db_->admin_url(), q);
     return rows.empty() ? std::string() : rows[0];
   }
@@ -110,8 +108,8 @@ class PgStoreTest : public ::testing::Test {
     return std::stoi(
         admin("SELECT count(*) FROM pg_stat_activity WHERE datname = '" + db_->name() + "'"));
   }
-  // Ends every server session on this database and waits until they are gone,
-  // as a restart of PostgreSQL does to an instance's pool.
+  // Ends every server session on this database and waits until they are gone, as a restart of
+  // PostgreSQL does to an instance's pool.
   void terminate_backends() {
     admin(
         "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
@@ -134,9 +132,8 @@ class PgStoreTest : public ::testing::Test {
 
 TEST_F(PgStoreTest, MigrationsMirrorSqliteAndAreRecorded) {
   ASSERT_FALSE(kPostgresMigrations.empty());
-  // The same numbering scheme per backend: every SQLite migration has its
-  // PostgreSQL twin with the same number and name, so that a schema version
-  // means the same tables on both.
+  // The same numbering scheme per backend: every SQLite migration has its PostgreSQL twin with the
+  // same number and name, so that a schema version means the same tables on both.
   ASSERT_EQ(kPostgresMigrations.size(), kSqliteMigrations.size());
   for (size_t i = 0; i < kPostgresMigrations.size(); ++i) {
     EXPECT_EQ(kPostgresMigrations[i].version, kSqliteMigrations[i].version);
@@ -183,7 +180,7 @@ TEST_F(PgStoreTest, ManyInstancesMigrateAFreshDatabaseTogether) {
 TEST_F(PgStoreTest, DeletingUserCascadesToItsRows) {
   User alice = must(store().create_user("alice", "h", kNow));
   User bob = must(store().create_user("bob", "h", kNow));
-  for (const User &u : {alice, bob}) {
+  for (const User& u : {alice, bob}) {
     Session s;
     s.token_hash = "tok-" + u.username;
     s.user_id = u.id;
@@ -219,8 +216,8 @@ TEST_F(PgStoreTest, ErrorDetailsNameTheCauseButNeverBoundValues) {
   EXPECT_NE(dup.error().detail.find("sessions_token_hash_key"), std::string::npos);
   EXPECT_EQ(dup.error().detail.find("secret-token-hash"), std::string::npos);
 
-  // Text PostgreSQL cannot hold (NUL) in a field that is not display text: a
-  // clear kInvalidArgument, not a 500, and the value is not echoed.
+  // Text PostgreSQL cannot hold (NUL) in a field that is not display text: a clear
+  // kInvalidArgument, not a 500, and the value is not echoed.
   auto nul = store().create_user(std::string("mallory\0secret-suffix", 21), "h", kNow);
   ASSERT_FALSE(nul.has_value());
   EXPECT_EQ(nul.error().code, Code::kInvalidArgument);
@@ -230,9 +227,8 @@ TEST_F(PgStoreTest, ErrorDetailsNameTheCauseButNeverBoundValues) {
 }
 
 TEST_F(PgStoreTest, ClientTextPostgresWouldRefuseIsStoredAsReplacementCharacters) {
-  // SQLite keeps any bytes; PostgreSQL TEXT refuses invalid UTF-8 and NUL. A
-  // User-Agent header may carry either, and must not turn a sign-in into an
-  // error.
+  // SQLite keeps any bytes; PostgreSQL TEXT refuses invalid UTF-8 and NUL. A User-Agent header may
+  // carry either, and must not turn a sign-in into an error.
   User alice = must(store().create_user("alice", "h", kNow));
   static const char kUa[] = "Caf\xE9 \xF0\x9F\x98\x80 \xC3\xA9 nul:\0:end";
   const std::string ua(kUa, sizeof kUa - 1);
@@ -265,9 +261,8 @@ TEST_F(PgStoreTest, ReplacesConnectionsTheServerClosed) {
   warm_pool();
   EXPECT_EQ(backends(), kPool);
 
-  // What a restart of PostgreSQL does to idle connections: the health check
-  // notices each closed one before use and replaces it, so not a single call
-  // fails.
+  // What a restart of PostgreSQL does to idle connections: the health check notices each closed one
+  // before use and replaces it, so not a single call fails.
   terminate_backends();
   std::atomic<int> errors{0};
   in_parallel(4 * kPool, [&](int) {
@@ -288,8 +283,7 @@ TEST_F(PgStoreTest, UnreachableDatabaseAnswersUnavailableThenRecovers) {
   ASSERT_TRUE(store().replace_recovery_codes(alice.id, {"r1"}, kNow));
   warm_pool();
 
-  // The database goes away: no new connection is accepted, existing ones are
-  // ended.
+  // The database goes away: no new connection is accepted, existing ones are ended.
   admin("ALTER DATABASE " + db_->name() + " ALLOW_CONNECTIONS false");
   terminate_backends();
 
@@ -307,8 +301,7 @@ TEST_F(PgStoreTest, UnreachableDatabaseAnswersUnavailableThenRecovers) {
     ASSERT_FALSE(used.has_value());
     EXPECT_EQ(used.error().code, Code::kUnavailable);
   }
-  // Failing fast matters as much as failing clearly: no worker parks on a dead
-  // database.
+  // Failing fast matters as much as failing clearly: no worker parks on a dead database.
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
 
   admin("ALTER DATABASE " + db_->name() + " ALLOW_CONNECTIONS true");
@@ -352,9 +345,9 @@ TEST_F(PgStoreTest, PoolNeverOpensMoreThanItsSize) {
 }
 
 TEST_F(PgStoreTest, ConcurrentConfirmationsLeaveExactlyOneDefault) {
-  // Read-then-write verbs lock the user's row, so READ COMMITTED cannot let two
-  // of them both see "no default yet" (the second would then fail on the
-  // one-default index). Many rounds, because each one is a narrow race.
+  // Read-then-write verbs lock the user's row, so READ COMMITTED cannot let two of them both see
+  // "no default yet" (the second would then fail on the one-default index). Many rounds, because
+  // each one is a narrow race.
   auto other = must(open_store(db_->url()));
   constexpr int kThreads = 8;
   for (int round = 0; round < 25; ++round) {
@@ -369,7 +362,7 @@ TEST_F(PgStoreTest, ConcurrentConfirmationsLeaveExactlyOneDefault) {
     }
     std::atomic<int> errors{0};
     in_parallel(kThreads, [&](int i) {
-      Store &s = i % 2 == 0 ? store() : *other;
+      Store& s = i % 2 == 0 ? store() : *other;
       auto r = i % 4 == 3 ? s.set_default_method(user.id,
                                                  ids[i])  // unconfirmed: refused
                           : s.confirm_method(user.id, ids[i], kNow + 100);
@@ -379,7 +372,7 @@ TEST_F(PgStoreTest, ConcurrentConfirmationsLeaveExactlyOneDefault) {
     });
     ASSERT_EQ(errors.load(), 0) << "round " << round;
     int defaults = 0;
-    for (const Method &m : must(store().methods_of_user(user.id))) {
+    for (const Method& m : must(store().methods_of_user(user.id))) {
       defaults += m.is_default ? 1 : 0;
     }
     ASSERT_EQ(defaults, 1) << "round " << round;

@@ -1,7 +1,6 @@
-// The store contract for text and bytes, on every backend: UTF-8 text
-// round-trips exactly, usernames fold ASCII case only (SQLite's NOCASE,
-// PostgreSQL's lower() under "C"), opaque values (throttle keys, method
-// secrets) keep every byte, and limits behave the same. Written against the
+// The store contract for text and bytes, on every backend: UTF-8 text round-trips exactly,
+// usernames fold ASCII case only (SQLite's NOCASE, PostgreSQL's lower() under "C"), opaque values
+// (throttle keys, method secrets) keep every byte, and limits behave the same. Written against the
 // Store interface only, like store_contract_test.cpp.
 #include <gtest/gtest.h>
 
@@ -36,7 +35,7 @@ class TextContract : public ::testing::TestWithParam<StoreFactory> {
     store_ = must(open_store(db_->url()));
     must(store_->migrate());
   }
-  Store &store() { return *store_; }
+  Store& store() { return *store_; }
 
   std::unique_ptr<TestDatabase> db_;  // outlives store_
   std::unique_ptr<Store> store_;
@@ -92,8 +91,7 @@ TEST_P(TextContract, UsernamesFoldAsciiCaseOnly) {
 }
 
 TEST_P(TextContract, ThrottleKeysAreOpaqueBytes) {
-  // Keys embed client input as typed (a username cut at 64 bytes, maybe
-  // mid-character).
+  // Keys embed client input as typed (a username cut at 64 bytes, maybe mid-character).
   const std::string odd = std::string("login:user:\xE2\x82\0x\xFF", 16);
   const std::string near = std::string("login:user:\xE2\x82\0y\xFF", 16);
   Throttle t = must(store().throttle_hit(odd, kNow, 60, 10, 60));
@@ -153,7 +151,7 @@ TEST_P(TextContract, LargeAndNegativeIntegersRoundTrip) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, TextContract, ::testing::ValuesIn(contract::store_factories()),
-                         [](const ::testing::TestParamInfo<StoreFactory> &info) {
+                         [](const ::testing::TestParamInfo<StoreFactory>& info) {
                            return info.param.name;
                          });
 

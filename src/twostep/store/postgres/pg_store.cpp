@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "twostep/core/log.hpp"
+#include "twostep/store/backend.hpp"
 #include "twostep/store/migration.hpp"
 
 namespace twostep::store::postgres {
@@ -23,8 +24,7 @@ constexpr unsigned kByteaOid = 17;
 constexpr unsigned kInt8Oid = 20;
 constexpr unsigned kTextOid = 25;
 
-// The advisory lock that serialises migrations across instances ("twostep" +
-// 1).
+// The advisory lock that serialises migrations across instances ("twostep" + 1).
 constexpr int64_t kMigrationLock = 0x74776f7374657001;
 
 Error unavailable(std::string detail) {
@@ -37,18 +37,16 @@ std::string_view first_line(std::string_view text) {
   return text.substr(0, std::min(text.find('\n'), text.size()));
 }
 
-// The one place where PostgreSQL errors become core errors. `context` is SQL
-// text, never a bound value. The server's message is left out of the detail
-// except for errors about our own SQL (class 42): messages such as "invalid
-// input syntax ... \"<value>\"" quote the values, and bound values may be
-// secrets. SQLSTATE, constraint and column names are enough to diagnose.
-Error to_error(PGconn *conn, const PGresult *result, std::string_view context) {
+// The one place where PostgreSQL errors become core errors. `context` is SQL text, never a bound
+// value. The server's message is left out of the detail except for errors about our own SQL (class
+// 42): messages such as "invalid input syntax ... \"<value>\"" quote the values, and bound values
+// may be secrets. SQLSTATE, constraint and column names are enough to diagnose.
+Error to_error(PGconn* conn, const PGresult* result, std::string_view context) {
   std::string detail = "postgres: ";
   detail.append(first_line(context));
-  const char *state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
   if (state == nullptr) {
-    // libpq failed before the server answered: the connection is gone (or never
-    // was).
+    // libpq failed before the server answered: the connection is gone (or never was).
     detail += ": ";
     detail.append(first_line(PQerrorMessage(conn)));
     if (PQstatus(conn) == CONNECTION_BAD) {
@@ -63,13 +61,13 @@ Error to_error(PGconn *conn, const PGresult *result, std::string_view context) {
   for (auto [field, name] :
        {std::pair{PG_DIAG_TABLE_NAME, " table "}, std::pair{PG_DIAG_COLUMN_NAME, " column "},
         std::pair{PG_DIAG_CONSTRAINT_NAME, " constraint "}}) {
-    if (const char *value = PQresultErrorField(result, field)) {
+    if (const char* value = PQresultErrorField(result, field)) {
       detail += name;
       detail += value;
     }
   }
   if (code.substr(0, 2) == "42") {
-    if (const char *message = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY)) {
+    if (const char* message = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY)) {
       detail += ": ";
       detail += message;
     }
@@ -85,9 +83,8 @@ Error to_error(PGconn *conn, const PGresult *result, std::string_view context) {
     return Error{Code::kInvalidArgument, "invalid_text",
                  "Text must be valid UTF-8 without NUL characters.", std::move(detail), 0};
   }
-  // Connection exceptions, shutdown/crash/cannot-connect-now, too many
-  // connections or other missing resources, serialization failures and
-  // deadlocks, lock timeouts: all pass.
+  // Connection exceptions, shutdown/crash/cannot-connect-now, too many connections or other missing
+  // resources, serialization failures and deadlocks, lock timeouts: all pass.
   std::string_view cls = code.substr(0, 2);
   if (cls == "08" || cls == "53" || cls == "57" || cls == "40" || code == "55P03") {
     return unavailable(std::move(detail));
@@ -96,23 +93,8 @@ Error to_error(PGconn *conn, const PGresult *result, std::string_view context) {
                0};
 }
 
-tl::unexpected<Error> not_found(const char *what) {
-  return core::fail(Code::kNotFound, "not_found", std::string(what) + " not found.");
-}
-
-// Gives a translated error a message that fits the verb (e.g.
-// "username_taken").
-tl::unexpected<Error> refine(Error e, Code code, const char *reason, const char *message) {
-  if (e.code == code) {
-    e.reason = reason;
-    e.message = message;
-  }
-  return tl::unexpected<Error>(std::move(e));
-}
-
-// Length of the well-formed UTF-8 sequence starting at s[i] (as PostgreSQL
-// checks it: no overlong forms, no surrogates, nothing above U+10FFFF, no NUL),
-// or 0.
+// Length of the well-formed UTF-8 sequence starting at s[i] (as PostgreSQL checks it: no overlong
+// forms, no surrogates, nothing above U+10FFFF, no NUL), or 0.
 size_t utf8_sequence(std::string_view s, size_t i) {
   const auto c = static_cast<unsigned char>(s[i]);
   if (c >= 0x01 && c < 0x80) {
@@ -157,11 +139,10 @@ size_t utf8_sequence(std::string_view s, size_t i) {
   return n;
 }
 
-// Text shown to people but taken from clients as is (User-Agent header, the
-// username typed into a failed sign-in in the audit detail): SQLite keeps any
-// bytes, PostgreSQL's TEXT refuses invalid UTF-8 and NUL. Rather than failing a
-// sign-in over a strange User-Agent, such bytes become U+FFFD, which is also
-// what the JSON API shows for them on either backend.
+// Text shown to people but taken from clients as is (User-Agent header, the username typed into a
+// failed sign-in in the audit detail): SQLite keeps any bytes, PostgreSQL's TEXT refuses invalid
+// UTF-8 and NUL. Rather than failing a sign-in over a strange User-Agent, such bytes become U+FFFD,
+// which is also what the JSON API shows for them on either backend.
 std::string display_text(std::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -178,7 +159,7 @@ std::string display_text(std::string_view s) {
   return out;
 }
 
-void put_be64(std::string &out, uint64_t v) {
+void put_be64(std::string& out, uint64_t v) {
   for (int shift = 56; shift >= 0; shift -= 8) {
     out.push_back(static_cast<char>((v >> shift) & 0xff));
   }
@@ -187,15 +168,15 @@ void put_be64(std::string &out, uint64_t v) {
 // One row of a binary-format result.
 class Row {
  public:
-  Row(const PGresult *result, int row) : result_(result), row_(row) {}
+  Row(const PGresult* result, int row) : result_(result), row_(row) {}
 
-  // Integers and booleans of any width (int2/int4/int8/bool), big-endian on the
-  // wire; NULL reads as 0.
+  // Integers and booleans of any width (int2/int4/int8/bool), big-endian on the wire; NULL reads as
+  // 0.
   int64_t col_int(int i) const {
     if (PQgetisnull(result_, row_, i)) {
       return 0;
     }
-    const auto *p = reinterpret_cast<const unsigned char *>(PQgetvalue(result_, row_, i));
+    const auto* p = reinterpret_cast<const unsigned char*>(PQgetvalue(result_, row_, i));
     int len = PQgetlength(result_, row_, i);
     uint64_t v = 0;
     for (int k = 0; k < len && k < 8; ++k) {
@@ -218,7 +199,7 @@ class Row {
   std::string col_blob(int i) const { return col_text(i); }
 
  private:
-  const PGresult *result_;
+  const PGresult* result_;
   int row_;
 };
 
@@ -230,7 +211,7 @@ class Rows {
   Row operator[](int i) const { return Row(result_.get(), i); }
   // For INSERT/UPDATE/DELETE: how many rows the statement changed.
   int changed() const {
-    const char *n = PQcmdTuples(result_.get());
+    const char* n = PQcmdTuples(result_.get());
     return n != nullptr && *n != '\0' ? std::atoi(n) : 0;
   }
 
@@ -238,26 +219,25 @@ class Rows {
   PgResult result_;
 };
 
-// One execution of a statement: binds parameters in order (all in binary
-// format, each with its type), prepares the SQL on this connection once, runs
-// it and returns binary rows.
+// One execution of a statement: binds parameters in order (all in binary format, each with its
+// type), prepares the SQL on this connection once, runs it and returns binary rows.
 class Query {
  public:
-  Query(Connection &c, std::string_view sql) : c_(c), sql_(sql) {}
+  Query(Connection& c, std::string_view sql) : c_(c), sql_(sql) {}
 
-  Query &bind_int(int64_t v) {
+  Query& bind_int(int64_t v) {
     std::string bytes;
     put_be64(bytes, static_cast<uint64_t>(v));
     return add(kInt8Oid, std::move(bytes), false);
   }
-  Query &bind_null_int() { return add(kInt8Oid, {}, true); }
-  Query &bind_bool(bool v) { return add(kBoolOid, std::string(1, v ? '\1' : '\0'), false); }
-  Query &bind_text(std::string_view v) { return add(kTextOid, std::string(v), false); }
-  Query &bind_blob(std::string_view v) { return add(kByteaOid, std::string(v), false); }
+  Query& bind_null_int() { return add(kInt8Oid, {}, true); }
+  Query& bind_bool(bool v) { return add(kBoolOid, std::string(1, v ? '\1' : '\0'), false); }
+  Query& bind_text(std::string_view v) { return add(kTextOid, std::string(v), false); }
+  Query& bind_blob(std::string_view v) { return add(kByteaOid, std::string(v), false); }
 
   core::Result<Rows> exec() {
     TS_ASSIGN_OR_RETURN(std::string name, c_.prepare_cached(sql_, types_));
-    std::vector<const char *> values(values_.size());
+    std::vector<const char*> values(values_.size());
     std::vector<int> lengths(values_.size());
     std::vector<int> formats(values_.size(), 1);
     for (size_t i = 0; i < values_.size(); ++i) {
@@ -281,7 +261,7 @@ class Query {
   }
 
   // Reads the first column of the first row; kNotFound when there is no row.
-  core::Result<int64_t> scalar(const char *what) {
+  core::Result<int64_t> scalar(const char* what) {
     TS_ASSIGN_OR_RETURN(Rows rows, exec());
     if (rows.size() == 0) {
       return not_found(what);
@@ -290,24 +270,23 @@ class Query {
   }
 
  private:
-  Query &add(unsigned type, std::string bytes, bool null) {
+  Query& add(unsigned type, std::string bytes, bool null) {
     types_.push_back(type);
     values_.push_back(std::move(bytes));
     nulls_.push_back(null);
     return *this;
   }
 
-  Connection &c_;
+  Connection& c_;
   std::string_view sql_;
   std::vector<unsigned> types_;
   std::vector<std::string> values_;
   std::vector<bool> nulls_;
 };
 
-// Reads exactly one row with `read`; kNotFound (naming `what`) when there is
-// none.
+// Reads exactly one row with `read`; kNotFound (naming `what`) when there is none.
 template <class Read>
-auto one(Query &q, Read read, const char *what) -> core::Result<decltype(read(Row(nullptr, 0)))> {
+auto one(Query& q, Read read, const char* what) -> core::Result<decltype(read(Row(nullptr, 0)))> {
   TS_ASSIGN_OR_RETURN(Rows rows, q.exec());
   if (rows.size() == 0) {
     return not_found(what);
@@ -316,7 +295,7 @@ auto one(Query &q, Read read, const char *what) -> core::Result<decltype(read(Ro
 }
 
 template <class Read>
-auto all(Query &q, Read read) -> core::Result<std::vector<decltype(read(Row(nullptr, 0)))>> {
+auto all(Query& q, Read read) -> core::Result<std::vector<decltype(read(Row(nullptr, 0)))>> {
   TS_ASSIGN_OR_RETURN(Rows rows, q.exec());
   std::vector<decltype(read(Row(nullptr, 0)))> out;
   out.reserve(static_cast<size_t>(rows.size()));
@@ -326,20 +305,19 @@ auto all(Query &q, Read read) -> core::Result<std::vector<decltype(read(Row(null
   return out;
 }
 
-// A transaction on one connection, rolled back unless committed. Statements
-// inside run under READ COMMITTED; verbs that read-then-write first lock the
-// user's row (lock_user), which serialises them per user the way SQLite's
-// single writer does.
+// A transaction on one connection, rolled back unless committed. Statements inside run under READ
+// COMMITTED; verbs that read-then-write first lock the user's row (lock_user), which serialises
+// them per user the way SQLite's single writer does.
 class Transaction {
  public:
-  explicit Transaction(Connection &c) : c_(c) {}
+  explicit Transaction(Connection& c) : c_(c) {}
   ~Transaction() {
     if (open_ && c_.connected()) {
       PQclear(PQexec(c_.get(), "ROLLBACK"));
     }
   }
-  Transaction(const Transaction &) = delete;
-  Transaction &operator=(const Transaction &) = delete;
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
 
   core::Status begin() {
     TS_RETURN_IF_ERROR(c_.exec("BEGIN"));
@@ -352,116 +330,21 @@ class Transaction {
   }
 
  private:
-  Connection &c_;
+  Connection& c_;
   bool open_ = false;
 };
 
-// Locks the user's row until the transaction ends (kNotFound when there is no
-// such user). FOR NO KEY UPDATE does not block inserts that only reference the
-// user (sessions, audit).
-core::Status lock_user(Connection &c, int64_t user_id) {
+// Locks the user's row until the transaction ends (kNotFound when there is no such user). FOR NO
+// KEY UPDATE does not block inserts that only reference the user (sessions, audit).
+core::Status lock_user(Connection& c, int64_t user_id) {
   Query q(c, "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE");
   q.bind_int(user_id);
   TS_RETURN_IF_ERROR(q.scalar("User"));
   return core::ok();
 }
 
-core::Status expect_changed(core::Result<int> changed, const char *what) {
-  if (!changed) {
-    return tl::unexpected(std::move(changed.error()));
-  }
-  if (*changed == 0) {
-    return not_found(what);
-  }
-  return core::ok();
-}
-
-#define TWOSTEP_USER_COLUMNS "id, username, password_hash, disabled, created_at, last_login_at"
-
-User read_user(const Row &r) {
-  User u;
-  u.id = r.col_int(0);
-  u.username = r.col_text(1);
-  u.password_hash = r.col_text(2);
-  u.disabled = r.col_bool(3);
-  u.created_at = r.col_int(4);
-  u.last_login_at = r.col_int(5);
-  return u;
-}
-
-#define TWOSTEP_SESSION_COLUMNS                                          \
-  "id, token_hash, user_id, state, remember, created_at, last_seen_at, " \
-  "expires_at, "                                                         \
-  "absolute_expires_at, auth_at, failed_attempts, ip, user_agent"
-
-Session read_session(const Row &r) {
-  Session s;
-  s.id = r.col_int(0);
-  s.token_hash = r.col_text(1);
-  s.user_id = r.col_int(2);
-  s.state = static_cast<SessionState>(r.col_int(3));
-  s.remember = r.col_bool(4);
-  s.created_at = r.col_int(5);
-  s.last_seen_at = r.col_int(6);
-  s.expires_at = r.col_int(7);
-  s.absolute_expires_at = r.col_int(8);
-  s.auth_at = r.col_int(9);
-  s.failed_attempts = static_cast<int>(r.col_int(10));
-  s.ip = r.col_text(11);
-  s.user_agent = r.col_text(12);
-  return s;
-}
-
-#define TWOSTEP_AUDIT_COLUMNS "id, user_id, at, event, ip, user_agent, detail"
-
-AuditEvent read_audit(const Row &r) {
-  AuditEvent e;
-  e.id = r.col_int(0);
-  e.user_id = r.col_int(1);
-  e.at = r.col_int(2);
-  e.event = r.col_text(3);
-  e.ip = r.col_text(4);
-  e.user_agent = r.col_text(5);
-  e.detail = r.col_text(6);
-  return e;
-}
-
-#define TWOSTEP_THROTTLE_COLUMNS "key, window_start, hit_count, locked_until"
-
-Throttle read_throttle(const Row &r) {
-  Throttle t;
-  t.key = r.col_blob(0);
-  t.window_start = r.col_int(1);
-  t.count = static_cast<int>(r.col_int(2));
-  t.locked_until = r.col_int(3);
-  return t;
-}
-
-#define TWOSTEP_METHOD_COLUMNS                                                \
-  "id, user_id, type, label, secret, params, lookup, confirmed, is_default, " \
-  "created_at, "                                                              \
-  "last_used_at, last_step"
-
-Method read_method(const Row &r) {
-  Method m;
-  m.id = r.col_int(0);
-  m.user_id = r.col_int(1);
-  m.type = r.col_text(2);
-  m.label = r.col_text(3);
-  m.secret = r.col_blob(4);
-  m.params = r.col_text(5);
-  m.lookup = r.col_text(6);
-  m.confirmed = r.col_bool(7);
-  m.is_default = r.col_bool(8);
-  m.created_at = r.col_int(9);
-  m.last_used_at = r.col_int(10);
-  m.last_step = r.col_int(11);
-  return m;
-}
-
-// Server notices (e.g. "relation already exists, skipping") would go to stderr
-// by default.
-void on_notice(void *, const char *message) {
+// Server notices (e.g. "relation already exists, skipping") would go to stderr by default.
+void on_notice(void*, const char* message) {
   LOG_DEBUG("postgres notice: " << first_line(message));
 }
 
@@ -471,9 +354,9 @@ void on_notice(void *, const char *message) {
 
 PgResult::~PgResult() { PQclear(result_); }
 
-PgResult::PgResult(PgResult &&other) noexcept : result_(std::exchange(other.result_, nullptr)) {}
+PgResult::PgResult(PgResult&& other) noexcept : result_(std::exchange(other.result_, nullptr)) {}
 
-PgResult &PgResult::operator=(PgResult &&other) noexcept {
+PgResult& PgResult::operator=(PgResult&& other) noexcept {
   if (this != &other) {
     PQclear(result_);
     result_ = std::exchange(other.result_, nullptr);
@@ -483,10 +366,10 @@ PgResult &PgResult::operator=(PgResult &&other) noexcept {
 
 Connection::~Connection() { close(); }
 
-Connection::Connection(Connection &&other) noexcept
+Connection::Connection(Connection&& other) noexcept
     : conn_(std::exchange(other.conn_, nullptr)), prepared_(std::move(other.prepared_)) {}
 
-Connection &Connection::operator=(Connection &&other) noexcept {
+Connection& Connection::operator=(Connection&& other) noexcept {
   if (this != &other) {
     close();
     conn_ = std::exchange(other.conn_, nullptr);
@@ -503,21 +386,23 @@ void Connection::close() {
   }
 }
 
-core::Result<Connection> Connection::open(const std::string &url) {
-  // The URL is expanded in place of "dbname"; keywords before it are defaults
-  // the URL may override, keywords after it are forced (every string we send is
-  // UTF-8).
-  const char *const keys[] = {"connect_timeout", "application_name", "dbname", "client_encoding",
-                              nullptr};
-  const char *const values[] = {"5", "twostep", url.c_str(), "UTF8", nullptr};
+core::Result<Connection> Connection::open(const std::string& url) {
+  // The URL is expanded in place of "dbname"; keywords before it are defaults the URL may override,
+  // keywords after it are forced (every string we send is UTF-8). The timeouts bound how long a
+  // call can hang on a server that vanished without closing the connection (keepalives while
+  // waiting for an answer, tcp_user_timeout for data never acknowledged).
+  const char* const keys[] = {"connect_timeout",  "keepalives_idle",  "keepalives_interval",
+                              "keepalives_count", "tcp_user_timeout", "application_name",
+                              "dbname",           "client_encoding",  nullptr};
+  const char* const values[] = {"5",       "30",        "10",   "3",    "30000",
+                                "twostep", url.c_str(), "UTF8", nullptr};
   Connection c;
   c.conn_ = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   if (c.conn_ == nullptr) {
     return tl::unexpected(unavailable("postgres: out of memory while connecting"));
   }
   if (PQstatus(c.conn_) != CONNECTION_OK) {
-    // libpq's reason names host and port (and a refused user), never the
-    // password.
+    // libpq's reason names host and port (and a refused user), never the password.
     return tl::unexpected(
         unavailable("postgres: " + std::string(first_line(PQerrorMessage(c.conn_)))));
   }
@@ -530,9 +415,9 @@ bool Connection::healthy() {
       PQtransactionStatus(conn_) != PQTRANS_IDLE) {
     return false;
   }
-  // An idle pooled connection is sent nothing, so anything readable (the
-  // termination notice of a restarting server, end of file, a reset) means it
-  // is going away: replace it rather than fail the next statement on it.
+  // An idle pooled connection is sent nothing, so anything readable (the termination notice of a
+  // restarting server, end of file, a reset) means it is going away: replace it rather than fail
+  // the next statement on it.
   pollfd p{};
   p.fd = PQsocket(conn_);
   p.events = POLLIN;
@@ -544,7 +429,7 @@ bool Connection::healthy() {
 }
 
 core::Result<std::string> Connection::prepare_cached(std::string_view sql,
-                                                     const std::vector<unsigned> &types) {
+                                                     const std::vector<unsigned>& types) {
   std::string key(sql);
   auto it = prepared_.find(key);
   if (it != prepared_.end()) {
@@ -561,7 +446,7 @@ core::Result<std::string> Connection::prepare_cached(std::string_view sql,
   return name;
 }
 
-core::Status Connection::exec(const char *sql) {
+core::Status Connection::exec(const char* sql) {
   PgResult result(PQexec(conn_, sql));
   ExecStatusType status = PQresultStatus(result.get());
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
@@ -574,30 +459,29 @@ core::Status Connection::exec(const char *sql) {
 
 class PgStore::Lease {
  public:
-  Lease(PgStore &store, Connection *c) : store_(&store), c_(c) {}
+  Lease(PgStore& store, Connection* c) : store_(&store), c_(c) {}
   ~Lease() {
     if (c_ == nullptr) {
       return;
     }
-    // A verb that returned early inside a transaction must not hand the
-    // transaction on.
+    // A verb that returned early inside a transaction must not hand the transaction on.
     if (c_->connected() && PQtransactionStatus(c_->get()) != PQTRANS_IDLE &&
         PQtransactionStatus(c_->get()) != PQTRANS_UNKNOWN) {
       PQclear(PQexec(c_->get(), "ROLLBACK"));
     }
     store_->give_back(c_);
   }
-  Lease(const Lease &) = delete;
-  Lease &operator=(const Lease &) = delete;
-  Lease(Lease &&other) noexcept : store_(other.store_), c_(std::exchange(other.c_, nullptr)) {}
-  Lease &operator=(Lease &&) = delete;
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  Lease(Lease&& other) noexcept : store_(other.store_), c_(std::exchange(other.c_, nullptr)) {}
+  Lease& operator=(Lease&&) = delete;
 
-  Connection &operator*() const { return *c_; }
-  Connection *operator->() const { return c_; }
+  Connection& operator*() const { return *c_; }
+  Connection* operator->() const { return c_; }
 
  private:
-  PgStore *store_;
-  Connection *c_;
+  PgStore* store_;
+  Connection* c_;
 };
 
 PgStore::PgStore(std::string url, int pool_size) : url_(std::move(url)) {
@@ -609,12 +493,11 @@ PgStore::PgStore(std::string url, int pool_size) : url_(std::move(url)) {
 
 PgStore::~PgStore() = default;
 
-Result<std::unique_ptr<PgStore>> PgStore::open(const std::string &url, int pool_size) {
-  // Parse first: a malformed URL is a configuration error, not an outage.
-  // libpq's parse message may quote parts of the URL (a password among them),
-  // so it is not passed on.
-  char *parse_error = nullptr;
-  PQconninfoOption *options = PQconninfoParse(url.c_str(), &parse_error);
+Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url, int pool_size) {
+  // Parse first: a malformed URL is a configuration error, not an outage. libpq's parse message may
+  // quote parts of the URL (a password among them), so it is not passed on.
+  char* parse_error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(url.c_str(), &parse_error);
   PQfreemem(parse_error);
   if (options == nullptr) {
     return core::fail(Code::kInvalidArgument, "invalid_database_url",
@@ -632,7 +515,7 @@ Result<std::unique_ptr<PgStore>> PgStore::open(const std::string &url, int pool_
 }
 
 Result<PgStore::Lease> PgStore::lease() {
-  Connection *c = nullptr;
+  Connection* c = nullptr;
   {
     std::unique_lock<std::mutex> lock(pool_mu_);
     if (!pool_cv_.wait_for(lock, kLeaseTimeout, [this] { return !idle_.empty(); })) {
@@ -666,7 +549,7 @@ Result<PgStore::Lease> PgStore::lease() {
   return held;
 }
 
-void PgStore::give_back(Connection *connection) {
+void PgStore::give_back(Connection* connection) {
   {
     std::lock_guard<std::mutex> lock(pool_mu_);
     idle_.push_back(connection);
@@ -674,8 +557,11 @@ void PgStore::give_back(Connection *connection) {
   pool_cv_.notify_one();
 }
 
-void PgStore::note_reachable(bool reachable, const std::string &detail) {
-  if (reachable_.exchange(reachable) == reachable) {
+void PgStore::note_reachable(bool reachable, const std::string& detail) {
+  // The first outcome is not a transition: at start-up, open() reports a failure itself.
+  int now = reachable ? kReachable : kUnreachable;
+  int before = reachability_.exchange(now);
+  if (before == now || before == kUnknown) {
     return;
   }
   if (reachable) {
@@ -691,8 +577,8 @@ Result<int> PgStore::migrate() {
   TS_ASSIGN_OR_RETURN(Lease c, lease());
   Transaction tx(*c);
   TS_RETURN_IF_ERROR(tx.begin());
-  // Instances starting together take turns: the lock lasts until this
-  // transaction ends, and the next one then finds every migration applied.
+  // Instances starting together take turns: the lock lasts until this transaction ends, and the
+  // next one then finds every migration applied.
   {
     Query q(*c, "SELECT pg_advisory_xact_lock($1)");
     q.bind_int(kMigrationLock);
@@ -703,7 +589,7 @@ Result<int> PgStore::migrate() {
               "version BIGINT PRIMARY KEY, name TEXT NOT NULL, "
               "applied_at BIGINT NOT NULL)"));
   int known = 0;
-  for (const Migration &m : kPostgresMigrations) {
+  for (const Migration& m : kPostgresMigrations) {
     known = std::max(known, m.version);
     {
       Query q(*c, "SELECT EXISTS(SELECT 1 FROM schema_version WHERE version = $1)");
@@ -737,7 +623,7 @@ Result<int> PgStore::migrate() {
 
 // --- users -------------------------------------------------------------------
 
-Result<User> PgStore::create_user(const std::string &username, const std::string &password_hash,
+Result<User> PgStore::create_user(const std::string& username, const std::string& password_hash,
                                   int64_t now) {
   TS_ASSIGN_OR_RETURN(Lease c, lease());
   Query q(*c,
@@ -753,10 +639,9 @@ Result<User> PgStore::create_user(const std::string &username, const std::string
   return user;
 }
 
-Result<User> PgStore::user_by_name(const std::string &username) {
+Result<User> PgStore::user_by_name(const std::string& username) {
   TS_ASSIGN_OR_RETURN(Lease c, lease());
-  // The same expression as the unique index users_username_nocase, so the index
-  // serves it.
+  // The same expression as the unique index users_username_nocase, so the index serves it.
   Query q(*c, "SELECT " TWOSTEP_USER_COLUMNS
               " FROM users WHERE lower(username COLLATE \"C\") = lower($1 "
               "COLLATE \"C\")");
@@ -777,7 +662,7 @@ Result<std::vector<User>> PgStore::list_users() {
   return all(q, read_user);
 }
 
-Status PgStore::set_password_hash(int64_t user_id, const std::string &password_hash) {
+Status PgStore::set_password_hash(int64_t user_id, const std::string& password_hash) {
   TS_ASSIGN_OR_RETURN(Lease c, lease());
   Query q(*c, "UPDATE users SET password_hash = $1 WHERE id = $2");
   q.bind_text(password_hash).bind_int(user_id);
@@ -800,7 +685,7 @@ Status PgStore::set_last_login(int64_t user_id, int64_t at) {
 
 // --- sessions ----------------------------------------------------------------
 
-Result<Session> PgStore::create_session(const Session &s) {
+Result<Session> PgStore::create_session(const Session& s) {
   TS_ASSIGN_OR_RETURN(Lease c, lease());
   Query q(*c,
           "INSERT INTO sessions(token_hash, user_id, state, remember, "
@@ -828,7 +713,7 @@ Result<Session> PgStore::create_session(const Session &s) {
   return session;
 }
 
-Result<Session> PgStore::session_by_token_hash(const std::string &token_hash) {
+Result<Session> PgStore::session_by_token_hash(const std::string& token_hash) {
   TS_ASSIGN_OR_RETURN(Lease c, lease());
   Query q(*c, "SELECT " TWOSTEP_SESSION_COLUMNS " FROM sessions WHERE token_hash = $1");
   q.bind_text(token_hash);
@@ -856,7 +741,7 @@ Status PgStore::touch_session(int64_t id, int64_t now, int64_t new_expires_at) {
   return expect_changed(q.run(), "Session");
 }
 
-Status PgStore::upgrade_session(int64_t id, const std::string &new_token_hash, SessionState state,
+Status PgStore::upgrade_session(int64_t id, const std::string& new_token_hash, SessionState state,
                                 int64_t auth_at, int64_t expires_at) {
   TS_ASSIGN_OR_RETURN(Lease c, lease());
   Query q(*c,
@@ -920,7 +805,7 @@ Result<int> PgStore::delete_expired_sessions(int64_t now) {
 
 // --- audit -------------------------------------------------------------------
 
-Status PgStore::append_audit(const AuditEvent &e) {
+Status PgStore::append_audit(const AuditEvent& e) {
   TS_ASSIGN_OR_RETURN(Lease c, lease());
   Query q(*c,
           "INSERT INTO audit(user_id, at, event, ip, user_agent, detail) "
@@ -950,7 +835,7 @@ Result<std::vector<AuditEvent>> PgStore::audit_of_user(int64_t user_id, int limi
 
 // --- throttles ---------------------------------------------------------------
 
-Result<Throttle> PgStore::throttle_get(const std::string &key) {
+Result<Throttle> PgStore::throttle_get(const std::string& key) {
   TS_ASSIGN_OR_RETURN(Lease c, lease());
   Query q(*c, "SELECT " TWOSTEP_THROTTLE_COLUMNS " FROM throttles WHERE key = $1");
   q.bind_blob(key);
@@ -961,14 +846,13 @@ Result<Throttle> PgStore::throttle_get(const std::string &key) {
   return read_throttle(rows[0]);
 }
 
-Result<Throttle> PgStore::throttle_hit(const std::string &key, int64_t now, int window_s, int max,
+Result<Throttle> PgStore::throttle_hit(const std::string& key, int64_t now, int window_s, int max,
                                        int lock_s) {
-  // The SQLite statement, word for word: $1 key, $2 now, $3 window_s, $4 max,
-  // $5 lock_s. In DO UPDATE, t.* is the row before the write (concurrent hits
-  // on one key queue on its row lock and each sees the previous one's result).
-  // A lock starts when the new count reaches max and no lock is running (hits
-  // during a lock do not extend it); a lock survives a window restart; an
-  // expired lock reads back as 0.
+  // The SQLite statement, word for word: $1 key, $2 now, $3 window_s, $4 max, $5 lock_s. In DO
+  // UPDATE, t.* is the row before the write (concurrent hits on one key queue on its row lock and
+  // each sees the previous one's result). A lock starts when the new count reaches max and no lock
+  // is running (hits during a lock do not extend it); a lock survives a window restart; an expired
+  // lock reads back as 0.
   TS_ASSIGN_OR_RETURN(Lease c, lease());
   Query q(*c,
           "INSERT INTO throttles AS t(key, window_start, hit_count, locked_until) "
@@ -990,7 +874,7 @@ Result<Throttle> PgStore::throttle_hit(const std::string &key, int64_t now, int 
   return one(q, read_throttle, "Throttle");
 }
 
-Status PgStore::throttle_clear(const std::string &key) {
+Status PgStore::throttle_clear(const std::string& key) {
   TS_ASSIGN_OR_RETURN(Lease c, lease());
   Query q(*c, "DELETE FROM throttles WHERE key = $1");
   q.bind_blob(key);
@@ -1000,10 +884,9 @@ Status PgStore::throttle_clear(const std::string &key) {
 
 // --- methods -----------------------------------------------------------------
 
-Result<Method> PgStore::create_method(const Method &m) {
-  // A method created already confirmed (e.g. a verified security key) follows
-  // the same default rule as confirm_method, and takes the default when
-  // m.is_default asks for it.
+Result<Method> PgStore::create_method(const Method& m) {
+  // A method created already confirmed (e.g. a verified security key) follows the same default rule
+  // as confirm_method, and takes the default when m.is_default asks for it.
   TS_ASSIGN_OR_RETURN(Lease c, lease());
   Transaction tx(*c);
   TS_RETURN_IF_ERROR(tx.begin());
@@ -1077,10 +960,10 @@ Result<Method> PgStore::method_of_user(int64_t user_id, int64_t method_id) {
   return one(q, read_method, "Method");
 }
 
-Result<Method> PgStore::method_by_lookup(const std::string &type, const std::string &lookup) {
+Result<Method> PgStore::method_by_lookup(const std::string& type, const std::string& lookup) {
   TS_ASSIGN_OR_RETURN(Lease c, lease());
-  // "lookup <> ''" lets the planner use the partial unique index, and makes an
-  // empty lookup match nothing.
+  // "lookup <> ''" lets the planner use the partial unique index, and makes an empty lookup match
+  // nothing.
   Query q(*c, "SELECT " TWOSTEP_METHOD_COLUMNS
               " FROM methods WHERE type = $1 AND lookup = $2 AND lookup <> ''");
   q.bind_text(type).bind_text(lookup);
@@ -1111,7 +994,7 @@ Status PgStore::confirm_method(int64_t user_id, int64_t method_id, int64_t now) 
   return tx.commit();
 }
 
-Status PgStore::rename_method(int64_t user_id, int64_t method_id, const std::string &label) {
+Status PgStore::rename_method(int64_t user_id, int64_t method_id, const std::string& label) {
   TS_ASSIGN_OR_RETURN(Lease c, lease());
   Query q(*c, "UPDATE methods SET label = $1 WHERE id = $2 AND user_id = $3");
   q.bind_text(label).bind_int(method_id).bind_int(user_id);
@@ -1200,7 +1083,7 @@ Result<int> PgStore::delete_unconfirmed_methods(int64_t created_before) {
 }
 
 Status PgStore::update_method_params(int64_t user_id, int64_t method_id,
-                                     const std::string &params) {
+                                     const std::string& params) {
   TS_ASSIGN_OR_RETURN(Lease c, lease());
   Query q(*c, "UPDATE methods SET params = $1 WHERE id = $2 AND user_id = $3");
   q.bind_text(params).bind_int(method_id).bind_int(user_id);
@@ -1208,9 +1091,8 @@ Status PgStore::update_method_params(int64_t user_id, int64_t method_id,
 }
 
 Result<bool> PgStore::advance_method_step(int64_t method_id, int64_t step, int64_t now) {
-  // One conditional write: a concurrent caller with the same step waits for
-  // this row lock, re-checks "last_step < $1" against the new row and changes
-  // nothing.
+  // One conditional write: a concurrent caller with the same step waits for this row lock,
+  // re-checks "last_step < $1" against the new row and changes nothing.
   TS_ASSIGN_OR_RETURN(Lease c, lease());
   {
     Query q(*c,
@@ -1238,7 +1120,7 @@ Status PgStore::touch_method(int64_t method_id, int64_t now) {
 
 // --- recovery codes ----------------------------------------------------------
 
-Status PgStore::replace_recovery_codes(int64_t user_id, const std::vector<std::string> &hashes,
+Status PgStore::replace_recovery_codes(int64_t user_id, const std::vector<std::string>& hashes,
                                        int64_t now) {
   TS_ASSIGN_OR_RETURN(Lease c, lease());
   Transaction tx(*c);
@@ -1249,9 +1131,8 @@ Status PgStore::replace_recovery_codes(int64_t user_id, const std::vector<std::s
     q.bind_int(user_id);
     TS_RETURN_IF_ERROR(q.run());
   }
-  for (const std::string &hash : hashes) {
-    // A repeated hash is stored once (UNIQUE), so it can still be used only
-    // once.
+  for (const std::string& hash : hashes) {
+    // A repeated hash is stored once (UNIQUE), so it can still be used only once.
     Query q(*c,
             "INSERT INTO recovery_codes(user_id, hash, created_at) "
             "VALUES($1, $2, $3) "
@@ -1262,7 +1143,7 @@ Status PgStore::replace_recovery_codes(int64_t user_id, const std::vector<std::s
   return tx.commit();
 }
 
-Result<bool> PgStore::use_recovery_code(int64_t user_id, const std::string &hash, int64_t now) {
+Result<bool> PgStore::use_recovery_code(int64_t user_id, const std::string& hash, int64_t now) {
   TS_ASSIGN_OR_RETURN(Lease c, lease());
   Query q(*c,
           "UPDATE recovery_codes SET used_at = $1 "
