@@ -83,8 +83,8 @@ Error to_error(PGconn* conn, const PGresult* result, std::string_view context) {
     return Error{Code::kInvalidArgument, "invalid_text",
                  "Text must be valid UTF-8 without NUL characters.", std::move(detail), 0};
   }
-  // Connection exceptions, shutdown/crash/cannot-connect-now, too many connections or other missing
-  // resources, serialization failures and deadlocks, lock timeouts: all pass.
+  // Transient, worth a retry: connection exceptions, shutdown/crash/cannot-connect-now, too many
+  // connections or other missing resources, serialization failures and deadlocks, lock timeouts.
   std::string_view cls = code.substr(0, 2);
   if (cls == "08" || cls == "53" || cls == "57" || cls == "40" || code == "55P03") {
     return unavailable(std::move(detail));
@@ -249,7 +249,12 @@ class Query {
                                    /*resultFormat=*/1));
     ExecStatusType status = PQresultStatus(result.get());
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-      return tl::unexpected(to_error(c_.get(), result.get(), sql_));
+      Error e = to_error(c_.get(), result.get(), sql_);
+      if (PQstatus(c_.get()) == CONNECTION_BAD) {
+        // Once per broken connection: the next lease replaces it.
+        LOG_WARN("database connection lost during a statement: " << e.detail);
+      }
+      return tl::unexpected(std::move(e));
     }
     return Rows(std::move(result));
   }
