@@ -3,8 +3,9 @@
 // once it is back, the same process serves again without a restart and nothing written before
 // the outage is lost, nothing attempted during it was half-written.
 //
-// The test runs its own cluster (scripts/pg-test-cluster with a private state directory),
-// since it stops it; the shared cluster of the other tests is not touched.
+// Twice: a clean restart (fast shutdown) and a crash (immediate shutdown, crash recovery). The
+// test runs its own cluster (scripts/pg-test-cluster with a private state directory), since it
+// stops it; the shared cluster of the other tests is not touched.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -141,5 +142,21 @@ describe('PostgreSQL restart under a running server', () => {
     // The operator learns about both transitions from the log.
     assert.match(server.stderr, /database unreachable/);
     assert.match(server.stderr, /database reachable again/);
+  });
+
+  test('a crash of PostgreSQL (no clean shutdown, crash recovery): the same, and a write just before it survives', async () => {
+    const dave = uniqueName('dave');
+    await signup(new Client(server), dave);  // committed just before the crash
+    cluster('crash');
+    assertError(await alice.client.get('/api/v1/me'), 503, 'unavailable');
+    assertError(await login(new Client(server), dave), 503, 'unavailable');
+
+    cluster('start');
+    const back = await waitFor(async () => (await alice.client.get('/api/v1/me')).status === 200,
+                               { timeoutMs: 15000, intervalMs: 100 });
+    assert.ok(back, 'twostep should serve again once PostgreSQL has recovered');
+    assert.equal(server.pid, pid, 'no restart of twostep');
+    await loginOk(new Client(server), dave);
+    assert.equal(psql(db.url, 'SELECT count(*) FROM users'), '3');
   });
 });
