@@ -1,5 +1,5 @@
-// The backends the store contract runs against. Adding a backend (PostgreSQL) is one more
-// entry in store_factories(); every StoreContract test then runs on it too.
+// The backends the store contract runs against: SQLite in memory and in a file, PostgreSQL in a
+// fresh database of the test cluster. Every StoreContract test runs on each entry.
 #pragma once
 
 #include <functional>
@@ -26,6 +26,34 @@ struct StoreFactory {
 };
 
 const std::vector<StoreFactory>& store_factories();
+
+// PostgreSQL test helpers. The cluster is named by TWOSTEP_TEST_PG_URL (an administrator's URL,
+// e.g. postgresql://twostep@127.0.0.1:PORT/postgres); without it these throw, so a test that
+// needs PostgreSQL fails loudly rather than being skipped.
+std::string postgres_admin_url();
+// "t_" + 16 random hex digits: a database name that needs no quoting.
+std::string random_database_name();
+// The same URL pointing at another database.
+std::string postgres_url_for(const std::string& url, const std::string& database);
+// Runs SQL through its own connection; returns the first column of each row. Throws on error.
+std::vector<std::string> postgres_admin(const std::string& url, const std::string& sql);
+
+// A fresh empty database "t_<random>" in the test cluster; dropping the object drops it (and
+// ends its connections).
+class PostgresDatabase final : public TestDatabase {
+ public:
+  PostgresDatabase();
+  ~PostgresDatabase() override;
+  PostgresDatabase(const PostgresDatabase&) = delete;
+  PostgresDatabase& operator=(const PostgresDatabase&) = delete;
+  std::string url() const override;
+  const std::string& name() const { return name_; }
+  const std::string& admin_url() const { return admin_url_; }
+
+ private:
+  std::string admin_url_;
+  std::string name_;
+};
 
 // A temporary directory, removed with everything in it when the object dies.
 class TempDir {

@@ -44,18 +44,6 @@ std::string raw_query(const std::string& path, const std::string& sql) {
   return out;
 }
 
-TEST(OpenStoreTest, RejectsPostgresForNow) {
-  for (const char* url :
-       {"postgresql://twostep:s3cret@db:5432/twostep", "postgres://u:s3cret@h/d"}) {
-    auto r = open_store(url);
-    ASSERT_FALSE(r.has_value());
-    EXPECT_EQ(r.error().code, Code::kInvalidArgument);
-    EXPECT_NE(r.error().message.find("postgresql:// is not supported yet"), std::string::npos);
-    EXPECT_EQ(r.error().message.find("s3cret"), std::string::npos);
-    EXPECT_EQ(r.error().detail.find("s3cret"), std::string::npos);
-  }
-}
-
 TEST(OpenStoreTest, RejectsUnknownOrEmptyUrls) {
   for (const char* url : {"mysql://u:s3cret@h/d", "", "var/twostep.db", "sqlite:", "sqlite://"}) {
     auto r = open_store(url);

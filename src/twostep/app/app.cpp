@@ -61,7 +61,8 @@ core::Result<std::unique_ptr<App>> App::open(core::Config config) {
 
   TS_ASSIGN_OR_RETURN(crypto::Keyring keyring, crypto::Keyring::load_or_create(cfg.security.master_key_file));
   app->keyring_ = std::make_unique<crypto::Keyring>(std::move(keyring));
-  TS_ASSIGN_OR_RETURN(app->store_, store::open_store(cfg.database.url));
+  TS_ASSIGN_OR_RETURN(app->store_, store::open_store(cfg.database.url,
+                                                     store::StoreOptions{cfg.database.pool_size}));
   TS_ASSIGN_OR_RETURN(int version, app->store_->migrate());
   LOG_DEBUG("database ready schema_version=" << version);
 

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "twostep/store/postgres/pg_store.hpp"
 #include "twostep/store/sqlite/sqlite_store.hpp"
 
 namespace twostep::store {
@@ -50,6 +51,10 @@ Result<std::unique_ptr<Store>> open_sqlite_file(const std::string& path) {
 }  // namespace
 
 Result<std::unique_ptr<Store>> open_store(const std::string& url) {
+  return open_store(url, StoreOptions{});
+}
+
+Result<std::unique_ptr<Store>> open_store(const std::string& url, const StoreOptions& options) {
   std::string_view u(url);
   if (u == "sqlite::memory:") {
     TS_ASSIGN_OR_RETURN(auto store, sqlite::SqliteStore::open_memory());
@@ -67,14 +72,16 @@ Result<std::unique_ptr<Store>> open_store(const std::string& url) {
     return open_sqlite_file(std::string(path));
   }
   if (starts_with(u, "postgresql:") || starts_with(u, "postgres:")) {
-    return core::fail(Code::kInvalidArgument, "invalid_database_url",
-                      "database.url: postgresql:// is not supported yet");
+    TS_ASSIGN_OR_RETURN(auto store, postgres::PgStore::open(url, options.pool_size));
+    return std::unique_ptr<Store>(std::move(store));
   }
   std::string scheme = scheme_of(u);
   return core::fail(Code::kInvalidArgument, "invalid_database_url",
-                    scheme.empty() ? "database.url: expected sqlite:PATH or sqlite::memory:"
+                    scheme.empty() ? "database.url: expected sqlite:PATH, sqlite::memory: or "
+                                     "postgresql://USER@HOST:PORT/DATABASE"
                                    : "database.url: unsupported scheme \"" + scheme +
-                                         "\"; expected sqlite:PATH or sqlite::memory:");
+                                         "\"; expected sqlite:PATH, sqlite::memory: or "
+                                         "postgresql://USER@HOST:PORT/DATABASE");
 }
 
 }  // namespace twostep::store

@@ -285,4 +285,14 @@ class Store {
 // Creates the parent directory of a SQLite file if missing. Does not migrate.
 Result<std::unique_ptr<Store>> open_store(const std::string& url);
 
+// --- PostgreSQL ----------------------------------------------------------------
+// "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?PARAM=VALUE...]" (or "postgres://") opens
+// the PostgreSQL backend: a pool of `pool_size` connections (database.pool_size), the first
+// opened at once so that a wrong URL or an unreachable server is reported at start-up
+// (kInvalidArgument / kUnavailable). Neither message nor detail ever contains the URL.
+struct StoreOptions {
+  int pool_size = 4;  // PostgreSQL connections per process; SQLite ignores it
+};
+Result<std::unique_ptr<Store>> open_store(const std::string& url, const StoreOptions& options);
+
 }  // namespace twostep::store

@@ -1,6 +1,11 @@
 // Starts the real `twostep serve` binary in a temporary directory on a free port, and runs
 // CLI subcommands against the same database and key file.
-import { spawn } from 'node:child_process';
+//
+// The database is SQLite in that directory, or, with TWOSTEP_TEST_DATABASE=postgres, a fresh
+// database per server in the PostgreSQL test cluster named by TWOSTEP_TEST_PG_URL (ctest runs
+// every integration file both ways: integration.<name> and integration_pg.<name>).
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +46,54 @@ export function baseEnv(dir, overrides = {}) {
     else env[k] = String(v);
   }
   return env;
+}
+
+// 'sqlite' (default) or 'postgres'. Anything else is a mistake worth stopping for.
+export function testDatabaseKind() {
+  const kind = process.env.TWOSTEP_TEST_DATABASE || 'sqlite';
+  if (kind !== 'sqlite' && kind !== 'postgres') {
+    throw new Error(`TWOSTEP_TEST_DATABASE=${kind}: expected sqlite or postgres`);
+  }
+  return kind;
+}
+
+// The test cluster's administrator URL. Missing is an error, never a reason to skip.
+export function pgAdminUrl() {
+  const url = process.env.TWOSTEP_TEST_PG_URL;
+  if (!url) {
+    throw new Error('PostgreSQL tests need TWOSTEP_TEST_PG_URL: ' +
+                    'export TWOSTEP_TEST_PG_URL=$(scripts/pg-test-cluster start)');
+  }
+  return url;
+}
+
+// Runs one SQL statement with psql; returns its output (unaligned, tuples only).
+export function psql(url, sql) {
+  const r = spawnSync('psql', [url, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql],
+                      { encoding: 'utf8', timeout: 30000 });
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`psql: ${sql}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+// The same URL naming another database.
+export function pgUrlFor(url, database) {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+// A fresh database "t_<random hex>" (no quoting needed) → {name, url, drop()}.
+export function createPgDatabase(adminUrl = pgAdminUrl()) {
+  const name = `t_${randomBytes(8).toString('hex')}`;
+  psql(adminUrl, `CREATE DATABASE ${name}`);
+  return {
+    name,
+    url: pgUrlFor(adminUrl, name),
+    drop() {
+      psql(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
+  };
 }
 
 const live = new Set();
@@ -91,13 +144,26 @@ function launch(dir, env, { startTimeoutMs = 20000 } = {}) {
 // startServer({env}) → {url, port, dir, env, stop(), restart(), stdout, stderr, pid}
 export async function startServer({ env: overrides = {}, keepDir = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'twostep-it-'));
+  // A test that names its own database (e.g. a private PostgreSQL cluster) keeps it.
+  let pgdb = null;
+  if (testDatabaseKind() === 'postgres' && !('TWOSTEP_DATABASE_URL' in overrides)) {
+    pgdb = createPgDatabase();
+    overrides = { ...overrides, TWOSTEP_DATABASE_URL: pgdb.url };
+  }
   const env = baseEnv(dir, overrides);
   let run = launch(dir, env);
-  const addr = await run.listening;
+  let addr;
+  try {
+    addr = await run.listening;
+  } catch (e) {
+    pgdb?.drop();
+    throw e;
+  }
 
   const server = {
     dir,
     env,
+    database: env.TWOSTEP_DATABASE_URL.startsWith('postgres') ? 'postgres' : 'sqlite',
     port: addr.port,
     url: `http://${addr.host}:${addr.port}`,
     get stdout() {
@@ -127,7 +193,11 @@ export async function startServer({ env: overrides = {}, keepDir = false } = {})
         run.child.kill('SIGKILL');
         await run.exited;
       }
-      if (removeDir) rmSync(dir, { recursive: true, force: true });
+      if (removeDir) {
+        rmSync(dir, { recursive: true, force: true });
+        pgdb?.drop();
+        pgdb = null;
+      }
       assert.ok(result !== null, `twostep serve did not exit within 12 s of SIGTERM\nstderr:\n${run.out.stderr}`);
       assert.deepEqual(result, { code: 0, signal: null },
                        `twostep serve should exit 0 on SIGTERM\nstderr:\n${run.out.stderr}`);

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <utility>
 
+#include "twostep/store/backend.hpp"
 #include "twostep/store/migration.hpp"
 
 namespace twostep::store::sqlite {
@@ -48,19 +49,6 @@ Error to_error(sqlite3* db, int rc, std::string_view context) {
       return Error{Code::kInternal, "internal", "Something went wrong on our side.",
                    std::move(detail), 0};
   }
-}
-
-tl::unexpected<Error> not_found(const char* what) {
-  return core::fail(Code::kNotFound, "not_found", std::string(what) + " not found.");
-}
-
-// Gives a translated error a message that fits the verb (e.g. "username_taken").
-tl::unexpected<Error> refine(Error e, Code code, const char* reason, const char* message) {
-  if (e.code == code) {
-    e.reason = reason;
-    e.message = message;
-  }
-  return tl::unexpected<Error>(std::move(e));
 }
 
 // One use of a cached statement: binds parameters in order, steps, reads columns, and resets
@@ -190,97 +178,6 @@ class Transaction {
   Connection& c_;
   bool open_ = false;
 };
-
-core::Status expect_changed(core::Result<int> changed, const char* what) {
-  if (!changed) {
-    return tl::unexpected(std::move(changed.error()));
-  }
-  if (*changed == 0) {
-    return not_found(what);
-  }
-  return core::ok();
-}
-
-#define TWOSTEP_USER_COLUMNS "id, username, password_hash, disabled, created_at, last_login_at"
-
-User read_user(const Query& q) {
-  User u;
-  u.id = q.col_int(0);
-  u.username = q.col_text(1);
-  u.password_hash = q.col_text(2);
-  u.disabled = q.col_bool(3);
-  u.created_at = q.col_int(4);
-  u.last_login_at = q.col_int(5);
-  return u;
-}
-
-#define TWOSTEP_SESSION_COLUMNS                                                      \
-  "id, token_hash, user_id, state, remember, created_at, last_seen_at, expires_at, " \
-  "absolute_expires_at, auth_at, failed_attempts, ip, user_agent"
-
-Session read_session(const Query& q) {
-  Session s;
-  s.id = q.col_int(0);
-  s.token_hash = q.col_text(1);
-  s.user_id = q.col_int(2);
-  s.state = static_cast<SessionState>(q.col_int(3));
-  s.remember = q.col_bool(4);
-  s.created_at = q.col_int(5);
-  s.last_seen_at = q.col_int(6);
-  s.expires_at = q.col_int(7);
-  s.absolute_expires_at = q.col_int(8);
-  s.auth_at = q.col_int(9);
-  s.failed_attempts = static_cast<int>(q.col_int(10));
-  s.ip = q.col_text(11);
-  s.user_agent = q.col_text(12);
-  return s;
-}
-
-#define TWOSTEP_AUDIT_COLUMNS "id, user_id, at, event, ip, user_agent, detail"
-
-AuditEvent read_audit(const Query& q) {
-  AuditEvent e;
-  e.id = q.col_int(0);
-  e.user_id = q.col_int(1);
-  e.at = q.col_int(2);
-  e.event = q.col_text(3);
-  e.ip = q.col_text(4);
-  e.user_agent = q.col_text(5);
-  e.detail = q.col_text(6);
-  return e;
-}
-
-#define TWOSTEP_THROTTLE_COLUMNS "key, window_start, hit_count, locked_until"
-
-Throttle read_throttle(const Query& q) {
-  Throttle t;
-  t.key = q.col_text(0);
-  t.window_start = q.col_int(1);
-  t.count = static_cast<int>(q.col_int(2));
-  t.locked_until = q.col_int(3);
-  return t;
-}
-
-#define TWOSTEP_METHOD_COLUMNS                                                            \
-  "id, user_id, type, label, secret, params, lookup, confirmed, is_default, created_at, " \
-  "last_used_at, last_step"
-
-Method read_method(const Query& q) {
-  Method m;
-  m.id = q.col_int(0);
-  m.user_id = q.col_int(1);
-  m.type = q.col_text(2);
-  m.label = q.col_text(3);
-  m.secret = q.col_blob(4);
-  m.params = q.col_text(5);
-  m.lookup = q.col_text(6);
-  m.confirmed = q.col_bool(7);
-  m.is_default = q.col_bool(8);
-  m.created_at = q.col_int(9);
-  m.last_used_at = q.col_int(10);
-  m.last_step = q.col_int(11);
-  return m;
-}
 
 // Reads exactly one row with `read`; kNotFound (naming `what`) when there is none.
 template <class Read>

@@ -1,0 +1,122 @@
+// What every store backend shares (only backends include this): the column lists of each table
+// (in SELECT / RETURNING order), the readers that turn one row into a record, and the error
+// helpers of the verbs. A backend's row type provides col_int(i), col_bool(i), col_text(i) and
+// col_blob(i); the readers are generic lambdas so that `one(q, read_user, "User")` works with any
+// of them. SQL itself stays in each backend.
+#pragma once
+
+#include <string>
+#include <utility>
+
+#include "twostep/store/store.hpp"
+
+namespace twostep::store {
+
+// kNotFound naming the missing thing ("User not found.").
+inline tl::unexpected<core::Error> not_found(const char* what) {
+  return core::fail(core::Code::kNotFound, "not_found", std::string(what) + " not found.");
+}
+
+// Gives a translated error a message that fits the verb (e.g. "username_taken").
+inline tl::unexpected<core::Error> refine(core::Error e, core::Code code, const char* reason,
+                                          const char* message) {
+  if (e.code == code) {
+    e.reason = reason;
+    e.message = message;
+  }
+  return tl::unexpected<core::Error>(std::move(e));
+}
+
+// An UPDATE/DELETE that changed no row: kNotFound naming `what`.
+inline core::Status expect_changed(core::Result<int> changed, const char* what) {
+  if (!changed) {
+    return tl::unexpected(std::move(changed.error()));
+  }
+  if (*changed == 0) {
+    return not_found(what);
+  }
+  return core::ok();
+}
+
+#define TWOSTEP_USER_COLUMNS "id, username, password_hash, disabled, created_at, last_login_at"
+
+inline constexpr auto read_user = [](const auto& q) {
+  User u;
+  u.id = q.col_int(0);
+  u.username = q.col_text(1);
+  u.password_hash = q.col_text(2);
+  u.disabled = q.col_bool(3);
+  u.created_at = q.col_int(4);
+  u.last_login_at = q.col_int(5);
+  return u;
+};
+
+#define TWOSTEP_SESSION_COLUMNS                                                      \
+  "id, token_hash, user_id, state, remember, created_at, last_seen_at, expires_at, " \
+  "absolute_expires_at, auth_at, failed_attempts, ip, user_agent"
+
+inline constexpr auto read_session = [](const auto& q) {
+  Session s;
+  s.id = q.col_int(0);
+  s.token_hash = q.col_text(1);
+  s.user_id = q.col_int(2);
+  s.state = static_cast<SessionState>(q.col_int(3));
+  s.remember = q.col_bool(4);
+  s.created_at = q.col_int(5);
+  s.last_seen_at = q.col_int(6);
+  s.expires_at = q.col_int(7);
+  s.absolute_expires_at = q.col_int(8);
+  s.auth_at = q.col_int(9);
+  s.failed_attempts = static_cast<int>(q.col_int(10));
+  s.ip = q.col_text(11);
+  s.user_agent = q.col_text(12);
+  return s;
+};
+
+#define TWOSTEP_AUDIT_COLUMNS "id, user_id, at, event, ip, user_agent, detail"
+
+inline constexpr auto read_audit = [](const auto& q) {
+  AuditEvent e;
+  e.id = q.col_int(0);
+  e.user_id = q.col_int(1);
+  e.at = q.col_int(2);
+  e.event = q.col_text(3);
+  e.ip = q.col_text(4);
+  e.user_agent = q.col_text(5);
+  e.detail = q.col_text(6);
+  return e;
+};
+
+#define TWOSTEP_THROTTLE_COLUMNS "key, window_start, hit_count, locked_until"
+
+inline constexpr auto read_throttle = [](const auto& q) {
+  Throttle t;
+  t.key = q.col_text(0);
+  t.window_start = q.col_int(1);
+  t.count = static_cast<int>(q.col_int(2));
+  t.locked_until = q.col_int(3);
+  return t;
+};
+
+#define TWOSTEP_METHOD_COLUMNS                                                            \
+  "id, user_id, type, label, secret, params, lookup, confirmed, is_default, created_at, " \
+  "last_used_at, last_step"
+
+inline constexpr auto read_method = [](const auto& q) {
+  Method m;
+  m.id = q.col_int(0);
+  m.user_id = q.col_int(1);
+  m.type = q.col_text(2);
+  m.label = q.col_text(3);
+  m.secret = q.col_blob(4);
+  m.params = q.col_text(5);
+  m.lookup = q.col_text(6);
+  m.confirmed = q.col_bool(7);
+  m.is_default = q.col_bool(8);
+  m.created_at = q.col_int(9);
+  m.last_used_at = q.col_int(10);
+  m.last_step = q.col_int(11);
+  return m;
+};
+
+}  // namespace twostep::store

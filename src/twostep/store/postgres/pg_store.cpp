@@ -1,0 +1,1171 @@
+#include "twostep/store/postgres/pg_store.hpp"
+
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <utility>
+
+#include "twostep/core/log.hpp"
+#include "twostep/store/backend.hpp"
+#include "twostep/store/migration.hpp"
+
+namespace twostep::store::postgres {
+
+using core::Code;
+using core::Error;
+
+namespace {
+
+// Type OIDs from PostgreSQL's catalog (pg_type.dat); they never change.
+constexpr unsigned kBoolOid = 16;
+constexpr unsigned kByteaOid = 17;
+constexpr unsigned kInt8Oid = 20;
+constexpr unsigned kTextOid = 25;
+
+// The advisory lock that serialises migrations across instances ("twostep" + 1).
+constexpr int64_t kMigrationLock = 0x74776f7374657001;
+
+Error unavailable(std::string detail) {
+  return Error{Code::kUnavailable, "unavailable",
+               "The database cannot be reached right now; try again shortly.", std::move(detail),
+               1};
+}
+
+std::string_view first_line(std::string_view text) {
+  return text.substr(0, std::min(text.find('\n'), text.size()));
+}
+
+// The one place where PostgreSQL errors become core errors. `context` is SQL text, never a bound
+// value. The server's message is left out of the detail except for errors about our own SQL (class
+// 42): messages such as "invalid input syntax ... \"<value>\"" quote the values, and bound values
+// may be secrets. SQLSTATE, constraint and column names are enough to diagnose.
+Error to_error(PGconn* conn, const PGresult* result, std::string_view context) {
+  std::string detail = "postgres: ";
+  detail.append(first_line(context));
+  const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  if (state == nullptr) {
+    // libpq failed before the server answered: the connection is gone (or never was).
+    detail += ": ";
+    detail.append(first_line(PQerrorMessage(conn)));
+    if (PQstatus(conn) == CONNECTION_BAD) {
+      return unavailable(std::move(detail));
+    }
+    return Error{Code::kInternal, "internal", "Something went wrong on our side.",
+                 std::move(detail), 0};
+  }
+  std::string_view code(state);
+  detail += ": SQLSTATE ";
+  detail.append(code);
+  for (auto [field, name] :
+       {std::pair{PG_DIAG_TABLE_NAME, " table "}, std::pair{PG_DIAG_COLUMN_NAME, " column "},
+        std::pair{PG_DIAG_CONSTRAINT_NAME, " constraint "}}) {
+    if (const char* value = PQresultErrorField(result, field)) {
+      detail += name;
+      detail += value;
+    }
+  }
+  if (code.substr(0, 2) == "42") {
+    if (const char* message = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY)) {
+      detail += ": ";
+      detail += message;
+    }
+  }
+  if (code == "23505") {  // unique_violation
+    return Error{Code::kAlreadyExists, "already_exists", "That already exists.", std::move(detail),
+                 0};
+  }
+  if (code == "23503") {  // foreign_key_violation: the row it points to is missing
+    return Error{Code::kNotFound, "not_found", "Not found.", std::move(detail), 0};
+  }
+  if (code == "22021" || code == "22P05") {  // bytes that are not valid text in UTF-8
+    return Error{Code::kInvalidArgument, "invalid_text",
+                 "Text must be valid UTF-8 without NUL characters.", std::move(detail), 0};
+  }
+  // Transient, worth a retry: connection exceptions, shutdown/crash/cannot-connect-now, too many
+  // connections or other missing resources, serialization failures and deadlocks, lock timeouts.
+  std::string_view cls = code.substr(0, 2);
+  if (cls == "08" || cls == "53" || cls == "57" || cls == "40" || code == "55P03") {
+    return unavailable(std::move(detail));
+  }
+  return Error{Code::kInternal, "internal", "Something went wrong on our side.", std::move(detail),
+               0};
+}
+
+// Length of the well-formed UTF-8 sequence starting at s[i] (as PostgreSQL checks it: no overlong
+// forms, no surrogates, nothing above U+10FFFF, no NUL), or 0.
+size_t utf8_sequence(std::string_view s, size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  if (c >= 0x01 && c < 0x80) {
+    return 1;
+  }
+  size_t n = 0;
+  unsigned char lo = 0x80;
+  unsigned char hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c == 0xE0) {
+    n = 3;
+    lo = 0xA0;
+  } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
+    n = 3;
+  } else if (c == 0xED) {
+    n = 3;
+    hi = 0x9F;
+  } else if (c == 0xF0) {
+    n = 4;
+    lo = 0x90;
+  } else if (c >= 0xF1 && c <= 0xF3) {
+    n = 4;
+  } else if (c == 0xF4) {
+    n = 4;
+    hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) {
+    return 0;
+  }
+  const auto c1 = static_cast<unsigned char>(s[i + 1]);
+  if (c1 < lo || c1 > hi) {
+    return 0;
+  }
+  for (size_t k = 2; k < n; ++k) {
+    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) {
+      return 0;
+    }
+  }
+  return n;
+}
+
+// Text shown to people but taken from clients as is (User-Agent header, the username typed into a
+// failed sign-in in the audit detail): SQLite keeps any bytes, PostgreSQL's TEXT refuses invalid
+// UTF-8 and NUL. Rather than failing a sign-in over a strange User-Agent, such bytes become U+FFFD,
+// which is also what the JSON API shows for them on either backend.
+std::string display_text(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    size_t n = utf8_sequence(s, i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
+
+void put_be64(std::string& out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>((v >> shift) & 0xff));
+  }
+}
+
+// One row of a binary-format result.
+class Row {
+ public:
+  Row(const PGresult* result, int row) : result_(result), row_(row) {}
+
+  // Integers and booleans of any width (int2/int4/int8/bool), big-endian on the wire; NULL reads as
+  // 0.
+  int64_t col_int(int i) const {
+    if (PQgetisnull(result_, row_, i)) {
+      return 0;
+    }
+    const auto* p = reinterpret_cast<const unsigned char*>(PQgetvalue(result_, row_, i));
+    int len = PQgetlength(result_, row_, i);
+    uint64_t v = 0;
+    for (int k = 0; k < len && k < 8; ++k) {
+      v = (v << 8) | p[k];
+    }
+    if (len > 0 && len < 8 && (p[0] & 0x80) != 0 && PQftype(result_, i) != kBoolOid) {
+      v |= ~uint64_t{0} << (8 * len);  // sign-extend int2/int4
+    }
+    return static_cast<int64_t>(v);
+  }
+  bool col_bool(int i) const { return col_int(i) != 0; }
+  // TEXT and BYTEA alike: the raw bytes.
+  std::string col_text(int i) const {
+    if (PQgetisnull(result_, row_, i)) {
+      return {};
+    }
+    return std::string(PQgetvalue(result_, row_, i),
+                       static_cast<size_t>(PQgetlength(result_, row_, i)));
+  }
+  std::string col_blob(int i) const { return col_text(i); }
+
+ private:
+  const PGresult* result_;
+  int row_;
+};
+
+// The rows (or the affected-row count) of one statement.
+class Rows {
+ public:
+  explicit Rows(PgResult result) : result_(std::move(result)) {}
+  int size() const { return PQntuples(result_.get()); }
+  Row operator[](int i) const { return Row(result_.get(), i); }
+  // For INSERT/UPDATE/DELETE: how many rows the statement changed.
+  int changed() const {
+    const char* n = PQcmdTuples(result_.get());
+    return n != nullptr && *n != '\0' ? std::atoi(n) : 0;
+  }
+
+ private:
+  PgResult result_;
+};
+
+// One execution of a statement: binds parameters in order (all in binary format, each with its
+// type), prepares the SQL on this connection once, runs it and returns binary rows.
+class Query {
+ public:
+  Query(Connection& c, std::string_view sql) : c_(c), sql_(sql) {}
+
+  Query& bind_int(int64_t v) {
+    std::string bytes;
+    put_be64(bytes, static_cast<uint64_t>(v));
+    return add(kInt8Oid, std::move(bytes), false);
+  }
+  Query& bind_null_int() { return add(kInt8Oid, {}, true); }
+  Query& bind_bool(bool v) { return add(kBoolOid, std::string(1, v ? '\1' : '\0'), false); }
+  Query& bind_text(std::string_view v) { return add(kTextOid, std::string(v), false); }
+  Query& bind_blob(std::string_view v) { return add(kByteaOid, std::string(v), false); }
+
+  core::Result<Rows> exec() {
+    TS_ASSIGN_OR_RETURN(std::string name, c_.prepare_cached(sql_, types_));
+    std::vector<const char*> values(values_.size());
+    std::vector<int> lengths(values_.size());
+    std::vector<int> formats(values_.size(), 1);
+    for (size_t i = 0; i < values_.size(); ++i) {
+      values[i] = nulls_[i] ? nullptr : values_[i].data();
+      lengths[i] = static_cast<int>(values_[i].size());
+    }
+    PgResult result(PQexecPrepared(c_.get(), name.c_str(), static_cast<int>(values_.size()),
+                                   values.data(), lengths.data(), formats.data(),
+                                   /*resultFormat=*/1));
+    ExecStatusType status = PQresultStatus(result.get());
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+      Error e = to_error(c_.get(), result.get(), sql_);
+      if (PQstatus(c_.get()) == CONNECTION_BAD) {
+        // Once per broken connection: the next lease replaces it.
+        LOG_WARN("database connection lost during a statement: " << e.detail);
+      }
+      return tl::unexpected(std::move(e));
+    }
+    return Rows(std::move(result));
+  }
+
+  // Runs the statement and returns how many rows it changed.
+  core::Result<int> run() {
+    TS_ASSIGN_OR_RETURN(Rows rows, exec());
+    return rows.changed();
+  }
+
+  // Reads the first column of the first row; kNotFound when there is no row.
+  core::Result<int64_t> scalar(const char* what) {
+    TS_ASSIGN_OR_RETURN(Rows rows, exec());
+    if (rows.size() == 0) {
+      return not_found(what);
+    }
+    return rows[0].col_int(0);
+  }
+
+ private:
+  Query& add(unsigned type, std::string bytes, bool null) {
+    types_.push_back(type);
+    values_.push_back(std::move(bytes));
+    nulls_.push_back(null);
+    return *this;
+  }
+
+  Connection& c_;
+  std::string_view sql_;
+  std::vector<unsigned> types_;
+  std::vector<std::string> values_;
+  std::vector<bool> nulls_;
+};
+
+// Reads exactly one row with `read`; kNotFound (naming `what`) when there is none.
+template <class Read>
+auto one(Query& q, Read read, const char* what) -> core::Result<decltype(read(Row(nullptr, 0)))> {
+  TS_ASSIGN_OR_RETURN(Rows rows, q.exec());
+  if (rows.size() == 0) {
+    return not_found(what);
+  }
+  return read(rows[0]);
+}
+
+template <class Read>
+auto all(Query& q, Read read) -> core::Result<std::vector<decltype(read(Row(nullptr, 0)))>> {
+  TS_ASSIGN_OR_RETURN(Rows rows, q.exec());
+  std::vector<decltype(read(Row(nullptr, 0)))> out;
+  out.reserve(static_cast<size_t>(rows.size()));
+  for (int i = 0; i < rows.size(); ++i) {
+    out.push_back(read(rows[i]));
+  }
+  return out;
+}
+
+// A transaction on one connection, rolled back unless committed. Statements inside run under READ
+// COMMITTED; verbs that read-then-write first lock the user's row (lock_user), which serialises
+// them per user the way SQLite's single writer does.
+class Transaction {
+ public:
+  explicit Transaction(Connection& c) : c_(c) {}
+  ~Transaction() {
+    if (open_ && c_.connected()) {
+      PQclear(PQexec(c_.get(), "ROLLBACK"));
+    }
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  core::Status begin() {
+    TS_RETURN_IF_ERROR(c_.exec("BEGIN"));
+    open_ = true;
+    return core::ok();
+  }
+  core::Status commit() {
+    open_ = false;
+    return c_.exec("COMMIT");
+  }
+
+ private:
+  Connection& c_;
+  bool open_ = false;
+};
+
+// Locks the user's row until the transaction ends (kNotFound when there is no such user). FOR NO
+// KEY UPDATE does not block inserts that only reference the user (sessions, audit).
+core::Status lock_user(Connection& c, int64_t user_id) {
+  Query q(c, "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE");
+  q.bind_int(user_id);
+  TS_RETURN_IF_ERROR(q.scalar("User"));
+  return core::ok();
+}
+
+// Server notices (e.g. "relation already exists, skipping") would go to stderr by default.
+void on_notice(void*, const char* message) {
+  LOG_DEBUG("postgres notice: " << first_line(message));
+}
+
+}  // namespace
+
+// --- RAII handles ------------------------------------------------------------
+
+PgResult::~PgResult() { PQclear(result_); }
+
+PgResult::PgResult(PgResult&& other) noexcept : result_(std::exchange(other.result_, nullptr)) {}
+
+PgResult& PgResult::operator=(PgResult&& other) noexcept {
+  if (this != &other) {
+    PQclear(result_);
+    result_ = std::exchange(other.result_, nullptr);
+  }
+  return *this;
+}
+
+Connection::~Connection() { close(); }
+
+Connection::Connection(Connection&& other) noexcept
+    : conn_(std::exchange(other.conn_, nullptr)), prepared_(std::move(other.prepared_)) {}
+
+Connection& Connection::operator=(Connection&& other) noexcept {
+  if (this != &other) {
+    close();
+    conn_ = std::exchange(other.conn_, nullptr);
+    prepared_ = std::move(other.prepared_);
+  }
+  return *this;
+}
+
+void Connection::close() {
+  prepared_.clear();
+  if (conn_ != nullptr) {
+    PQfinish(conn_);
+    conn_ = nullptr;
+  }
+}
+
+core::Result<Connection> Connection::open(const std::string& url) {
+  // The URL is expanded in place of "dbname"; keywords before it are defaults the URL may override,
+  // keywords after it are forced (every string we send is UTF-8). The timeouts bound how long a
+  // call can hang on a server that vanished without closing the connection (keepalives while
+  // waiting for an answer, tcp_user_timeout for data never acknowledged).
+  const char* const keys[] = {"connect_timeout",  "keepalives_idle",  "keepalives_interval",
+                              "keepalives_count", "tcp_user_timeout", "application_name",
+                              "dbname",           "client_encoding",  nullptr};
+  const char* const values[] = {"5",       "30",        "10",   "3",    "30000",
+                                "twostep", url.c_str(), "UTF8", nullptr};
+  Connection c;
+  c.conn_ = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+  if (c.conn_ == nullptr) {
+    return tl::unexpected(unavailable("postgres: out of memory while connecting"));
+  }
+  if (PQstatus(c.conn_) != CONNECTION_OK) {
+    // libpq's reason names host and port (and a refused user), never the password.
+    return tl::unexpected(
+        unavailable("postgres: " + std::string(first_line(PQerrorMessage(c.conn_)))));
+  }
+  PQsetNoticeProcessor(c.conn_, on_notice, nullptr);
+  return c;
+}
+
+bool Connection::healthy() {
+  if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK ||
+      PQtransactionStatus(conn_) != PQTRANS_IDLE) {
+    return false;
+  }
+  // An idle pooled connection is sent nothing, so anything readable (the termination notice of a
+  // restarting server, end of file, a reset) means it is going away: replace it rather than fail
+  // the next statement on it.
+  pollfd p{};
+  p.fd = PQsocket(conn_);
+  p.events = POLLIN;
+  if (p.fd < 0) {
+    return false;
+  }
+  int n = ::poll(&p, 1, 0);
+  return n == 0;
+}
+
+core::Result<std::string> Connection::prepare_cached(std::string_view sql,
+                                                     const std::vector<unsigned>& types) {
+  std::string key(sql);
+  auto it = prepared_.find(key);
+  if (it != prepared_.end()) {
+    return it->second;
+  }
+  std::string name = "ts_" + std::to_string(prepared_.size() + 1);
+  std::vector<Oid> oids(types.begin(), types.end());
+  PgResult result(
+      PQprepare(conn_, name.c_str(), key.c_str(), static_cast<int>(oids.size()), oids.data()));
+  if (PQresultStatus(result.get()) != PGRES_COMMAND_OK) {
+    return tl::unexpected(to_error(conn_, result.get(), sql));
+  }
+  prepared_.emplace(std::move(key), name);
+  return name;
+}
+
+core::Status Connection::exec(const char* sql) {
+  PgResult result(PQexec(conn_, sql));
+  ExecStatusType status = PQresultStatus(result.get());
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    return tl::unexpected(to_error(conn_, result.get(), sql));
+  }
+  return core::ok();
+}
+
+// --- pool --------------------------------------------------------------------
+
+class PgStore::Lease {
+ public:
+  Lease(PgStore& store, Connection* c) : store_(&store), c_(c) {}
+  ~Lease() {
+    if (c_ == nullptr) {
+      return;
+    }
+    // A verb that returned early inside a transaction must not hand the transaction on.
+    if (c_->connected() && PQtransactionStatus(c_->get()) != PQTRANS_IDLE &&
+        PQtransactionStatus(c_->get()) != PQTRANS_UNKNOWN) {
+      PQclear(PQexec(c_->get(), "ROLLBACK"));
+    }
+    store_->give_back(c_);
+  }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  Lease(Lease&& other) noexcept : store_(other.store_), c_(std::exchange(other.c_, nullptr)) {}
+  Lease& operator=(Lease&&) = delete;
+
+  Connection& operator*() const { return *c_; }
+  Connection* operator->() const { return c_; }
+
+ private:
+  PgStore* store_;
+  Connection* c_;
+};
+
+PgStore::PgStore(std::string url, int pool_size) : url_(std::move(url)) {
+  for (int i = 0; i < pool_size; ++i) {
+    connections_.push_back(std::make_unique<Connection>());
+    idle_.push_back(connections_.back().get());
+  }
+}
+
+PgStore::~PgStore() = default;
+
+Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url, int pool_size) {
+  // Parse first: a malformed URL is a configuration error, not an outage. libpq's parse message may
+  // quote parts of the URL (a password among them), so it is not passed on.
+  char* parse_error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(url.c_str(), &parse_error);
+  PQfreemem(parse_error);
+  if (options == nullptr) {
+    return core::fail(Code::kInvalidArgument, "invalid_database_url",
+                      "database.url: not a valid PostgreSQL URL; expected "
+                      "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?PARAM=VALUE...]");
+  }
+  PQconninfoFree(options);
+  std::unique_ptr<PgStore> store(new PgStore(url, std::max(1, pool_size)));
+  TS_ASSIGN_OR_RETURN(Lease c, store->lease());
+  if (PQserverVersion(c->get()) < 100000) {
+    return core::fail(Code::kFailedPrecondition, "database_too_old",
+                      "twostep needs PostgreSQL 10 or newer.");
+  }
+  return store;
+}
+
+Result<PgStore::Lease> PgStore::lease() {
+  Connection* c = nullptr;
+  {
+    std::unique_lock<std::mutex> lock(pool_mu_);
+    if (!pool_cv_.wait_for(lock, kLeaseTimeout, [this] { return !idle_.empty(); })) {
+      return tl::unexpected(unavailable("postgres: no free pooled connection"));
+    }
+    c = idle_.back();
+    idle_.pop_back();
+  }
+  Lease held(*this, c);
+  if (c->healthy()) {
+    return held;
+  }
+  *c = Connection();  // a broken connection is dropped before anything else
+  {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    if (std::chrono::steady_clock::now() < retry_after_) {
+      return tl::unexpected(unavailable("postgres: not reachable (waiting before reconnecting)"));
+    }
+  }
+  auto fresh = Connection::open(url_);
+  if (!fresh) {
+    {
+      std::lock_guard<std::mutex> lock(pool_mu_);
+      retry_after_ = std::chrono::steady_clock::now() + kReconnectBackoff;
+    }
+    note_reachable(false, fresh.error().detail);
+    return tl::unexpected(std::move(fresh.error()));
+  }
+  *c = std::move(*fresh);
+  note_reachable(true, {});
+  return held;
+}
+
+void PgStore::give_back(Connection* connection) {
+  {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    idle_.push_back(connection);
+  }
+  pool_cv_.notify_one();
+}
+
+void PgStore::note_reachable(bool reachable, const std::string& detail) {
+  // The first outcome is not a transition: at start-up, open() reports a failure itself.
+  int now = reachable ? kReachable : kUnreachable;
+  int before = reachability_.exchange(now);
+  if (before == now || before == kUnknown) {
+    return;
+  }
+  if (reachable) {
+    LOG_INFO("database reachable again");
+  } else {
+    LOG_WARN("database unreachable; calls answer 503 until it is back: " << detail);
+  }
+}
+
+// --- migrations --------------------------------------------------------------
+
+Result<int> PgStore::migrate() {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  // Instances starting together take turns: the lock lasts until this transaction ends, and the
+  // next one then finds every migration applied.
+  {
+    Query q(*c, "SELECT pg_advisory_xact_lock($1)");
+    q.bind_int(kMigrationLock);
+    TS_RETURN_IF_ERROR(q.exec());
+  }
+  TS_RETURN_IF_ERROR(
+      c->exec("CREATE TABLE IF NOT EXISTS schema_version("
+              "version BIGINT PRIMARY KEY, name TEXT NOT NULL, "
+              "applied_at BIGINT NOT NULL)"));
+  int known = 0;
+  for (const Migration& m : kPostgresMigrations) {
+    known = std::max(known, m.version);
+    {
+      Query q(*c, "SELECT EXISTS(SELECT 1 FROM schema_version WHERE version = $1)");
+      q.bind_int(m.version);
+      TS_ASSIGN_OR_RETURN(int64_t applied, q.scalar("schema version"));
+      if (applied != 0) {
+        continue;
+      }
+    }
+    TS_RETURN_IF_ERROR(c->exec(m.sql));
+    Query q(*c,
+            "INSERT INTO schema_version(version, name, applied_at) "
+            "VALUES($1, $2, EXTRACT(EPOCH FROM now())::bigint)");
+    q.bind_int(m.version).bind_text(m.name);
+    TS_RETURN_IF_ERROR(q.run());
+  }
+  int64_t version = 0;
+  {
+    Query q(*c, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+    TS_ASSIGN_OR_RETURN(version, q.scalar("schema version"));
+  }
+  TS_RETURN_IF_ERROR(tx.commit());
+  if (version > known) {
+    return core::fail(
+        Code::kFailedPrecondition, "schema_too_new",
+        "The database was written by a newer version of twostep.",
+        "schema version " + std::to_string(version) + " > known " + std::to_string(known));
+  }
+  return static_cast<int>(version);
+}
+
+// --- users -------------------------------------------------------------------
+
+Result<User> PgStore::create_user(const std::string& username, const std::string& password_hash,
+                                  int64_t now) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "INSERT INTO users(username, password_hash, created_at) "
+          "VALUES($1, $2, $3) "
+          "RETURNING " TWOSTEP_USER_COLUMNS);
+  q.bind_text(username).bind_text(password_hash).bind_int(now);
+  auto user = one(q, read_user, "User");
+  if (!user) {
+    return refine(std::move(user.error()), Code::kAlreadyExists, "username_taken",
+                  "That username is taken.");
+  }
+  return user;
+}
+
+Result<User> PgStore::user_by_name(const std::string& username) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  // The same expression as the unique index users_username_nocase, so the index serves it.
+  Query q(*c, "SELECT " TWOSTEP_USER_COLUMNS
+              " FROM users WHERE lower(username COLLATE \"C\") = lower($1 "
+              "COLLATE \"C\")");
+  q.bind_text(username);
+  return one(q, read_user, "User");
+}
+
+Result<User> PgStore::user_by_id(int64_t id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "SELECT " TWOSTEP_USER_COLUMNS " FROM users WHERE id = $1");
+  q.bind_int(id);
+  return one(q, read_user, "User");
+}
+
+Result<std::vector<User>> PgStore::list_users() {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "SELECT " TWOSTEP_USER_COLUMNS " FROM users ORDER BY id");
+  return all(q, read_user);
+}
+
+Status PgStore::set_password_hash(int64_t user_id, const std::string& password_hash) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "UPDATE users SET password_hash = $1 WHERE id = $2");
+  q.bind_text(password_hash).bind_int(user_id);
+  return expect_changed(q.run(), "User");
+}
+
+Status PgStore::set_user_disabled(int64_t user_id, bool disabled) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "UPDATE users SET disabled = $1 WHERE id = $2");
+  q.bind_bool(disabled).bind_int(user_id);
+  return expect_changed(q.run(), "User");
+}
+
+Status PgStore::set_last_login(int64_t user_id, int64_t at) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "UPDATE users SET last_login_at = $1 WHERE id = $2");
+  q.bind_int(at).bind_int(user_id);
+  return expect_changed(q.run(), "User");
+}
+
+// --- sessions ----------------------------------------------------------------
+
+Result<Session> PgStore::create_session(const Session& s) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "INSERT INTO sessions(token_hash, user_id, state, remember, "
+          "created_at, last_seen_at, "
+          "expires_at, absolute_expires_at, auth_at, failed_attempts, ip, "
+          "user_agent) "
+          "VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+          "RETURNING " TWOSTEP_SESSION_COLUMNS);
+  q.bind_text(s.token_hash)
+      .bind_int(s.user_id)
+      .bind_int(static_cast<int>(s.state))
+      .bind_bool(s.remember)
+      .bind_int(s.created_at)
+      .bind_int(s.last_seen_at)
+      .bind_int(s.expires_at)
+      .bind_int(s.absolute_expires_at)
+      .bind_int(s.auth_at)
+      .bind_int(s.failed_attempts)
+      .bind_text(display_text(s.ip))
+      .bind_text(display_text(s.user_agent));
+  auto session = one(q, read_session, "Session");
+  if (!session) {
+    return refine(std::move(session.error()), Code::kNotFound, "not_found", "User not found.");
+  }
+  return session;
+}
+
+Result<Session> PgStore::session_by_token_hash(const std::string& token_hash) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "SELECT " TWOSTEP_SESSION_COLUMNS " FROM sessions WHERE token_hash = $1");
+  q.bind_text(token_hash);
+  return one(q, read_session, "Session");
+}
+
+Result<Session> PgStore::session_by_id(int64_t id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "SELECT " TWOSTEP_SESSION_COLUMNS " FROM sessions WHERE id = $1");
+  q.bind_int(id);
+  return one(q, read_session, "Session");
+}
+
+Result<std::vector<Session>> PgStore::sessions_of_user(int64_t user_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "SELECT " TWOSTEP_SESSION_COLUMNS " FROM sessions WHERE user_id = $1 ORDER BY id");
+  q.bind_int(user_id);
+  return all(q, read_session);
+}
+
+Status PgStore::touch_session(int64_t id, int64_t now, int64_t new_expires_at) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "UPDATE sessions SET last_seen_at = $1, expires_at = $2 WHERE id = $3");
+  q.bind_int(now).bind_int(new_expires_at).bind_int(id);
+  return expect_changed(q.run(), "Session");
+}
+
+Status PgStore::upgrade_session(int64_t id, const std::string& new_token_hash, SessionState state,
+                                int64_t auth_at, int64_t expires_at) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "UPDATE sessions SET token_hash = $1, state = $2, auth_at = $3, "
+          "expires_at = $4 "
+          "WHERE id = $5");
+  q.bind_text(new_token_hash)
+      .bind_int(static_cast<int>(state))
+      .bind_int(auth_at)
+      .bind_int(expires_at)
+      .bind_int(id);
+  return expect_changed(q.run(), "Session");
+}
+
+Result<int> PgStore::add_session_failure(int64_t id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "UPDATE sessions SET failed_attempts = failed_attempts + 1 WHERE id = $1 "
+          "RETURNING failed_attempts");
+  q.bind_int(id);
+  TS_ASSIGN_OR_RETURN(int64_t count, q.scalar("Session"));
+  return static_cast<int>(count);
+}
+
+Status PgStore::delete_session(int64_t id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "DELETE FROM sessions WHERE id = $1");
+  q.bind_int(id);
+  return expect_changed(q.run(), "Session");
+}
+
+Status PgStore::delete_user_session(int64_t user_id, int64_t id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "DELETE FROM sessions WHERE id = $1 AND user_id = $2");
+  q.bind_int(id).bind_int(user_id);
+  return expect_changed(q.run(), "Session");
+}
+
+Result<int> PgStore::delete_sessions_of_user(int64_t user_id, int64_t keep_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "DELETE FROM sessions WHERE user_id = $1 AND id <> $2");
+  q.bind_int(user_id).bind_int(keep_id);
+  return q.run();
+}
+
+Result<int> PgStore::clear_auth_times(int64_t user_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "UPDATE sessions SET auth_at = 0 WHERE user_id = $1");
+  q.bind_int(user_id);
+  return q.run();
+}
+
+Result<int> PgStore::delete_expired_sessions(int64_t now) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "DELETE FROM sessions WHERE expires_at <= $1 OR "
+          "absolute_expires_at <= $1");
+  q.bind_int(now);
+  return q.run();
+}
+
+// --- audit -------------------------------------------------------------------
+
+Status PgStore::append_audit(const AuditEvent& e) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "INSERT INTO audit(user_id, at, event, ip, user_agent, detail) "
+          "VALUES($1, $2, $3, $4, $5, $6)");
+  q.bind_int(e.user_id)
+      .bind_int(e.at)
+      .bind_text(e.event)
+      .bind_text(display_text(e.ip))
+      .bind_text(display_text(e.user_agent))
+      .bind_text(display_text(e.detail));
+  TS_RETURN_IF_ERROR(q.run());
+  return core::ok();
+}
+
+Result<std::vector<AuditEvent>> PgStore::audit_of_user(int64_t user_id, int limit) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "SELECT " TWOSTEP_AUDIT_COLUMNS
+              " FROM audit WHERE user_id = $1 ORDER BY at DESC, id DESC LIMIT $2");
+  q.bind_int(user_id);
+  if (limit > 0) {
+    q.bind_int(limit);
+  } else {
+    q.bind_null_int();  // LIMIT NULL: no limit
+  }
+  return all(q, read_audit);
+}
+
+// --- throttles ---------------------------------------------------------------
+
+Result<Throttle> PgStore::throttle_get(const std::string& key) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "SELECT " TWOSTEP_THROTTLE_COLUMNS " FROM throttles WHERE key = $1");
+  q.bind_blob(key);
+  TS_ASSIGN_OR_RETURN(Rows rows, q.exec());
+  if (rows.size() == 0) {
+    return Throttle{key, 0, 0, 0};
+  }
+  return read_throttle(rows[0]);
+}
+
+Result<Throttle> PgStore::throttle_hit(const std::string& key, int64_t now, int window_s, int max,
+                                       int lock_s) {
+  // The SQLite statement, word for word: $1 key, $2 now, $3 window_s, $4 max, $5 lock_s. In DO
+  // UPDATE, t.* is the row before the write (concurrent hits on one key queue on its row lock and
+  // each sees the previous one's result). A lock starts when the new count reaches max and no lock
+  // is running (hits during a lock do not extend it); a lock survives a window restart; an expired
+  // lock reads back as 0.
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "INSERT INTO throttles AS t(key, window_start, hit_count, locked_until) "
+          "VALUES($1, $2, 1, CASE WHEN 1 >= $4 THEN $2 + $5 ELSE 0 END) "
+          "ON CONFLICT(key) DO UPDATE SET "
+          "window_start = CASE WHEN $2 - t.window_start >= $3 THEN $2 ELSE "
+          "t.window_start END, "
+          "hit_count = CASE WHEN $2 - t.window_start >= $3 THEN 1 ELSE t.hit_count "
+          "+ 1 END, "
+          "locked_until = CASE "
+          "WHEN t.locked_until <= $2 AND "
+          "(CASE WHEN $2 - t.window_start >= $3 THEN 1 ELSE t.hit_count + 1 END) "
+          ">= $4 "
+          "THEN $2 + $5 "
+          "WHEN t.locked_until <= $2 THEN 0 "
+          "ELSE t.locked_until END "
+          "RETURNING " TWOSTEP_THROTTLE_COLUMNS);
+  q.bind_blob(key).bind_int(now).bind_int(window_s).bind_int(max).bind_int(lock_s);
+  return one(q, read_throttle, "Throttle");
+}
+
+Status PgStore::throttle_clear(const std::string& key) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "DELETE FROM throttles WHERE key = $1");
+  q.bind_blob(key);
+  TS_RETURN_IF_ERROR(q.run());
+  return core::ok();
+}
+
+// --- methods -----------------------------------------------------------------
+
+Result<Method> PgStore::create_method(const Method& m) {
+  // A method created already confirmed (e.g. a verified security key) follows the same default rule
+  // as confirm_method, and takes the default when m.is_default asks for it.
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  bool make_default = false;
+  if (m.confirmed) {
+    TS_RETURN_IF_ERROR(lock_user(*c, m.user_id));
+    int64_t has_default = 0;
+    {
+      Query q(*c,
+              "SELECT EXISTS(SELECT 1 FROM methods WHERE user_id = $1 AND "
+              "is_default)");
+      q.bind_int(m.user_id);
+      TS_ASSIGN_OR_RETURN(has_default, q.scalar("Method"));
+    }
+    make_default = m.is_default || has_default == 0;
+    if (make_default && has_default != 0) {
+      Query q(*c,
+              "UPDATE methods SET is_default = FALSE WHERE user_id = $1 "
+              "AND is_default");
+      q.bind_int(m.user_id);
+      TS_RETURN_IF_ERROR(q.run());
+    }
+  }
+  Method created;
+  {
+    Query q(*c,
+            "INSERT INTO methods(user_id, type, label, secret, params, lookup, "
+            "confirmed, "
+            "is_default, created_at, confirmed_at, last_used_at, last_step) "
+            "VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+            "RETURNING " TWOSTEP_METHOD_COLUMNS);
+    q.bind_int(m.user_id)
+        .bind_text(m.type)
+        .bind_text(m.label)
+        .bind_blob(m.secret)
+        .bind_text(m.params)
+        .bind_text(m.lookup)
+        .bind_bool(m.confirmed)
+        .bind_bool(make_default)
+        .bind_int(m.created_at)
+        .bind_int(m.confirmed ? m.created_at : 0)
+        .bind_int(m.last_used_at)
+        .bind_int(m.last_step);
+    auto row = one(q, read_method, "Method");
+    if (!row) {
+      Error e = std::move(row.error());
+      if (e.code == Code::kNotFound) {
+        return refine(std::move(e), Code::kNotFound, "not_found", "User not found.");
+      }
+      return refine(std::move(e), Code::kAlreadyExists, "method_exists",
+                    "That method is already registered.");
+    }
+    created = std::move(*row);
+  }
+  TS_RETURN_IF_ERROR(tx.commit());
+  return created;
+}
+
+Result<std::vector<Method>> PgStore::methods_of_user(int64_t user_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "SELECT " TWOSTEP_METHOD_COLUMNS
+              " FROM methods WHERE user_id = $1 ORDER BY created_at, id");
+  q.bind_int(user_id);
+  return all(q, read_method);
+}
+
+Result<Method> PgStore::method_of_user(int64_t user_id, int64_t method_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "SELECT " TWOSTEP_METHOD_COLUMNS " FROM methods WHERE id = $1 AND user_id = $2");
+  q.bind_int(method_id).bind_int(user_id);
+  return one(q, read_method, "Method");
+}
+
+Result<Method> PgStore::method_by_lookup(const std::string& type, const std::string& lookup) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  // "lookup <> ''" lets the planner use the partial unique index, and makes an empty lookup match
+  // nothing.
+  Query q(*c, "SELECT " TWOSTEP_METHOD_COLUMNS
+              " FROM methods WHERE type = $1 AND lookup = $2 AND lookup <> ''");
+  q.bind_text(type).bind_text(lookup);
+  return one(q, read_method, "Method");
+}
+
+Status PgStore::confirm_method(int64_t user_id, int64_t method_id, int64_t now) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  TS_RETURN_IF_ERROR(lock_user(*c, user_id));
+  {
+    Query q(*c,
+            "UPDATE methods SET confirmed = TRUE, "
+            "confirmed_at = CASE WHEN confirmed THEN confirmed_at ELSE $1 END "
+            "WHERE id = $2 AND user_id = $3");
+    q.bind_int(now).bind_int(method_id).bind_int(user_id);
+    TS_RETURN_IF_ERROR(expect_changed(q.run(), "Method"));
+  }
+  {
+    Query q(*c,
+            "UPDATE methods SET is_default = TRUE WHERE id = $1 "
+            "AND NOT EXISTS(SELECT 1 FROM methods WHERE user_id = $2 AND "
+            "is_default)");
+    q.bind_int(method_id).bind_int(user_id);
+    TS_RETURN_IF_ERROR(q.run());
+  }
+  return tx.commit();
+}
+
+Status PgStore::rename_method(int64_t user_id, int64_t method_id, const std::string& label) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "UPDATE methods SET label = $1 WHERE id = $2 AND user_id = $3");
+  q.bind_text(label).bind_int(method_id).bind_int(user_id);
+  return expect_changed(q.run(), "Method");
+}
+
+Status PgStore::set_default_method(int64_t user_id, int64_t method_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  TS_RETURN_IF_ERROR(lock_user(*c, user_id));
+  {
+    Query q(*c, "SELECT confirmed FROM methods WHERE id = $1 AND user_id = $2");
+    q.bind_int(method_id).bind_int(user_id);
+    TS_ASSIGN_OR_RETURN(int64_t confirmed, q.scalar("Method"));
+    if (confirmed == 0) {
+      return core::fail(Code::kFailedPrecondition, "method_not_confirmed",
+                        "Confirm this method before making it the default.");
+    }
+  }
+  {
+    Query q(*c,
+            "UPDATE methods SET is_default = FALSE WHERE user_id = $1 AND "
+            "is_default "
+            "AND id <> $2");
+    q.bind_int(user_id).bind_int(method_id);
+    TS_RETURN_IF_ERROR(q.run());
+  }
+  {
+    Query q(*c, "UPDATE methods SET is_default = TRUE WHERE id = $1");
+    q.bind_int(method_id);
+    TS_RETURN_IF_ERROR(q.run());
+  }
+  return tx.commit();
+}
+
+Status PgStore::delete_method(int64_t user_id, int64_t method_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  TS_RETURN_IF_ERROR(lock_user(*c, user_id));
+  int64_t was_default = 0;
+  {
+    Query q(*c,
+            "DELETE FROM methods WHERE id = $1 AND user_id = $2 RETURNING "
+            "is_default");
+    q.bind_int(method_id).bind_int(user_id);
+    TS_ASSIGN_OR_RETURN(was_default, q.scalar("Method"));
+  }
+  if (was_default != 0) {
+    Query q(*c,
+            "UPDATE methods SET is_default = TRUE WHERE id = "
+            "(SELECT id FROM methods WHERE user_id = $1 AND confirmed "
+            "ORDER BY created_at, id LIMIT 1)");
+    q.bind_int(user_id);
+    TS_RETURN_IF_ERROR(q.run());
+  }
+  return tx.commit();
+}
+
+Result<int> PgStore::delete_all_methods(int64_t user_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  int deleted = 0;
+  {
+    Query q(*c, "DELETE FROM methods WHERE user_id = $1");
+    q.bind_int(user_id);
+    TS_ASSIGN_OR_RETURN(deleted, q.run());
+  }
+  {
+    Query q(*c, "DELETE FROM recovery_codes WHERE user_id = $1");
+    q.bind_int(user_id);
+    TS_RETURN_IF_ERROR(q.run());
+  }
+  TS_RETURN_IF_ERROR(tx.commit());
+  return deleted;
+}
+
+Result<int> PgStore::delete_unconfirmed_methods(int64_t created_before) {
+  // Unconfirmed methods are never the default, so nothing needs promoting.
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "DELETE FROM methods WHERE NOT confirmed AND created_at < $1");
+  q.bind_int(created_before);
+  return q.run();
+}
+
+Status PgStore::update_method_params(int64_t user_id, int64_t method_id,
+                                     const std::string& params) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "UPDATE methods SET params = $1 WHERE id = $2 AND user_id = $3");
+  q.bind_text(params).bind_int(method_id).bind_int(user_id);
+  return expect_changed(q.run(), "Method");
+}
+
+Result<bool> PgStore::advance_method_step(int64_t method_id, int64_t step, int64_t now) {
+  // One conditional write: a concurrent caller with the same step waits for this row lock,
+  // re-checks "last_step < $1" against the new row and changes nothing.
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  {
+    Query q(*c,
+            "UPDATE methods SET last_step = $1, last_used_at = $2 WHERE id "
+            "= $3 AND last_step < $1");
+    q.bind_int(step).bind_int(now).bind_int(method_id);
+    TS_ASSIGN_OR_RETURN(int changed, q.run());
+    if (changed == 1) {
+      return true;
+    }
+  }
+  // Lost (or the method is gone): tell the two apart for the caller.
+  Query q(*c, "SELECT 1 FROM methods WHERE id = $1");
+  q.bind_int(method_id);
+  TS_RETURN_IF_ERROR(q.scalar("Method"));
+  return false;
+}
+
+Status PgStore::touch_method(int64_t method_id, int64_t now) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "UPDATE methods SET last_used_at = $1 WHERE id = $2");
+  q.bind_int(now).bind_int(method_id);
+  return expect_changed(q.run(), "Method");
+}
+
+// --- recovery codes ----------------------------------------------------------
+
+Status PgStore::replace_recovery_codes(int64_t user_id, const std::vector<std::string>& hashes,
+                                       int64_t now) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  TS_RETURN_IF_ERROR(lock_user(*c, user_id));
+  {
+    Query q(*c, "DELETE FROM recovery_codes WHERE user_id = $1");
+    q.bind_int(user_id);
+    TS_RETURN_IF_ERROR(q.run());
+  }
+  for (const std::string& hash : hashes) {
+    // A repeated hash is stored once (UNIQUE), so it can still be used only once.
+    Query q(*c,
+            "INSERT INTO recovery_codes(user_id, hash, created_at) "
+            "VALUES($1, $2, $3) "
+            "ON CONFLICT DO NOTHING");
+    q.bind_int(user_id).bind_text(hash).bind_int(now);
+    TS_RETURN_IF_ERROR(q.run());
+  }
+  return tx.commit();
+}
+
+Result<bool> PgStore::use_recovery_code(int64_t user_id, const std::string& hash, int64_t now) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "UPDATE recovery_codes SET used_at = $1 "
+          "WHERE user_id = $2 AND hash = $3 AND used_at IS NULL");
+  q.bind_int(now).bind_int(user_id).bind_text(hash);
+  TS_ASSIGN_OR_RETURN(int changed, q.run());
+  return changed == 1;
+}
+
+Result<int> PgStore::remaining_recovery_codes(int64_t user_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND "
+          "used_at IS NULL");
+  q.bind_int(user_id);
+  TS_ASSIGN_OR_RETURN(int64_t n, q.scalar("Recovery codes"));
+  return static_cast<int>(n);
+}
+
+}  // namespace twostep::store::postgres

@@ -1,0 +1,107 @@
+// Two twostep processes on one PostgreSQL database (no load balancer yet: the test picks the
+// instance). Use-once rules hold across instances: the same recovery code or TOTP code sent to
+// both at once succeeds exactly once. A sign-in started on one instance finishes on the other,
+// and a session revoked on one is refused by the other's /verify within its cache time.
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { startServer, createPgDatabase, pgAdminUrl } from '../lib/server.mjs';
+import {
+  Client, assertError, assertStatus, signup, login, uniqueName, totpStep, waitFor,
+} from '../lib/client.mjs';
+
+describe('two instances on one PostgreSQL database', () => {
+  let db;
+  let a;
+  let b;
+
+  before(async () => {
+    db = createPgDatabase(pgAdminUrl());
+    a = await startServer({ env: { TWOSTEP_DATABASE_URL: db.url } });
+    // Same database and same master key: one deployment, two processes.
+    b = await startServer({
+      env: {
+        TWOSTEP_DATABASE_URL: db.url,
+        TWOSTEP_SECURITY_MASTER_KEY_FILE: join(a.dir, 'master.key'),
+      },
+    });
+  });
+
+  after(async () => {
+    await b?.stop();
+    await a?.stop();
+    db?.drop();
+  });
+
+  let alice;
+
+  test('enrol on one instance, seen by the other', async () => {
+    const name = uniqueName('alice');
+    const client = new Client(a);
+    await signup(client, name);
+    const add = await client.post('/api/v1/methods/totp', { label: 'phone' });
+    assertStatus(add, 201);
+    const confirm = await client.post(`/api/v1/methods/${add.json.method_id}/confirm`,
+                                      { code: totpStep(add.json.secret, 0) });
+    assertStatus(confirm, 200);
+    alice = { name, secret: add.json.secret, codes: confirm.json.recovery_codes };
+
+    const onB = new Client(b);
+    const res = await login(onB, name);
+    assert.equal(res.json?.status, 'second_factor', res.text);
+  });
+
+  // n pending sign-ins, half started on each instance; each is finished on the other one.
+  async function pendingEverywhere(n) {
+    const out = [];
+    for (let i = 0; i < n; i++) {
+      const start = i % 2 === 0 ? a : b;
+      const finish = i % 2 === 0 ? b : a;
+      const c = new Client(start);
+      const res = await login(c, alice.name);
+      assert.equal(res.json?.status, 'second_factor', res.text);
+      c.baseUrl = finish.url;  // the cookies travel; the session lives in the database
+      out.push(c);
+    }
+    return out;
+  }
+
+  test('the same recovery code sent to both instances at once works exactly once', async () => {
+    const clients = await pendingEverywhere(8);
+    const code = alice.codes[0];
+    const answers = await Promise.all(clients.map((c) => c.post('/api/v1/login/second-factor',
+                                                                { type: 'recovery', code })));
+    const ok = answers.filter((r) => r.status === 200);
+    assert.equal(ok.length, 1, `one success, got ${answers.map((r) => r.status)}`);
+    for (const r of answers.filter((x) => x.status !== 200)) assertError(r, 401, 'invalid_code');
+  });
+
+  test('the same TOTP code sent to both instances at once works exactly once', async () => {
+    const clients = await pendingEverywhere(8);
+    const code = totpStep(alice.secret, 1);
+    const answers = await Promise.all(clients.map((c) => c.post('/api/v1/login/second-factor',
+                                                                { type: 'totp', code })));
+    const ok = answers.filter((r) => r.status === 200);
+    assert.equal(ok.length, 1, `one success, got ${answers.map((r) => r.status)}`);
+    for (const r of answers.filter((x) => x.status !== 200)) assertError(r, 401, 'invalid_code');
+  });
+
+  test('a session revoked on one instance is refused by the other within 1 s', async () => {
+    const name = uniqueName('bob');
+    const onA = new Client(a);
+    await signup(onA, name);
+    const onB = new Client(b);
+    onB.cookies = new Map(onA.cookies);  // the same browser, reaching the other instance
+    assertStatus(await onB.get('/api/v1/verify'), 200);  // now cached on B
+
+    const list = await onA.get('/api/v1/sessions');
+    const current = list.json.sessions.find((s) => s.current);
+    const other = new Client(a);
+    assertStatus(await login(other, name), 200);
+    assertStatus(await other.delete(`/api/v1/sessions/${current.id}`), 200);
+
+    const refused = await waitFor(async () => (await onB.get('/api/v1/verify')).status === 401,
+                                  { timeoutMs: 1500, intervalMs: 50 });
+    assert.ok(refused, 'instance B must refuse the revoked session within its 1 s cache');
+  });
+});
