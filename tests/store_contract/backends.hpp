@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,10 @@ struct StoreFactory {
 };
 
 const std::vector<StoreFactory>& store_factories();
+
+// GoogleTest prints a parameter with this: the name, not the object's bytes (which differ from
+// run to run and would end up in ctest's test names).
+inline void PrintTo(const StoreFactory& factory, std::ostream* os) { *os << factory.name; }
 
 // PostgreSQL test helpers. The cluster is named by TWOSTEP_TEST_PG_URL (an administrator's URL,
 // e.g. postgresql://twostep@127.0.0.1:PORT/postgres); without it these throw, so a test that

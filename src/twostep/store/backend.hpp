@@ -5,6 +5,7 @@
 // of them. SQL itself stays in each backend.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -118,5 +119,86 @@ inline constexpr auto read_method = [](const auto& q) {
   m.last_step = q.col_int(11);
   return m;
 };
+
+// --- organisations -------------------------------------------------------------
+
+#define TWOSTEP_ORG_COLUMNS "id, name, created_at, require_2fa, grace_days, policy_since"
+
+// Reads the org columns starting at column `first` (joins put them after others).
+inline constexpr auto read_org_at = [](const auto& q, int first) {
+  Org o;
+  o.id = q.col_int(first);
+  o.name = q.col_text(first + 1);
+  o.created_at = q.col_int(first + 2);
+  o.require_2fa = q.col_bool(first + 3);
+  o.grace_days = static_cast<int>(q.col_int(first + 4));
+  o.policy_since = q.col_int(first + 5);
+  return o;
+};
+
+inline constexpr auto read_org = [](const auto& q) { return read_org_at(q, 0); };
+
+inline constexpr auto read_org_role = [](const auto& q, int i) {
+  return parse_org_role(q.col_text(i)).value_or(OrgRole::kMember);
+};
+
+// `confirmed_types` is a backend's subquery giving the member's confirmed method types as "a,b"
+// (aggregate functions differ between backends).
+#define TWOSTEP_ORG_MEMBER_SELECT(confirmed_types)                         \
+  "m.org_id, m.user_id, u.username, m.role, m.added_at, u.last_login_at, " \
+  "COALESCE((" confirmed_types                                             \
+  "), '') "                                                                \
+  "FROM org_members m JOIN users u ON u.id = m.user_id"
+
+inline constexpr auto read_org_member = [](const auto& q) {
+  OrgMember m;
+  m.org_id = q.col_int(0);
+  m.user_id = q.col_int(1);
+  m.username = q.col_text(2);
+  m.role = read_org_role(q, 3);
+  m.added_at = q.col_int(4);
+  m.last_login_at = q.col_int(5);
+  std::string types = q.col_text(6);
+  size_t pos = 0;
+  while (pos < types.size()) {
+    size_t end = std::min(types.find(',', pos), types.size());
+    if (end > pos) {
+      m.method_types.push_back(types.substr(pos, end - pos));
+    }
+    pos = end + 1;
+  }
+  std::sort(m.method_types.begin(), m.method_types.end());
+  return m;
+};
+
+#define TWOSTEP_ORG_AUDIT_COLUMNS                                                           \
+  "a.id, a.org_id, a.at, a.actor_id, a.subject_id, a.event, a.ip, a.user_agent, a.detail, " \
+  "COALESCE(actor.username, ''), COALESCE(subject.username, '')"
+
+inline constexpr auto read_org_audit = [](const auto& q) {
+  OrgAuditEvent e;
+  e.id = q.col_int(0);
+  e.org_id = q.col_int(1);
+  e.at = q.col_int(2);
+  e.actor_id = q.col_int(3);
+  e.subject_id = q.col_int(4);
+  e.event = q.col_text(5);
+  e.ip = q.col_text(6);
+  e.user_agent = q.col_text(7);
+  e.detail = q.col_text(8);
+  e.actor_name = q.col_text(9);
+  e.subject_name = q.col_text(10);
+  return e;
+};
+
+// A role change or removal that changed nothing: the user is not a member, or is the
+// organisation's only owner.
+inline tl::unexpected<core::Error> membership_refusal(bool is_member) {
+  if (!is_member) {
+    return core::fail(core::Code::kNotFound, "not_found", "No such member.");
+  }
+  return core::fail(core::Code::kFailedPrecondition, "last_owner",
+                    "An organisation needs at least one owner: make someone else an owner first.");
+}
 
 }  // namespace twostep::store

@@ -231,6 +231,8 @@ class Query {
     return add(kInt8Oid, std::move(bytes), false);
   }
   Query& bind_null_int() { return add(kInt8Oid, {}, true); }
+  // A LIMIT: a count > 0, or NULL (no limit) for 0 and below, as the verbs' `limit` means.
+  Query& bind_limit(int limit) { return limit > 0 ? bind_int(limit) : bind_null_int(); }
   Query& bind_bool(bool v) { return add(kBoolOid, std::string(1, v ? '\1' : '\0'), false); }
   Query& bind_text(std::string_view v) { return add(kTextOid, std::string(v), false); }
   Query& bind_blob(std::string_view v) { return add(kByteaOid, std::string(v), false); }
@@ -829,12 +831,7 @@ Result<std::vector<AuditEvent>> PgStore::audit_of_user(int64_t user_id, int limi
   TS_ASSIGN_OR_RETURN(Lease c, lease());
   Query q(*c, "SELECT " TWOSTEP_AUDIT_COLUMNS
               " FROM audit WHERE user_id = $1 ORDER BY at DESC, id DESC LIMIT $2");
-  q.bind_int(user_id);
-  if (limit > 0) {
-    q.bind_int(limit);
-  } else {
-    q.bind_null_int();  // LIMIT NULL: no limit
-  }
+  q.bind_int(user_id).bind_limit(limit);
   return all(q, read_audit);
 }
 
@@ -1166,6 +1163,249 @@ Result<int> PgStore::remaining_recovery_codes(int64_t user_id) {
   q.bind_int(user_id);
   TS_ASSIGN_OR_RETURN(int64_t n, q.scalar("Recovery codes"));
   return static_cast<int>(n);
+}
+
+// --- organisations -----------------------------------------------------------
+
+namespace {
+
+// The confirmed method types of the member, as "a,b".
+#define TWOSTEP_ORG_MEMBER_COLUMNS                              \
+  TWOSTEP_ORG_MEMBER_SELECT(                                    \
+      "SELECT string_agg(DISTINCT t.type, ',') FROM methods t " \
+      "WHERE t.user_id = m.user_id AND t.confirmed")
+
+// Locks the organisation's row until the transaction ends (kNotFound when there is none). The
+// verbs that may take away an owner hold it while they count the owners: SQLite's single writer
+// makes "... AND (SELECT COUNT(*) ... owners) > 1" safe by itself, but under READ COMMITTED two
+// owners stepping down at once would each still count the other. FOR NO KEY UPDATE leaves inserts
+// of members (which only reference the row) free.
+core::Status lock_org(Connection& c, int64_t org_id) {
+  Query q(c, "SELECT 1 FROM orgs WHERE id = $1 FOR NO KEY UPDATE");
+  q.bind_int(org_id);
+  TS_RETURN_IF_ERROR(q.scalar("Organisation"));
+  return core::ok();
+}
+
+// After a conditional write on a membership changed nothing: was it not a member, or the only
+// owner?
+core::Status why_membership_unchanged(Connection& c, int64_t org_id, int64_t user_id) {
+  Query q(c, "SELECT EXISTS(SELECT 1 FROM org_members WHERE org_id = $1 AND user_id = $2)");
+  q.bind_int(org_id).bind_int(user_id);
+  TS_ASSIGN_OR_RETURN(int64_t member, q.scalar("Member"));
+  return membership_refusal(member != 0);
+}
+
+// Runs a membership write that must not remove the last owner: locks the organisation, runs the
+// conditional statement, and explains a refusal.
+core::Status owner_safe_write(Connection& c, Query& q, int64_t org_id, int64_t user_id) {
+  Transaction tx(c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  auto locked = lock_org(c, org_id);
+  if (!locked) {
+    return locked.error().code == Code::kNotFound ? membership_refusal(false) : locked;
+  }
+  TS_ASSIGN_OR_RETURN(int changed, q.run());
+  if (changed == 0) {
+    return why_membership_unchanged(c, org_id, user_id);
+  }
+  return tx.commit();
+}
+
+}  // namespace
+
+Result<Org> PgStore::create_org(const std::string& name, int64_t owner_id, int64_t now) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  Org org;
+  {
+    Query q(*c, "INSERT INTO orgs(name, created_at) VALUES($1, $2) RETURNING " TWOSTEP_ORG_COLUMNS);
+    q.bind_text(name).bind_int(now);
+    auto row = one(q, read_org, "Organisation");
+    if (!row) {
+      return refine(std::move(row.error()), Code::kAlreadyExists, "org_name_taken",
+                    "An organisation with that name exists already.");
+    }
+    org = std::move(*row);
+  }
+  {
+    Query q(*c,
+            "INSERT INTO org_members(org_id, user_id, role, added_at) "
+            "VALUES($1, $2, 'owner', $3)");
+    q.bind_int(org.id).bind_int(owner_id).bind_int(now);
+    auto st = q.run();
+    if (!st) {
+      return refine(std::move(st.error()), Code::kNotFound, "not_found", "User not found.");
+    }
+  }
+  TS_RETURN_IF_ERROR(tx.commit());
+  return org;
+}
+
+Result<Org> PgStore::org_by_id(int64_t id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "SELECT " TWOSTEP_ORG_COLUMNS " FROM orgs WHERE id = $1");
+  q.bind_int(id);
+  return one(q, read_org, "Organisation");
+}
+
+Result<Org> PgStore::org_by_name(const std::string& name) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  // The same expression as the unique index orgs_name_nocase, so the index serves it.
+  Query q(*c, "SELECT " TWOSTEP_ORG_COLUMNS
+              " FROM orgs WHERE lower(name COLLATE \"C\") = lower($1 COLLATE \"C\")");
+  q.bind_text(name);
+  return one(q, read_org, "Organisation");
+}
+
+Result<std::vector<Org>> PgStore::list_orgs() {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "SELECT " TWOSTEP_ORG_COLUMNS " FROM orgs ORDER BY id");
+  return all(q, read_org);
+}
+
+Result<std::vector<OrgMembership>> PgStore::orgs_of_user(int64_t user_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "SELECT o.id, o.name, o.created_at, o.require_2fa, o.grace_days, o.policy_since, "
+          "m.role, m.added_at FROM org_members m JOIN orgs o ON o.id = m.org_id "
+          "WHERE m.user_id = $1 ORDER BY o.id");
+  q.bind_int(user_id);
+  return all(q, [](const Row& r) {
+    return OrgMembership{read_org_at(r, 0), read_org_role(r, 6), r.col_int(7)};
+  });
+}
+
+Result<std::vector<OrgMember>> PgStore::org_members(int64_t org_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  // COLLATE "C": byte order, as SQLite's default BINARY collation sorts usernames.
+  Query q(*c, "SELECT " TWOSTEP_ORG_MEMBER_COLUMNS
+              " WHERE m.org_id = $1 ORDER BY u.username COLLATE \"C\"");
+  q.bind_int(org_id);
+  return all(q, read_org_member);
+}
+
+Result<OrgMember> PgStore::org_member(int64_t org_id, int64_t user_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "SELECT " TWOSTEP_ORG_MEMBER_COLUMNS " WHERE m.org_id = $1 AND m.user_id = $2");
+  q.bind_int(org_id).bind_int(user_id);
+  return one(q, read_org_member, "Member");
+}
+
+Status PgStore::add_org_member(int64_t org_id, int64_t user_id, OrgRole role, int64_t now) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "INSERT INTO org_members(org_id, user_id, role, added_at) "
+          "VALUES($1, $2, $3, $4)");
+  q.bind_int(org_id).bind_int(user_id).bind_text(org_role_name(role)).bind_int(now);
+  auto st = q.run();
+  if (!st) {
+    return refine(std::move(st.error()), Code::kAlreadyExists, "already_member",
+                  "That user is a member already.");
+  }
+  return core::ok();
+}
+
+Status PgStore::set_org_member_role(int64_t org_id, int64_t user_id, OrgRole role) {
+  // $1 role, $2 org, $3 user. The owner count is read after lock_org, in this statement's own
+  // snapshot, so it sees every change committed by whoever held the lock before.
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "UPDATE org_members SET role = $1 "
+          "WHERE org_id = $2 AND user_id = $3 AND "
+          "(role <> 'owner' OR $1 = 'owner' OR "
+          "(SELECT COUNT(*) FROM org_members WHERE org_id = $2 AND role = 'owner') > 1)");
+  q.bind_text(org_role_name(role)).bind_int(org_id).bind_int(user_id);
+  return owner_safe_write(*c, q, org_id, user_id);
+}
+
+Status PgStore::remove_org_member(int64_t org_id, int64_t user_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "DELETE FROM org_members WHERE org_id = $1 AND user_id = $2 AND "
+          "(role <> 'owner' OR "
+          "(SELECT COUNT(*) FROM org_members WHERE org_id = $1 AND role = 'owner') > 1)");
+  q.bind_int(org_id).bind_int(user_id);
+  return owner_safe_write(*c, q, org_id, user_id);
+}
+
+Result<Org> PgStore::set_org_policy(int64_t org_id, bool require_2fa, int grace_days, int64_t now) {
+  // $1 require, $2 grace, $3 now, $4 org. Bare columns are the row before the write.
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "UPDATE orgs SET require_2fa = $1, grace_days = $2, "
+          "policy_since = CASE WHEN NOT $1 THEN 0 WHEN require_2fa THEN policy_since ELSE $3 END "
+          "WHERE id = $4 RETURNING " TWOSTEP_ORG_COLUMNS);
+  q.bind_bool(require_2fa).bind_int(grace_days).bind_int(now).bind_int(org_id);
+  return one(q, read_org, "Organisation");
+}
+
+Status PgStore::append_org_audit(const OrgAuditEvent& e) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "INSERT INTO org_audit(org_id, at, actor_id, subject_id, event, ip, user_agent, "
+          "detail) VALUES($1, $2, $3, $4, $5, $6, $7, $8)");
+  q.bind_int(e.org_id)
+      .bind_int(e.at)
+      .bind_int(e.actor_id)
+      .bind_int(e.subject_id)
+      .bind_text(e.event)
+      .bind_text(display_text(e.ip))
+      .bind_text(display_text(e.user_agent))
+      .bind_text(display_text(e.detail));
+  TS_RETURN_IF_ERROR(q.run());
+  return core::ok();
+}
+
+Result<std::vector<OrgAuditEvent>> PgStore::org_audit(int64_t org_id, int limit) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "SELECT " TWOSTEP_ORG_AUDIT_COLUMNS
+              " FROM org_audit a "
+              "LEFT JOIN users actor ON actor.id = a.actor_id "
+              "LEFT JOIN users subject ON subject.id = a.subject_id "
+              "WHERE a.org_id = $1 ORDER BY a.at DESC, a.id DESC LIMIT $2");
+  q.bind_int(org_id).bind_limit(limit);
+  return all(q, read_org_audit);
+}
+
+namespace {
+
+// Moves every session of the user in state `from` to `to` while the user has no confirmed method.
+// The user's row is locked first, as confirm_method and create_method do: a confirmation in flight
+// either commits before (and this changes nothing) or waits until this commits (and the service
+// then upgrades the restricted session), the order SQLite's single writer gives.
+core::Result<int> move_sessions_without_2fa(Connection& c, int64_t user_id, SessionState from,
+                                            SessionState to) {
+  Transaction tx(c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  auto locked = lock_user(c, user_id);
+  if (!locked) {
+    // No such user, no sessions: 0, as on SQLite.
+    return locked.error().code == Code::kNotFound ? core::Result<int>(0)
+                                                  : tl::unexpected(locked.error());
+  }
+  Query q(c,
+          "UPDATE sessions SET state = $1 WHERE user_id = $2 AND state = $3 AND "
+          "NOT EXISTS(SELECT 1 FROM methods WHERE user_id = $2 AND confirmed)");
+  q.bind_int(static_cast<int>(to)).bind_int(user_id).bind_int(static_cast<int>(from));
+  TS_ASSIGN_OR_RETURN(int changed, q.run());
+  TS_RETURN_IF_ERROR(tx.commit());
+  return changed;
+}
+
+}  // namespace
+
+Result<int> PgStore::restrict_sessions_without_2fa(int64_t user_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  return move_sessions_without_2fa(*c, user_id, SessionState::kFull,
+                                   SessionState::kEnrollmentRequired);
+}
+
+Result<int> PgStore::lift_restricted_sessions(int64_t user_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  return move_sessions_without_2fa(*c, user_id, SessionState::kEnrollmentRequired,
+                                   SessionState::kFull);
 }
 
 }  // namespace twostep::store::postgres

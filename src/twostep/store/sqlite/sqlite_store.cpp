@@ -962,85 +962,21 @@ Result<int> SqliteStore::remaining_recovery_codes(int64_t user_id) {
 
 namespace {
 
-#define TWOSTEP_ORG_COLUMNS "id, name, created_at, require_2fa, grace_days, policy_since"
-
-// Reads the org columns starting at column `first` (joins put them after others).
-Org read_org_at(const Query& q, int first) {
-  Org o;
-  o.id = q.col_int(first);
-  o.name = q.col_text(first + 1);
-  o.created_at = q.col_int(first + 2);
-  o.require_2fa = q.col_bool(first + 3);
-  o.grace_days = static_cast<int>(q.col_int(first + 4));
-  o.policy_since = q.col_int(first + 5);
-  return o;
-}
-
-Org read_org(const Query& q) { return read_org_at(q, 0); }
-
-OrgRole read_role(const Query& q, int i) {
-  return parse_org_role(q.col_text(i)).value_or(OrgRole::kMember);
-}
-
-// The confirmed method types come back as "a,b" from group_concat(DISTINCT ...).
-#define TWOSTEP_ORG_MEMBER_COLUMNS                                         \
-  "m.org_id, m.user_id, u.username, m.role, m.added_at, u.last_login_at, " \
-  "COALESCE((SELECT group_concat(DISTINCT t.type) FROM methods t "         \
-  "WHERE t.user_id = m.user_id AND t.confirmed = 1), '') "                 \
-  "FROM org_members m JOIN users u ON u.id = m.user_id"
-
-OrgMember read_org_member(const Query& q) {
-  OrgMember m;
-  m.org_id = q.col_int(0);
-  m.user_id = q.col_int(1);
-  m.username = q.col_text(2);
-  m.role = read_role(q, 3);
-  m.added_at = q.col_int(4);
-  m.last_login_at = q.col_int(5);
-  std::string types = q.col_text(6);
-  size_t pos = 0;
-  while (pos < types.size()) {
-    size_t end = std::min(types.find(',', pos), types.size());
-    if (end > pos) m.method_types.push_back(types.substr(pos, end - pos));
-    pos = end + 1;
-  }
-  std::sort(m.method_types.begin(), m.method_types.end());
-  return m;
-}
-
-#define TWOSTEP_ORG_AUDIT_COLUMNS                                                           \
-  "a.id, a.org_id, a.at, a.actor_id, a.subject_id, a.event, a.ip, a.user_agent, a.detail, " \
-  "COALESCE(actor.username, ''), COALESCE(subject.username, '')"
-
-OrgAuditEvent read_org_audit(const Query& q) {
-  OrgAuditEvent e;
-  e.id = q.col_int(0);
-  e.org_id = q.col_int(1);
-  e.at = q.col_int(2);
-  e.actor_id = q.col_int(3);
-  e.subject_id = q.col_int(4);
-  e.event = q.col_text(5);
-  e.ip = q.col_text(6);
-  e.user_agent = q.col_text(7);
-  e.detail = q.col_text(8);
-  e.actor_name = q.col_text(9);
-  e.subject_name = q.col_text(10);
-  return e;
-}
+// The confirmed method types of the member, as "a,b".
+#define TWOSTEP_ORG_MEMBER_COLUMNS                           \
+  TWOSTEP_ORG_MEMBER_SELECT(                                 \
+      "SELECT group_concat(DISTINCT t.type) FROM methods t " \
+      "WHERE t.user_id = m.user_id AND t.confirmed = 1")
 
 // After a conditional write on a membership changed nothing: was it not a member, or the
 // only owner?
-core::Status membership_refusal(Connection& c, int64_t org_id, int64_t user_id) {
+core::Status why_membership_unchanged(Connection& c, int64_t org_id, int64_t user_id) {
   TS_ASSIGN_OR_RETURN(Query q, prepare(c,
                                        "SELECT EXISTS(SELECT 1 FROM org_members "
                                        "WHERE org_id = ? AND user_id = ?)"));
   q.bind_int(org_id).bind_int(user_id);
   TS_ASSIGN_OR_RETURN(int64_t member, q.scalar("Member"));
-  if (member == 0) {
-    return core::fail(Code::kNotFound, "not_found", "No such member.");
-  }
-  return core::fail(Code::kFailedPrecondition, "last_owner",
-                    "An organisation needs at least one owner: make someone else an owner first.");
+  return membership_refusal(member != 0);
 }
 
 }  // namespace
@@ -1107,7 +1043,7 @@ Result<std::vector<OrgMembership>> SqliteStore::orgs_of_user(int64_t user_id) {
                                        "WHERE m.user_id = ? ORDER BY o.id"));
   q.bind_int(user_id);
   return all(q, [](const Query& r) {
-    return OrgMembership{read_org_at(r, 0), read_role(r, 6), r.col_int(7)};
+    return OrgMembership{read_org_at(r, 0), read_org_role(r, 6), r.col_int(7)};
   });
 }
 
@@ -1156,7 +1092,7 @@ Status SqliteStore::set_org_member_role(int64_t org_id, int64_t user_id, OrgRole
   q.bind_text(org_role_name(role)).bind_int(org_id).bind_int(user_id);
   TS_ASSIGN_OR_RETURN(int changed, q.run());
   if (changed == 0) {
-    return membership_refusal(*c, org_id, user_id);
+    return why_membership_unchanged(*c, org_id, user_id);
   }
   return tx.commit();
 }
@@ -1173,7 +1109,7 @@ Status SqliteStore::remove_org_member(int64_t org_id, int64_t user_id) {
   q.bind_int(org_id).bind_int(user_id);
   TS_ASSIGN_OR_RETURN(int changed, q.run());
   if (changed == 0) {
-    return membership_refusal(*c, org_id, user_id);
+    return why_membership_unchanged(*c, org_id, user_id);
   }
   return tx.commit();
 }
