@@ -1,0 +1,113 @@
+// Internal to factors/webauthn: an owning handle over a libcbor item and the few strict
+// readers the WebAuthn structures need (definite lengths only, map lookups by text or
+// integer key). Every reader returns nullopt/nullptr on a wrong type instead of asserting,
+// because every byte here comes from an untrusted client.
+#pragma once
+
+#include <cbor.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace twostep::factors::webauthn::cbor {
+
+struct Decref {
+  void operator()(cbor_item_t* item) const {
+    if (item != nullptr) cbor_decref(&item);
+  }
+};
+using Item = std::unique_ptr<cbor_item_t, Decref>;
+
+// Decodes the first item of `data`; `used` receives the bytes it took. nullptr on any error.
+inline Item load(std::string_view data, size_t* used) {
+  *used = 0;
+  if (data.empty()) return nullptr;
+  cbor_load_result res{};
+  cbor_item_t* item = cbor_load(reinterpret_cast<cbor_data>(data.data()), data.size(), &res);
+  if (item == nullptr || res.error.code != CBOR_ERR_NONE) {
+    if (item != nullptr) cbor_decref(&item);
+    return nullptr;
+  }
+  *used = res.read;
+  return Item(item);
+}
+
+// Decodes `data`, which must hold exactly one item.
+inline Item load_exact(std::string_view data) {
+  size_t used = 0;
+  Item item = load(data, &used);
+  if (!item || used != data.size()) return nullptr;
+  return item;
+}
+
+inline std::optional<std::string> bytes(const cbor_item_t* item) {
+  if (item == nullptr || !cbor_isa_bytestring(item) || !cbor_bytestring_is_definite(item)) {
+    return std::nullopt;
+  }
+  return std::string(reinterpret_cast<const char*>(cbor_bytestring_handle(item)),
+                     cbor_bytestring_length(item));
+}
+
+inline std::optional<std::string> text(const cbor_item_t* item) {
+  if (item == nullptr || !cbor_isa_string(item) || !cbor_string_is_definite(item)) {
+    return std::nullopt;
+  }
+  return std::string(reinterpret_cast<const char*>(cbor_string_handle(item)),
+                     cbor_string_length(item));
+}
+
+// An integer (major type 0 or 1) that fits int64.
+inline std::optional<int64_t> integer(const cbor_item_t* item) {
+  if (item == nullptr) return std::nullopt;
+  if (cbor_isa_uint(item)) {
+    uint64_t v = cbor_get_int(item);
+    if (v > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
+    return static_cast<int64_t>(v);
+  }
+  if (cbor_isa_negint(item)) {
+    uint64_t v = cbor_get_int(item);  // the value is -1 - v
+    if (v > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
+    return -1 - static_cast<int64_t>(v);
+  }
+  return std::nullopt;
+}
+
+inline bool is_definite_map(const cbor_item_t* item) {
+  return item != nullptr && cbor_isa_map(item) && cbor_map_is_definite(item);
+}
+
+// The value under a text key; nullptr when absent. A key that appears twice makes the map
+// ambiguous: treated as absent-and-wrong by returning the sentinel `duplicate`.
+inline const cbor_item_t* by_text(const cbor_item_t* map, std::string_view key,
+                                  bool* duplicate = nullptr) {
+  if (!is_definite_map(map)) return nullptr;
+  const cbor_item_t* found = nullptr;
+  cbor_pair* pairs = cbor_map_handle(map);
+  for (size_t i = 0; i < cbor_map_size(map); ++i) {
+    auto k = text(pairs[i].key);
+    if (k && *k == key) {
+      if (found != nullptr && duplicate != nullptr) *duplicate = true;
+      found = pairs[i].value;
+    }
+  }
+  return found;
+}
+
+inline const cbor_item_t* by_int(const cbor_item_t* map, int64_t key, bool* duplicate = nullptr) {
+  if (!is_definite_map(map)) return nullptr;
+  const cbor_item_t* found = nullptr;
+  cbor_pair* pairs = cbor_map_handle(map);
+  for (size_t i = 0; i < cbor_map_size(map); ++i) {
+    auto k = integer(pairs[i].key);
+    if (k && *k == key) {
+      if (found != nullptr && duplicate != nullptr) *duplicate = true;
+      found = pairs[i].value;
+    }
+  }
+  return found;
+}
+
+}  // namespace twostep::factors::webauthn::cbor
