@@ -79,6 +79,10 @@ std::vector<Binding> bindings(Config& c) {
       {"sms", "gateway", &c.sms.gateway},
       {"sms", "http_url", &c.sms.http_url},
       {"sms", "twilio_base_url", &c.sms.twilio_base_url},
+      {"webauthn", "origins", &c.webauthn.origins},
+      {"webauthn", "rp_name", &c.webauthn.rp_name},
+      {"webauthn", "user_verification", &c.webauthn.user_verification},
+      {"webauthn", "attestation", &c.webauthn.attestation},
   };
 }
 
@@ -187,6 +191,17 @@ Status validate(const Config& c) {
   }
   if (c.server.body_limit < 1024 || c.server.header_limit < 1024) {
     return tl::unexpected(bad("server.*_limit", "must be at least 1024 bytes"));
+  }
+  const auto& uv = c.webauthn.user_verification;
+  if (uv != "required" && uv != "preferred" && uv != "discouraged") {
+    return tl::unexpected(bad("webauthn.user_verification", "expected required, preferred or discouraged"));
+  }
+  const auto& att = c.webauthn.attestation;
+  if (att != "none" && att != "indirect" && att != "direct") {
+    return tl::unexpected(bad("webauthn.attestation", "expected none, indirect or direct"));
+  }
+  if (c.webauthn.rp_name.empty() || c.webauthn.rp_name.size() > 64) {
+    return tl::unexpected(bad("webauthn.rp_name", "1 to 64 characters"));
   }
   if (c.accounts.password_min_score > 4) {
     return tl::unexpected(bad("accounts.password_min_score", "must be 0..4"));

@@ -158,7 +158,7 @@ Result<SecondStepOutcome> Login::second_factor(const SessionView& pending, std::
     return fail(Code::kFailedPrecondition, "conflict", "This sign-in is already complete.");
   }
   TS_RETURN_IF_ERROR(check_second_factor_lock(pending.user.id));
-  auto check = twofa_.check_code(pending.user, type, code, method_id);
+  auto check = twofa_.check_code(pending.user, type, code, method_id, &client);
   if (!check) {
     if (check.error().code != Code::kUnauthenticated) return tl::unexpected(check.error());
     return tl::unexpected(record_failure(pending, type, check.error(), client));
@@ -202,7 +202,7 @@ Result<IssuedSession> Login::reauth(const SessionView& current, std::string_view
       return fail(Code::kInvalidArgument, "invalid_request",
                   "type and code: a second factor is required.");
     }
-    auto check = twofa_.check_code(current.user, type, code, std::nullopt);
+    auto check = twofa_.check_code(current.user, type, code, std::nullopt, &client);
     if (!check) {
       if (check.error().code == Code::kUnauthenticated) {
         audit_.record(current.user.id, "reauth_failed", client, {{"reason", "second_factor"}});
