@@ -12,6 +12,7 @@
 #include "twostep/services/accounts.hpp"
 #include "twostep/services/audit.hpp"
 #include "twostep/services/login.hpp"
+#include "twostep/services/security_keys.hpp"
 #include "twostep/services/sessions.hpp"
 #include "twostep/services/throttle.hpp"
 #include "twostep/services/twofa.hpp"
@@ -35,6 +36,7 @@ class App {
   services::Sessions& sessions() { return *sessions_; }
   services::TwoFactor& twofa() { return *twofa_; }
   services::Audit& audit() { return *audit_; }
+  services::SecurityKeys& security_keys() { return *security_keys_; }
 
  private:
   explicit App(core::Config config) : config_(std::move(config)) {}
@@ -50,6 +52,7 @@ class App {
   std::unique_ptr<services::Sessions> sessions_;
   std::unique_ptr<services::TwoFactor> twofa_;
   std::unique_ptr<services::Login> login_;
+  std::unique_ptr<services::SecurityKeys> security_keys_;
 };
 
 // "127.0.0.1:8080" / "[::1]:8080" → host, port.

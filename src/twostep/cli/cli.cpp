@@ -5,7 +5,10 @@
 
 #include <cstdio>
 #include <ctime>
+#include <fstream>
 #include <iostream>
+#include <iterator>
+#include <sstream>
 #include <optional>
 #include <string>
 
@@ -103,6 +106,17 @@ int run(int argc, char** argv) {
   user_passwd->add_option("NAME", name, "Username")->required();
   user_passwd->add_flag("--password-stdin", password_stdin, "Read the password from standard input");
 
+  auto* yubikey = cli.add_subcommand("yubikey", "Manage Yubico OTP keys");
+  yubikey->require_subcommand(1);
+  std::string key_file;
+  bool replace_keys = false;
+  auto* yubikey_import = yubikey->add_subcommand(
+      "import", "Import keys from a personalization tool's CSV export (- = standard input)");
+  yubikey_import->add_option("FILE", key_file, "CSV file")->required();
+  yubikey_import->add_flag("--replace", replace_keys,
+                           "Replace keys already imported (they were reprogrammed)");
+  auto* yubikey_list = yubikey->add_subcommand("list", "List imported keys and who uses them");
+
   CLI11_PARSE(cli, argc, argv);
 
   if (version->parsed()) {
@@ -144,6 +158,33 @@ int run(int argc, char** argv) {
       std::printf("%-6lld %-32s %-8s %-6s %-22s %s\n", static_cast<long long>(u.id), u.username.c_str(),
                   u.disabled ? "disabled" : "active", on && *on ? "on" : "off",
                   format_time(u.created_at).c_str(), format_time(u.last_login_at).c_str());
+    }
+    return 0;
+  }
+  if (yubikey_import->parsed()) {
+    std::string text;
+    if (key_file == "-") {
+      text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    } else {
+      std::ifstream in(key_file, std::ios::binary);
+      if (!in) return fatal("cannot read " + key_file);
+      std::ostringstream ss;
+      ss << in.rdbuf();
+      text = ss.str();
+    }
+    auto n = (*app)->security_keys().import_yubikeys(text, replace_keys, kCliClient);
+    core::secure_zero(text.data(), text.size());
+    if (!n) return fatal(n.error().message);
+    std::cout << "imported " << *n << " new YubiKey" << (*n == 1 ? "" : "s") << "\n";
+    return 0;
+  }
+  if (yubikey_list->parsed()) {
+    auto keys = (*app)->security_keys().list_yubikeys();
+    if (!keys) return fatal(keys.error().message);
+    std::printf("%-34s %-22s %-22s %s\n", "PUBLIC ID", "IMPORTED", "LAST USED", "USER");
+    for (const auto& k : *keys) {
+      std::printf("%-34s %-22s %-22s %s\n", k.public_id.c_str(), format_time(k.imported_at).c_str(),
+                  format_time(k.last_used_at).c_str(), k.owner.empty() ? "-" : k.owner.c_str());
     }
     return 0;
   }
