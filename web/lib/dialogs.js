@@ -77,9 +77,14 @@ export function reauthDialog({ twofa }) {
     const setType = (type) => {
       codeType = type;
       const recovery = type === 'recovery';
-      label.textContent = recovery ? 'Recovery code' : 'Code from your authenticator app';
-      code.input.setAttribute('inputmode', recovery ? 'text' : 'numeric');
-      code.input.setAttribute('autocomplete', recovery ? 'off' : 'one-time-code');
+      const text = recovery || type === 'yubiotp';
+      label.textContent = recovery
+        ? 'Recovery code'
+        : type === 'yubiotp'
+          ? 'One-time password from your YubiKey'
+          : 'Code from your authenticator app';
+      code.input.setAttribute('inputmode', text ? 'text' : 'numeric');
+      code.input.setAttribute('autocomplete', text ? 'off' : 'one-time-code');
       code.input.placeholder = recovery ? 'xxxx-xxxx-xxxx-xxxx' : '';
     };
     const radio = (value, text, checked) => {
@@ -104,6 +109,7 @@ export function reauthDialog({ twofa }) {
       { class: 'choice' },
       h('legend', {}, 'Second step'),
       radio('totp', 'Authenticator app code', true),
+      radio('yubiotp', 'YubiKey one-time password', false),
       radio('recovery', 'Recovery code', false),
     );
   }
