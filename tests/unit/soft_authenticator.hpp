@@ -19,7 +19,7 @@
 #include "twostep/crypto/encoding.hpp"
 #include "twostep/crypto/hash.hpp"
 #include "twostep/crypto/random.hpp"
-#include "twostep/factors/webauthn/cose.hpp"
+#include "twostep/factors/webauthn/webauthn.hpp"
 
 namespace twostep::testing {
 

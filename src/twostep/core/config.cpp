@@ -232,8 +232,11 @@ Result<Config> load_config(const std::optional<std::string>& file,
         return tl::unexpected(bad(*file, "'" + std::string(section.str()) + "' is not a section"));
       }
       for (const auto& [key, value] : *sect) {
+        // Named copies: clang before 16 cannot capture structured bindings (the fuzz preset).
+        std::string_view section_name = section.str();
+        std::string_view key_name = key.str();
         auto it = std::find_if(bs.begin(), bs.end(), [&](const Binding& b) {
-          return b.section == section.str() && b.key == key.str();
+          return b.section == section_name && b.key == key_name;
         });
         if (it == bs.end()) {
           return tl::unexpected(bad(*file, "unknown key " + std::string(section.str()) + "." +
@@ -243,7 +246,9 @@ Result<Config> load_config(const std::optional<std::string>& file,
       }
     }
   }
-  for (const auto& [name, value] : env) {
+  for (const auto& entry : env) {
+    const std::string& name = entry.first;
+    const std::string& value = entry.second;
     if (name.rfind("TWOSTEP_", 0) != 0) continue;
     auto it = std::find_if(bs.begin(), bs.end(),
                            [&](const Binding& b) { return b.env_name() == name; });

@@ -240,6 +240,31 @@ TEST(WebauthnTest, MalformedAndTruncatedCborIsRefused) {
             "malformed");
 }
 
+TEST(WebauthnTest, HugeDeclaredSizesAreRefusedBeforeAllocating) {
+  // Five bytes that claim 2^28 array elements or map pairs, a 4 GiB byte string, deep
+  // nesting, and indefinite lengths (which CTAP2 never uses): refused by the pre-scan, so
+  // libcbor never allocates for the claim. (Found by the fuzz target.)
+  for (std::string bomb : {std::string("\x9a\x10\x00\x00\x00", 5), std::string("\xba\x10\x00\x00\x00", 5),
+                           std::string("\x5a\xff\xff\xff\xff", 5), std::string(64, '\x81') + "\x01",
+                           std::string("\x9f\x01\xff", 3), std::string("\xbf\x01\x01\xff", 4),
+                           std::string("\x5f\x41\x00\xff", 4)}) {
+    EXPECT_EQ(reason(parse_cose_key(bomb)), "malformed");
+    EXPECT_EQ(reason(parse_attestation_object(bomb)), "malformed");
+    SoftCredential cred;
+    std::string ad = cred.auth_data(CeremonyOptions{}, true, bomb);
+    EXPECT_EQ(reason(parse_authenticator_data(ad)), "malformed");
+  }
+  // Nesting within the limit is fine.
+  EXPECT_TRUE(parse_authenticator_data(
+                  [] {
+                    SoftCredential cred;
+                    std::string ext = cred.auth_data(CeremonyOptions{}, false);
+                    ext[32] = static_cast<char>(ext[32] | kFlagExtensions);
+                    return ext + "\xa1\x61x" + std::string(8, '\x81') + "\x01";
+                  }())
+                  .has_value());
+}
+
 TEST(WebauthnTest, AuthenticatorDataBounds) {
   SoftCredential cred;
   CeremonyOptions o;

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace twostep::factors::webauthn::cbor {
 
@@ -21,10 +22,68 @@ struct Decref {
 };
 using Item = std::unique_ptr<cbor_item_t, Decref>;
 
+inline constexpr size_t kMaxDepth = 16;
+
+// The encoded length of the first item of `data` when it is well-formed in the strict form
+// CTAP2 uses: definite lengths only, nesting at most kMaxDepth, and every declared count or
+// length backed by bytes that are actually there. libcbor allocates a definite array or map
+// for its declared size before reading its elements, so five bytes claiming 2^28 elements
+// would cost gigabytes: this check runs first, in O(size) time and O(depth) memory.
+inline std::optional<size_t> scan(std::string_view data) {
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  const size_t n = data.size();
+  size_t pos = 0;
+  std::vector<uint64_t> pending{1};  // items still to read at each open level
+  while (!pending.empty()) {
+    if (pending.back() == 0) {
+      pending.pop_back();
+      continue;
+    }
+    --pending.back();
+    if (pos >= n) return std::nullopt;
+    const unsigned char initial = p[pos++];
+    const unsigned major = initial >> 5;
+    const unsigned info = initial & 0x1f;
+    uint64_t arg = info;
+    if (info >= 24 && info <= 27) {
+      const size_t len = size_t{1} << (info - 24);
+      if (n - pos < len) return std::nullopt;
+      arg = 0;
+      for (size_t i = 0; i < len; ++i) arg = (arg << 8) | p[pos++];
+    } else if (info > 27) {
+      return std::nullopt;  // reserved, or an indefinite length
+    }
+    const uint64_t left = n - pos;
+    switch (major) {
+      case 2:  // byte string
+      case 3:  // text string
+        if (arg > left) return std::nullopt;
+        pos += static_cast<size_t>(arg);
+        break;
+      case 4:  // array: each element takes at least one byte
+        if (arg > left || pending.size() > kMaxDepth) return std::nullopt;
+        pending.push_back(arg);
+        break;
+      case 5:  // map: each pair takes at least two bytes
+        if (arg > left / 2 || pending.size() > kMaxDepth) return std::nullopt;
+        pending.push_back(arg * 2);
+        break;
+      case 6:  // a tag wraps the next item at the same level
+        ++pending.back();
+        break;
+      default:  // integers, simple values and floats: the argument was all of it
+        break;
+    }
+  }
+  return pos;
+}
+
 // Decodes the first item of `data`; `used` receives the bytes it took. nullptr on any error.
 inline Item load(std::string_view data, size_t* used) {
   *used = 0;
-  if (data.empty()) return nullptr;
+  auto size = scan(data);
+  if (!size) return nullptr;
+  data = data.substr(0, *size);
   cbor_load_result res{};
   cbor_item_t* item = cbor_load(reinterpret_cast<cbor_data>(data.data()), data.size(), &res);
   if (item == nullptr || res.error.code != CBOR_ERR_NONE) {
