@@ -30,7 +30,10 @@ void BM_WebauthnAssertion(benchmark::State& state) {
   }
   state.SetLabel(alg == wa::kEs256 ? "ES256" : alg == wa::kEdDsa ? "EdDSA" : "RS256");
 }
-BENCHMARK(BM_WebauthnAssertion)->Arg(wa::kEs256)->Arg(wa::kEdDsa)->Arg(wa::kRs256)
+BENCHMARK(BM_WebauthnAssertion)
+    ->Arg(wa::kEs256)
+    ->Arg(wa::kEdDsa)
+    ->Arg(wa::kRs256)
     ->Unit(benchmark::kMicrosecond);
 
 void BM_WebauthnRegistrationPackedX5c(benchmark::State& state) {

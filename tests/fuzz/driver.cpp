@@ -51,7 +51,8 @@ std::string mutate(std::string s, const std::vector<std::string>& corpus, Rng& r
         if (!s.empty()) s[rng.below(s.size())] = static_cast<char>(rng.next());
         break;
       case 3:  // insert bytes
-        s.insert(rng.below(s.size() + 1), std::string(1 + rng.below(8), static_cast<char>(rng.next())));
+        s.insert(rng.below(s.size() + 1),
+                 std::string(1 + rng.below(8), static_cast<char>(rng.next())));
         break;
       case 4:  // erase a range
         if (!s.empty()) {
@@ -107,7 +108,7 @@ int main(int argc, char** argv) {
   for (long i = 0; i < mutations; ++i) {
     run(mutate(corpus[rng.below(corpus.size())], corpus, rng));
   }
-  std::printf("fuzz driver: %zu corpus files and %ld mutations ran without a crash\n", corpus.size(),
-              mutations);
+  std::printf("fuzz driver: %zu corpus files and %ld mutations ran without a crash\n",
+              corpus.size(), mutations);
   return 0;
 }

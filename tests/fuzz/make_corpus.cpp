@@ -30,8 +30,10 @@ int main(int argc, char** argv) {
     std::string a = std::to_string(-alg);
     write(web, "cose_" + a, cred.key().cose());
     write(web, "attestation_none_" + a, cred.register_with(challenge, "none").attestation_object);
-    write(web, "attestation_packed_self_" + a, cred.register_with(challenge, "packed-self").attestation_object);
-    write(web, "attestation_packed_x5c_" + a, cred.register_with(challenge, "packed-x5c").attestation_object);
+    write(web, "attestation_packed_self_" + a,
+          cred.register_with(challenge, "packed-self").attestation_object);
+    write(web, "attestation_packed_x5c_" + a,
+          cred.register_with(challenge, "packed-x5c").attestation_object);
     write(web, "authdata_attested_" + a, cred.auth_data(CeremonyOptions{}, true));
   }
   SoftCredential es;
@@ -41,7 +43,10 @@ int main(int argc, char** argv) {
   write(web, "client_data_get", assertion.client_data_json);
   std::string ext = es.auth_data(CeremonyOptions{}, false);
   ext[32] = static_cast<char>(ext[32] | wa::kFlagExtensions);
-  write(web, "authdata_extensions", ext + "\xa1\x6b" "credProtect\x02");
+  write(web, "authdata_extensions",
+        ext +
+            "\xa1\x6b"
+            "credProtect\x02");
 
   auto yk = root / "yubico_otp";
   SoftYubikey key;
@@ -51,6 +56,7 @@ int main(int argc, char** argv) {
   write(yk, "keys_traditional",
         "LOGGING START,12/10/12 10:43\nYubico OTP,12/10/12 10:43,1,vvccccbdhkti,0f1a0c29f5d0,"
         "f0a52a51263a1ad4085ca6ad6e6b09eb,,,0,0,0,0,0,0,0,0,0,0\n");
-  write(yk, "keys_plain", "# comment\nvvccccbdhkti,0f1a0c29f5d0,f0a52a51263a1ad4085ca6ad6e6b09eb\n");
+  write(yk, "keys_plain",
+        "# comment\nvvccccbdhkti,0f1a0c29f5d0,f0a52a51263a1ad4085ca6ad6e6b09eb\n");
   return 0;
 }

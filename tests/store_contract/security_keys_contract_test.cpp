@@ -96,8 +96,8 @@ class SecurityKeyStoreContract : public ::testing::TestWithParam<StoreFactory> {
 };
 
 TEST_P(SecurityKeyStoreContract, ImportsAndReadsYubikeys) {
-  EXPECT_EQ(must(store().import_yubikeys({key("vvcccc01"), key("cccccc02", std::string("\0\1\2", 3))},
-                                         false, kNow)),
+  EXPECT_EQ(must(store().import_yubikeys(
+                {key("vvcccc01"), key("cccccc02", std::string("\0\1\2", 3))}, false, kNow)),
             2);
   auto k = must(store().yubikey_by_public_id("cccccc02"));
   EXPECT_EQ(k.secret, std::string("\0\1\2", 3));  // binary-safe
@@ -119,8 +119,8 @@ TEST_P(SecurityKeyStoreContract, ImportIsAllOrNothingUnlessReplacing) {
   EXPECT_CODE(store().yubikey_by_public_id("cccccc02"), Code::kNotFound);
   EXPECT_EQ(must(store().yubikey_by_public_id("vvcccc01")).secret, "old");
   // Replacing: the key was reprogrammed, its counter starts again.
-  EXPECT_EQ(must(store().import_yubikeys({key("cccccc02"), key("vvcccc01", "new")}, true, kNow + 1)),
-            1);
+  EXPECT_EQ(
+      must(store().import_yubikeys({key("cccccc02"), key("vvcccc01", "new")}, true, kNow + 1)), 1);
   auto k = must(store().yubikey_by_public_id("vvcccc01"));
   EXPECT_EQ(k.secret, "new");
   EXPECT_EQ(k.last_counter, -1);

@@ -148,7 +148,8 @@ class TestKey {
     auto* in = reinterpret_cast<const unsigned char*>(data.data());
     EVP_DigestSign(ctx, nullptr, &len, in, data.size());
     std::string sig(len, '\0');
-    if (EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len, in, data.size()) != 1) {
+    if (EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len, in, data.size()) !=
+        1) {
       throw std::runtime_error("DigestSign");
     }
     sig.resize(len);
@@ -171,15 +172,20 @@ inline std::string make_cert(EVP_PKEY* subject_key, EVP_PKEY* issuer_key, const 
   X509_gmtime_adj(X509_getm_notAfter(x.get()), 3600L * 24 * 365);
   X509_set_pubkey(x.get(), subject_key);
   X509_NAME* name = X509_get_subject_name(x.get());
-  X509_NAME_add_entry_by_txt(name, "C", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("CH"), -1, -1, 0);
-  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("Test Vendor"), -1, -1, 0);
-  X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(ou.c_str()), -1, -1, 0);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("Test Key"), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "C", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("CH"),
+                             -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("Test Vendor"), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(ou.c_str()), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("Test Key"), -1, -1, 0);
   X509_set_issuer_name(x.get(), name);
   X509V3_CTX v3;
   X509V3_set_ctx_nodb(&v3);
   X509V3_set_ctx(&v3, x.get(), x.get(), nullptr, nullptr, 0);
-  X509_EXTENSION* bc = X509V3_EXT_conf_nid(nullptr, &v3, NID_basic_constraints, ca ? "critical,CA:TRUE" : "CA:FALSE");
+  X509_EXTENSION* bc = X509V3_EXT_conf_nid(nullptr, &v3, NID_basic_constraints,
+                                           ca ? "critical,CA:TRUE" : "CA:FALSE");
   X509_add_ext(x.get(), bc, -1);
   X509_EXTENSION_free(bc);
   if (!aaguid_ext.empty()) {
@@ -200,7 +206,8 @@ inline std::string make_cert(EVP_PKEY* subject_key, EVP_PKEY* issuer_key, const 
     ASN1_OCTET_STRING_free(inner);
     OPENSSL_free(der);
   }
-  X509_sign(x.get(), issuer_key, EVP_PKEY_get_base_id(issuer_key) == EVP_PKEY_ED25519 ? nullptr : EVP_sha256());
+  X509_sign(x.get(), issuer_key,
+            EVP_PKEY_get_base_id(issuer_key) == EVP_PKEY_ED25519 ? nullptr : EVP_sha256());
   unsigned char* der = nullptr;
   int len = i2d_X509(x.get(), &der);
   std::string out(reinterpret_cast<char*>(der), len);
@@ -251,10 +258,12 @@ class SoftCredential {
   const std::string& aaguid() const { return aaguid_; }
   uint32_t counter = 0;  // the next sign count to report (0 = no counter)
 
-  std::string auth_data(const CeremonyOptions& o, bool attested, const std::string& cose = {}) const {
-    std::string ad = crypto::sha256(o.rp_id) + std::string(1, static_cast<char>(
-                                                    o.flags | (attested ? wa::kFlagAttestedData : 0))) +
-                     be32(o.sign_count);
+  std::string auth_data(const CeremonyOptions& o, bool attested,
+                        const std::string& cose = {}) const {
+    std::string ad =
+        crypto::sha256(o.rp_id) +
+        std::string(1, static_cast<char>(o.flags | (attested ? wa::kFlagAttestedData : 0))) +
+        be32(o.sign_count);
     if (attested) ad += aaguid_ + be16(id_.size()) + id_ + (cose.empty() ? key_.cose() : cose);
     return ad;
   }
@@ -264,7 +273,8 @@ class SoftCredential {
                                      const CeremonyOptions& o = {}) const {
     RegistrationResponse r;
     r.credential_id = id_;
-    r.client_data_json = client_data_json(o.type.empty() ? "webauthn.create" : o.type, challenge, o);
+    r.client_data_json =
+        client_data_json(o.type.empty() ? "webauthn.create" : o.type, challenge, o);
     std::string ad = auth_data(o, true);
     std::string cdh = crypto::sha256(r.client_data_json);
     CborOwner stmt(cbor_new_definite_map(3));
@@ -276,7 +286,8 @@ class SoftCredential {
     } else if (fmt == "packed-x5c") {
       f = "packed";
       TestKey att(wa::kEs256);
-      std::string cert = make_cert(att.pkey(), att.pkey(), "Authenticator Attestation", false, aaguid_);
+      std::string cert =
+          make_cert(att.pkey(), att.pkey(), "Authenticator Attestation", false, aaguid_);
       map_put(stmt.item, cbor_build_string("alg"), cbor_int(wa::kEs256));
       map_put(stmt.item, cbor_build_string("sig"), cbor_bytes(att.sign(ad + cdh)));
       cbor_item_t* arr = cbor_new_definite_array(1);
@@ -285,7 +296,8 @@ class SoftCredential {
     } else if (fmt == "fido-u2f") {
       TestKey att(wa::kEs256);
       std::string cert = make_cert(att.pkey(), att.pkey(), "Authenticator Attestation");
-      std::string data = std::string(1, '\0') + crypto::sha256(o.rp_id) + cdh + id_ + key_.ec_point();
+      std::string data =
+          std::string(1, '\0') + crypto::sha256(o.rp_id) + cdh + id_ + key_.ec_point();
       map_put(stmt.item, cbor_build_string("sig"), cbor_bytes(att.sign(data)));
       cbor_item_t* arr = cbor_new_definite_array(1);
       cbor_array_push(arr, cbor_move(cbor_bytes(cert)));

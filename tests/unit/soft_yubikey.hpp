@@ -41,8 +41,8 @@ struct SoftYubikey {
     tok.tstph = 0x56;
     tok.use = use_count;
     tok.rnd = 0xbeef;
-    tok.crc = static_cast<uint16_t>(~yubikey_crc16(reinterpret_cast<const uint8_t*>(&tok),
-                                                   sizeof tok - sizeof tok.crc));
+    tok.crc = static_cast<uint16_t>(
+        ~yubikey_crc16(reinterpret_cast<const uint8_t*>(&tok), sizeof tok - sizeof tok.crc));
     char out[YUBIKEY_OTP_SIZE + 1];
     yubikey_generate(&tok, reinterpret_cast<const uint8_t*>(aes_key.data()), out);
     return public_id + std::string(out, YUBIKEY_OTP_SIZE);

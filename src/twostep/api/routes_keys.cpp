@@ -30,7 +30,8 @@ core::Result<std::string> nested_string(const json& obj, const std::string& wher
 
 core::Result<std::string> b64_field(const json& obj, const std::string& where, const char* name,
                                     size_t max_bytes, bool required) {
-  TS_ASSIGN_OR_RETURN(std::string text, nested_string(obj, where, name, b64len(max_bytes), required));
+  TS_ASSIGN_OR_RETURN(std::string text,
+                      nested_string(obj, where, name, b64len(max_bytes), required));
   auto bytes = crypto::base64url_decode(text);
   if (!bytes) {
     return core::fail(Code::kInvalidArgument, "invalid_request",
@@ -56,8 +57,10 @@ core::Result<CredentialResponse> parse_credential(const json& body, bool registr
                       "credential.type: expected \"public-key\".");
   }
   CredentialResponse out;
-  TS_ASSIGN_OR_RETURN(out.raw_id, b64_field(cred, "credential.", "rawId", wa::kMaxCredentialId, false));
-  TS_ASSIGN_OR_RETURN(std::string id, b64_field(cred, "credential.", "id", wa::kMaxCredentialId, true));
+  TS_ASSIGN_OR_RETURN(out.raw_id,
+                      b64_field(cred, "credential.", "rawId", wa::kMaxCredentialId, false));
+  TS_ASSIGN_OR_RETURN(std::string id,
+                      b64_field(cred, "credential.", "id", wa::kMaxCredentialId, true));
   if (out.raw_id.empty()) out.raw_id = id;
   if (id.empty() || id != out.raw_id) {
     return core::fail(Code::kInvalidArgument, "invalid_request",
@@ -110,10 +113,12 @@ class SecurityKeyRoutes final : public Area {
  public:
   using Area::Area;
   void add(http::Router& r) override {
-    r.add("POST", "/api/v1/methods/webauthn/options", bind(this, &SecurityKeyRoutes::creation_options));
+    r.add("POST", "/api/v1/methods/webauthn/options",
+          bind(this, &SecurityKeyRoutes::creation_options));
     r.add("POST", "/api/v1/methods/webauthn", bind(this, &SecurityKeyRoutes::register_key));
     r.add("POST", "/api/v1/methods/yubiotp", bind(this, &SecurityKeyRoutes::register_yubikey));
-    r.add("POST", "/api/v1/login/webauthn/options", bind(this, &SecurityKeyRoutes::request_options));
+    r.add("POST", "/api/v1/login/webauthn/options",
+          bind(this, &SecurityKeyRoutes::request_options));
     r.add("POST", "/api/v1/login/webauthn", bind(this, &SecurityKeyRoutes::login));
   }
 
@@ -129,21 +134,20 @@ class SecurityKeyRoutes final : public Area {
     if (!o) co_return err2;
     json params = json::array();
     for (int alg : o->algorithms) params.push_back(json{{"type", "public-key"}, {"alg", alg}});
-    co_return json_response(
-        200, json{{"rp", {{"id", o->rp_id}, {"name", o->rp_name}}},
-                  {"user",
-                   {{"id", crypto::base64url_encode(o->user_handle)},
-                    {"name", o->user_name},
-                    {"displayName", o->user_name}}},
-                  {"challenge", crypto::base64url_encode(o->challenge)},
-                  {"pubKeyCredParams", params},
-                  {"timeout", o->timeout_ms},
-                  {"excludeCredentials", descriptors(o->exclude)},
-                  {"authenticatorSelection",
-                   {{"residentKey", "discouraged"},
-                    {"requireResidentKey", false},
-                    {"userVerification", o->user_verification}}},
-                  {"attestation", o->attestation}});
+    co_return json_response(200, json{{"rp", {{"id", o->rp_id}, {"name", o->rp_name}}},
+                                      {"user",
+                                       {{"id", crypto::base64url_encode(o->user_handle)},
+                                        {"name", o->user_name},
+                                        {"displayName", o->user_name}}},
+                                      {"challenge", crypto::base64url_encode(o->challenge)},
+                                      {"pubKeyCredParams", params},
+                                      {"timeout", o->timeout_ms},
+                                      {"excludeCredentials", descriptors(o->exclude)},
+                                      {"authenticatorSelection",
+                                       {{"residentKey", "discouraged"},
+                                        {"requireResidentKey", false},
+                                        {"userVerification", o->user_verification}}},
+                                      {"attestation", o->attestation}});
   }
 
   Awaitable register_key(Request& req) {
@@ -156,9 +160,11 @@ class SecurityKeyRoutes final : public Area {
     auto [auth, err] = co_await authenticate(req, Need::kFull);
     if (!auth) co_return err;
     Client c = client(req);
-    auto [m, err2] = co_await on_db([&] { return keys().register_key(auth->view, *cred, *label, c); });
+    auto [m, err2] =
+        co_await on_db([&] { return keys().register_key(auth->view, *cred, *label, c); });
     if (!m) co_return err2;
-    co_return json_response(201, json{{"method_id", m->method_id}, {"recovery_codes", m->recovery_codes}});
+    co_return json_response(
+        201, json{{"method_id", m->method_id}, {"recovery_codes", m->recovery_codes}});
   }
 
   Awaitable register_yubikey(Request& req) {
@@ -171,11 +177,11 @@ class SecurityKeyRoutes final : public Area {
     auto [auth, err] = co_await authenticate(req, Need::kFull);
     if (!auth) co_return err;
     Client c = client(req);
-    auto [m, err2] = co_await on_db([&] {
-      return keys().register_yubikey(auth->view.user, *otp, *label, c);
-    });
+    auto [m, err2] =
+        co_await on_db([&] { return keys().register_yubikey(auth->view.user, *otp, *label, c); });
     if (!m) co_return err2;
-    co_return json_response(201, json{{"method_id", m->method_id}, {"recovery_codes", m->recovery_codes}});
+    co_return json_response(
+        201, json{{"method_id", m->method_id}, {"recovery_codes", m->recovery_codes}});
   }
 
   Awaitable request_options(Request& req) {

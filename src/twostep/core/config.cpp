@@ -194,7 +194,8 @@ Status validate(const Config& c) {
   }
   const auto& uv = c.webauthn.user_verification;
   if (uv != "required" && uv != "preferred" && uv != "discouraged") {
-    return tl::unexpected(bad("webauthn.user_verification", "expected required, preferred or discouraged"));
+    return tl::unexpected(
+        bad("webauthn.user_verification", "expected required, preferred or discouraged"));
   }
   const auto& att = c.webauthn.attestation;
   if (att != "none" && att != "indirect" && att != "direct") {

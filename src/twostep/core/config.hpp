@@ -93,9 +93,9 @@ struct SmsConfig {
 // always accepted; `origins` adds others (e.g. a second name for the same server).
 struct WebauthnConfig {
   std::vector<std::string> origins;
-  std::string rp_name = "twostep";               // shown by the browser and the key
-  std::string user_verification = "preferred";   // required | preferred | discouraged
-  std::string attestation = "none";              // none | indirect | direct (conveyance)
+  std::string rp_name = "twostep";              // shown by the browser and the key
+  std::string user_verification = "preferred";  // required | preferred | discouraged
+  std::string attestation = "none";             // none | indirect | direct (conveyance)
 };
 
 struct Config {

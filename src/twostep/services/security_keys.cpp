@@ -23,8 +23,11 @@ core::Error refused(Code code, std::string message, std::string detail = {}) {
 }
 
 core::Error invalid_code() {
-  return core::Error{Code::kUnauthenticated, "invalid_code",
-                     "That code is not valid. Check it and try again.", {}, 0};
+  return core::Error{Code::kUnauthenticated,
+                     "invalid_code",
+                     "That code is not valid. Check it and try again.",
+                     {},
+                     0};
 }
 
 std::string yubikey_ad(const std::string& public_id) { return "yubikey|public_id=" + public_id; }
@@ -74,7 +77,8 @@ SecurityKeys::SecurityKeys(Deps deps, Audit& audit, TwoFactor& twofa, Login& log
 
 std::string SecurityKeys::user_handle(int64_t user_id) const {
   // Opaque and stable per user; reveals neither the id nor the name (§14.6.1).
-  return *crypto::hex_decode(crypto::keyed_hash_hex(handle_key_, "user:" + std::to_string(user_id)));
+  return *crypto::hex_decode(
+      crypto::keyed_hash_hex(handle_key_, "user:" + std::to_string(user_id)));
 }
 
 Result<std::vector<CredentialDescriptor>> SecurityKeys::credentials_of(int64_t user_id) {
@@ -100,7 +104,8 @@ Result<std::string> SecurityKeys::take_challenge(int64_t session_id, const char*
   return ch;
 }
 
-Result<store::Method> SecurityKeys::create_pending_method(const store::User& user, store::Method m) {
+Result<store::Method> SecurityKeys::create_pending_method(const store::User& user,
+                                                          store::Method m) {
   m.user_id = user.id;
   m.confirmed = false;  // TwoFactor::activate confirms it
   m.created_at = d_.clock.unix_now();
@@ -133,7 +138,8 @@ Result<NewMethod> SecurityKeys::register_key(const SessionView& s, const Credent
                                              std::string_view label, const Client& client) {
   TS_ASSIGN_OR_RETURN(std::string clean, clean_label(label, "Security key"));
   TS_ASSIGN_OR_RETURN(std::string challenge, take_challenge(s.session.id, kRegister));
-  auto reg = wa::verify_registration(rp_, challenge, cred.client_data_json, cred.attestation_object);
+  auto reg =
+      wa::verify_registration(rp_, challenge, cred.client_data_json, cred.attestation_object);
   if (!reg) {
     audit_.record(s.user.id, "security_key_refused", client,
                   {{"type", "webauthn"}, {"step", "registration"}, {"reason", reg.error().reason}});
@@ -185,7 +191,8 @@ Result<RequestOptions> SecurityKeys::login_options(const SessionView& pending) {
 }
 
 Result<SecondStepOutcome> SecurityKeys::login(const SessionView& pending,
-                                              const CredentialResponse& cred, const Client& client) {
+                                              const CredentialResponse& cred,
+                                              const Client& client) {
   if (pending.session.state != store::SessionState::kPendingSecondFactor) {
     return fail(Code::kFailedPrecondition, "conflict", "This sign-in is already complete.");
   }
@@ -213,7 +220,9 @@ Result<SecondStepOutcome> SecurityKeys::login(const SessionView& pending,
   }
   auto p = parse_params(m->params);
   auto pk = crypto::base64url_decode(p["pk"]);
-  if (!pk) return tl::unexpected(core::internal("webauthn method " + std::to_string(m->id) + " has no key"));
+  if (!pk)
+    return tl::unexpected(
+        core::internal("webauthn method " + std::to_string(m->id) + " has no key"));
   auto a = wa::verify_assertion(rp_, *challenge, cred.client_data_json, cred.authenticator_data,
                                 cred.signature, *pk);
   if (!a) return failure(a.error().message, a.error().detail);
@@ -268,8 +277,8 @@ Result<DecryptedOtp> decrypt_otp(const Deps& d, const yk::ParsedOtp& otp) {
 Result<bool> consume_otp(const Deps& d, Audit& audit, const DecryptedOtp& otp, int64_t user_id,
                          const Client& client) {
   const int64_t counter = otp.counter.combined();
-  TS_ASSIGN_OR_RETURN(bool won,
-                      d.store.advance_yubikey_counter(otp.key.public_id, counter, d.clock.unix_now()));
+  TS_ASSIGN_OR_RETURN(
+      bool won, d.store.advance_yubikey_counter(otp.key.public_id, counter, d.clock.unix_now()));
   if (!won) {
     bool replay = counter == otp.key.last_counter;
     audit.record(user_id, replay ? "otp_replayed" : "security_key_counter_regression", client,
@@ -290,8 +299,9 @@ Result<NewMethod> SecurityKeys::register_yubikey(const store::User& user, std::s
   TS_ASSIGN_OR_RETURN(yk::ParsedOtp parsed, yk::parse_otp(otp));
   auto decrypted = decrypt_otp(d_, parsed);
   if (!decrypted) {
-    audit_.record(user.id, "security_key_refused", client,
-                  {{"type", "yubiotp"}, {"step", "registration"}, {"reason", decrypted.error().reason}});
+    audit_.record(
+        user.id, "security_key_refused", client,
+        {{"type", "yubiotp"}, {"step", "registration"}, {"reason", decrypted.error().reason}});
     if (decrypted.error().code == Code::kNotFound) {
       return fail(Code::kInvalidArgument, "unknown_yubikey",
                   "This YubiKey is not known to this server. Ask your administrator to import it.");
@@ -326,7 +336,8 @@ Result<CodeCheck> SecurityKeys::check_otp(const store::User& user, std::string_v
   TS_ASSIGN_OR_RETURN(auto methods, twofa_.active_methods(user.id));
   const store::Method* method = nullptr;
   for (const auto& m : methods) {
-    if (m.type == "yubiotp" && m.lookup == parsed->public_id && (!method_id || m.id == *method_id)) {
+    if (m.type == "yubiotp" && m.lookup == parsed->public_id &&
+        (!method_id || m.id == *method_id)) {
       method = &m;
     }
   }
@@ -340,7 +351,8 @@ Result<CodeCheck> SecurityKeys::check_otp(const store::User& user, std::string_v
   auto decrypted = decrypt_otp(d_, *parsed);
   if (!decrypted) {
     Code c = decrypted.error().code;
-    if (c != Code::kInvalidArgument && c != Code::kNotFound) return tl::unexpected(decrypted.error());
+    if (c != Code::kInvalidArgument && c != Code::kNotFound)
+      return tl::unexpected(decrypted.error());
     return tl::unexpected(invalid_code());
   }
   TS_ASSIGN_OR_RETURN(bool fresh, consume_otp(d_, audit_, *decrypted, user.id, client));

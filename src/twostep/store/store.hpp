@@ -88,9 +88,9 @@ struct Method {
 
 // A Yubico OTP key imported from a personalization tool's export.
 struct YubikeyRecord {
-  std::string public_id;     // lower-case modhex
-  std::string secret;        // private id + AES key, sealed by the caller; opaque bytes here
-  int64_t last_counter = -1; // highest accepted (session counter << 8 | use); -1 = never used
+  std::string public_id;      // lower-case modhex
+  std::string secret;         // private id + AES key, sealed by the caller; opaque bytes here
+  int64_t last_counter = -1;  // highest accepted (session counter << 8 | use); -1 = never used
   int64_t imported_at = 0;
   int64_t last_used_at = 0;
 };
@@ -212,8 +212,7 @@ class Store {
   // Takes the challenge in one write (deleted whether or not it has expired): returns it when
   // it had not expired at `now`, kNotFound otherwise. Two concurrent takes: one wins.
   virtual Result<std::string> take_webauthn_challenge(int64_t session_id,
-                                                      const std::string& purpose,
-                                                      int64_t now) = 0;
+                                                      const std::string& purpose, int64_t now) = 0;
   virtual Result<int> delete_expired_webauthn_challenges(int64_t now) = 0;
 };
 

@@ -29,7 +29,8 @@ std::string reason(const core::Result<T>& r) {
 }
 
 TEST(WebauthnTest, RelyingPartyFromPublicUrl) {
-  auto r = relying_party("https://ID.Example.com:443/login", {"https://other.example.com:8443"}, true);
+  auto r =
+      relying_party("https://ID.Example.com:443/login", {"https://other.example.com:8443"}, true);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->id, "id.example.com");
   ASSERT_EQ(r->origins.size(), 2u);
@@ -57,8 +58,7 @@ TEST_P(RegistrationTest, AcceptsEveryAlgorithmAndFormat) {
   EXPECT_TRUE(r->user_verified);
   std::string f = fmt;
   EXPECT_EQ(r->fmt, f.rfind("packed", 0) == 0 ? "packed" : f);
-  EXPECT_EQ(r->attestation_type,
-            f == "none" ? "none" : f == "packed-self" ? "self" : "basic");
+  EXPECT_EQ(r->attestation_type, f == "none" ? "none" : f == "packed-self" ? "self" : "basic");
 
   // The stored key verifies a later assertion.
   std::string ch2 = challenge();
@@ -158,7 +158,8 @@ TEST(WebauthnTest, RegistrationRefusesBadAttestationStatements) {
   // "none" with a statement.
   testing::CborOwner stmt(cbor_new_definite_map(1));
   testing::map_put(stmt.item, cbor_build_string("sig"), testing::cbor_bytes("x"));
-  EXPECT_EQ(reason(verify_registration(rp(), ch, cdj, SoftCredential::attestation_object("none", ad, stmt.item))),
+  EXPECT_EQ(reason(verify_registration(rp(), ch, cdj,
+                                       SoftCredential::attestation_object("none", ad, stmt.item))),
             "bad_attestation");
 
   // packed self-attestation signed over other data.
@@ -166,8 +167,8 @@ TEST(WebauthnTest, RegistrationRefusesBadAttestationStatements) {
   testing::map_put(bad_sig.item, cbor_build_string("alg"), testing::cbor_int(kEs256));
   testing::map_put(bad_sig.item, cbor_build_string("sig"),
                    testing::cbor_bytes(cred.key().sign("something else")));
-  EXPECT_EQ(reason(verify_registration(rp(), ch, cdj,
-                                       SoftCredential::attestation_object("packed", ad, bad_sig.item))),
+  EXPECT_EQ(reason(verify_registration(
+                rp(), ch, cdj, SoftCredential::attestation_object("packed", ad, bad_sig.item))),
             "bad_attestation");
 
   // packed x5c whose certificate is a CA, and one without the FIDO OU.
@@ -191,8 +192,8 @@ TEST(WebauthnTest, RegistrationRefusesBadAttestationStatements) {
   // packed x5c whose AAGUID extension names another authenticator model.
   {
     testing::TestKey att(kEs256);
-    std::string cert = testing::make_cert(att.pkey(), att.pkey(), "Authenticator Attestation", false,
-                                          std::string(16, '\x01'));
+    std::string cert = testing::make_cert(att.pkey(), att.pkey(), "Authenticator Attestation",
+                                          false, std::string(16, '\x01'));
     testing::CborOwner x(cbor_new_definite_map(3));
     testing::map_put(x.item, cbor_build_string("alg"), testing::cbor_int(kEs256));
     testing::map_put(x.item, cbor_build_string("sig"),
@@ -211,11 +212,13 @@ TEST(WebauthnTest, RegistrationRefusesBadAttestationStatements) {
   EXPECT_TRUE(verify_registration(rp(), ch, u2f_es.client_data_json, u2f_es.attestation_object));
   testing::CborOwner u(cbor_new_definite_map(0));
   std::string ed_ad = ed.auth_data(o, true);
-  EXPECT_EQ(reason(verify_registration(rp(), ch, cdj, SoftCredential::attestation_object("fido-u2f", ed_ad, u.item))),
+  EXPECT_EQ(reason(verify_registration(
+                rp(), ch, cdj, SoftCredential::attestation_object("fido-u2f", ed_ad, u.item))),
             "bad_attestation");
 
   // An unknown format.
-  EXPECT_EQ(reason(verify_registration(rp(), ch, cdj, SoftCredential::attestation_object("tpm", ad, u.item))),
+  EXPECT_EQ(reason(verify_registration(rp(), ch, cdj,
+                                       SoftCredential::attestation_object("tpm", ad, u.item))),
             "unsupported_attestation");
 }
 
@@ -229,12 +232,18 @@ TEST(WebauthnTest, MalformedAndTruncatedCborIsRefused) {
     ASSERT_FALSE(r.has_value()) << "cut at " << cut;
     EXPECT_EQ(r.error().reason, "malformed") << "cut at " << cut;
   }
-  EXPECT_EQ(reason(verify_registration(rp(), ch, resp.client_data_json, obj + std::string(1, '\0'))), "malformed");
-  EXPECT_EQ(reason(verify_registration(rp(), ch, resp.client_data_json, "\xa1\x63" "fmt")), "malformed");
+  EXPECT_EQ(
+      reason(verify_registration(rp(), ch, resp.client_data_json, obj + std::string(1, '\0'))),
+      "malformed");
+  EXPECT_EQ(reason(verify_registration(rp(), ch, resp.client_data_json,
+                                       "\xa1\x63"
+                                       "fmt")),
+            "malformed");
   EXPECT_EQ(reason(verify_registration(rp(), ch, resp.client_data_json, "\x80")), "malformed");
   EXPECT_EQ(reason(verify_registration(rp(), ch, "{", obj)), "malformed");
   EXPECT_EQ(reason(verify_registration(rp(), ch, "[]", obj)), "malformed");
-  EXPECT_EQ(reason(verify_registration(rp(), ch, R"({"type":"webauthn.create","challenge":"!!","origin":"x"})", obj)),
+  EXPECT_EQ(reason(verify_registration(
+                rp(), ch, R"({"type":"webauthn.create","challenge":"!!","origin":"x"})", obj)),
             "malformed");
   EXPECT_EQ(reason(verify_registration(rp(), ch, std::string(kMaxClientDataJson + 1, ' '), obj)),
             "malformed");
@@ -244,10 +253,11 @@ TEST(WebauthnTest, HugeDeclaredSizesAreRefusedBeforeAllocating) {
   // Five bytes that claim 2^28 array elements or map pairs, a 4 GiB byte string, deep
   // nesting, and indefinite lengths (which CTAP2 never uses): refused by the pre-scan, so
   // libcbor never allocates for the claim. (Found by the fuzz target.)
-  for (std::string bomb : {std::string("\x9a\x10\x00\x00\x00", 5), std::string("\xba\x10\x00\x00\x00", 5),
-                           std::string("\x5a\xff\xff\xff\xff", 5), std::string(64, '\x81') + "\x01",
-                           std::string("\x9f\x01\xff", 3), std::string("\xbf\x01\x01\xff", 4),
-                           std::string("\x5f\x41\x00\xff", 4)}) {
+  for (std::string bomb :
+       {std::string("\x9a\x10\x00\x00\x00", 5), std::string("\xba\x10\x00\x00\x00", 5),
+        std::string("\x5a\xff\xff\xff\xff", 5), std::string(64, '\x81') + "\x01",
+        std::string("\x9f\x01\xff", 3), std::string("\xbf\x01\x01\xff", 4),
+        std::string("\x5f\x41\x00\xff", 4)}) {
     EXPECT_EQ(reason(parse_cose_key(bomb)), "malformed");
     EXPECT_EQ(reason(parse_attestation_object(bomb)), "malformed");
     SoftCredential cred;
@@ -255,13 +265,12 @@ TEST(WebauthnTest, HugeDeclaredSizesAreRefusedBeforeAllocating) {
     EXPECT_EQ(reason(parse_authenticator_data(ad)), "malformed");
   }
   // Nesting within the limit is fine.
-  EXPECT_TRUE(parse_authenticator_data(
-                  [] {
-                    SoftCredential cred;
-                    std::string ext = cred.auth_data(CeremonyOptions{}, false);
-                    ext[32] = static_cast<char>(ext[32] | kFlagExtensions);
-                    return ext + "\xa1\x61x" + std::string(8, '\x81') + "\x01";
-                  }())
+  EXPECT_TRUE(parse_authenticator_data([] {
+                SoftCredential cred;
+                std::string ext = cred.auth_data(CeremonyOptions{}, false);
+                ext[32] = static_cast<char>(ext[32] | kFlagExtensions);
+                return ext + "\xa1\x61x" + std::string(8, '\x81') + "\x01";
+              }())
                   .has_value());
 }
 
@@ -273,7 +282,7 @@ TEST(WebauthnTest, AuthenticatorDataBounds) {
   ASSERT_TRUE(parsed.has_value());
   EXPECT_EQ(parsed->credential_id, cred.id());
   EXPECT_EQ(parsed->credential_public_key, cred.key().cose());
-  EXPECT_EQ(reason(parse_authenticator_data(ad + "x")), "malformed");     // trailing bytes
+  EXPECT_EQ(reason(parse_authenticator_data(ad + "x")), "malformed");  // trailing bytes
   EXPECT_EQ(reason(parse_authenticator_data(ad.substr(0, 36))), "malformed");
   EXPECT_EQ(reason(parse_authenticator_data(ad.substr(0, 60))), "malformed");
   std::string zero_len = ad;
@@ -343,7 +352,7 @@ TEST(WebauthnTest, AssertionFailurePaths) {
 }
 
 TEST(WebauthnTest, CounterPolicy) {
-  EXPECT_TRUE(counter_ok(0, 0));   // authenticators without a counter
+  EXPECT_TRUE(counter_ok(0, 0));  // authenticators without a counter
   EXPECT_TRUE(counter_ok(0, 1));
   EXPECT_TRUE(counter_ok(5, 6));
   EXPECT_FALSE(counter_ok(5, 5));  // replayed or cloned

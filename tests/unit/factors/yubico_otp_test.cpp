@@ -49,7 +49,10 @@ TEST(YubicoOtpTest, RefusesGarbage) {
   for (std::string bad : {std::string(), std::string("ccccccccccc"), otp.substr(0, 43), otp + "c",
                           otp.substr(12),  // no public id
                           std::string(otp).replace(20, 1, "a"), std::string(otp).replace(0, 1, "1"),
-                          std::string(80, 'c'), std::string("ccccccccccccccccccccccccccccccccc" "\xc3\xa9" "cccccccccc")}) {
+                          std::string(80, 'c'),
+                          std::string("ccccccccccccccccccccccccccccccccc"
+                                      "\xc3\xa9"
+                                      "cccccccccc")}) {
     auto r = parse_otp(bad);
     EXPECT_FALSE(r.has_value()) << bad;
     if (!r) {
@@ -76,7 +79,8 @@ TEST(YubicoOtpTest, ParsesKeyFiles) {
   std::string text =
       "# exported keys\n"
       "LOGGING START,12/10/12 10:43\n"
-      "Yubico OTP,12/10/12 10:43,1,vvccccbdhkti,0f1a0c29f5d0,f0a52a51263a1ad4085ca6ad6e6b09eb,,,0,0,0,0,0,0,0,0,0,0\r\n"
+      "Yubico OTP,12/10/12 "
+      "10:43,1,vvccccbdhkti,0f1a0c29f5d0,f0a52a51263a1ad4085ca6ad6e6b09eb,,,0,0,0,0,0,0,0,0,0,0\r\n"
       "\n"
       "2114155,VVCCCCBDHKTJ,0f1a0c29f5d1,F0A52A51263A1AD4085CA6AD6E6B09EC,,2012-12-10T10:43:40,\n"
       "vvccccbdhktk,0f1a0c29f5d2,f0a52a51263a1ad4085ca6ad6e6b09ed";
@@ -91,13 +95,15 @@ TEST(YubicoOtpTest, ParsesKeyFiles) {
 }
 
 TEST(YubicoOtpTest, KeyFileErrorsNameTheLineNotTheSecret) {
-  auto r = parse_key_file("vvccccbdhkti,0f1a0c29f5d0,f0a52a51263a1ad4085ca6ad6e6b09eb\n"
-                          "vvccccbdhktj,0f1a0c29f5d0,f0a52a51263a1ad4085ca6ad6e6b09\n");
+  auto r = parse_key_file(
+      "vvccccbdhkti,0f1a0c29f5d0,f0a52a51263a1ad4085ca6ad6e6b09eb\n"
+      "vvccccbdhktj,0f1a0c29f5d0,f0a52a51263a1ad4085ca6ad6e6b09\n");
   ASSERT_FALSE(r.has_value());
   EXPECT_NE(r.error().message.find("line 2"), std::string::npos);
   EXPECT_EQ(r.error().message.find("f0a52a"), std::string::npos);
   EXPECT_FALSE(parse_key_file("xyz,0f1a0c29f5d0,f0a52a51263a1ad4085ca6ad6e6b09eb").has_value());
-  EXPECT_FALSE(parse_key_file("vvccccbdhkti,0f1a0c29f5,f0a52a51263a1ad4085ca6ad6e6b09eb").has_value());
+  EXPECT_FALSE(
+      parse_key_file("vvccccbdhkti,0f1a0c29f5,f0a52a51263a1ad4085ca6ad6e6b09eb").has_value());
   EXPECT_FALSE(parse_key_file("vvccccbdhkti,0f1a0c29f5d0").has_value());
   auto empty = parse_key_file("");
   ASSERT_TRUE(empty.has_value());

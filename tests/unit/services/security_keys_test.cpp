@@ -54,11 +54,13 @@ class SecurityKeysTest : public testing::ServicesTest {
   }
 
   // Registers `cred` for `user` through the service; returns the method id.
-  int64_t register_key(const store::User& user, SoftCredential& cred, const std::string& fmt = "none") {
+  int64_t register_key(const store::User& user, SoftCredential& cred,
+                       const std::string& fmt = "none") {
     SessionView s = session(user, SessionState::kFull);
     auto opts = keys_->registration_options(s);
     EXPECT_TRUE(opts.has_value());
-    auto r = keys_->register_key(s, registration(cred.register_with(opts->challenge, fmt)), "my key", client_);
+    auto r = keys_->register_key(s, registration(cred.register_with(opts->challenge, fmt)),
+                                 "my key", client_);
     EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().reason + " " + r.error().detail);
     EXPECT_EQ(r->recovery_codes.size(), 10u);
     return r->method_id;
@@ -117,7 +119,8 @@ TEST_F(SecurityKeysTest, RegistersAKeyAndSignsInWithIt) {
   auto login_opts = keys_->login_options(pending);
   ASSERT_TRUE(login_opts.has_value());
   ASSERT_EQ(login_opts->allow.size(), 1u);
-  auto done = keys_->login(pending, assertion(cred, cred.assert_with(login_opts->challenge)), client_);
+  auto done =
+      keys_->login(pending, assertion(cred, cred.assert_with(login_opts->challenge)), client_);
   ASSERT_TRUE(done.has_value()) << done.error().detail;
   EXPECT_EQ(done->session.session.state, SessionState::kFull);
   EXPECT_EQ(done->check.method_type, "webauthn");
@@ -157,7 +160,8 @@ TEST_F(SecurityKeysTest, RegistrationChallengeIsSingleUseExpiresAndIsBoundToTheS
   ASSERT_TRUE(keys_->register_key(s, resp, "", client_).has_value());
   // Reused: the challenge is gone.
   SoftCredential cred2;
-  auto reused = keys_->register_key(s, registration(cred2.register_with(opts->challenge)), "", client_);
+  auto reused =
+      keys_->register_key(s, registration(cred2.register_with(opts->challenge)), "", client_);
   ASSERT_FALSE(reused.has_value());
   EXPECT_EQ(reused.error().reason, "invalid_security_key");
 
@@ -176,7 +180,8 @@ TEST_F(SecurityKeysTest, RegistrationRefusesBadAnswersAndAuditsThem) {
   auto opts = keys_->registration_options(s);
   CeremonyOptions evil;
   evil.origin = "https://evil.example";
-  auto r = keys_->register_key(s, registration(cred.register_with(opts->challenge, "none", evil)), "", client_);
+  auto r = keys_->register_key(s, registration(cred.register_with(opts->challenge, "none", evil)),
+                               "", client_);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, core::Code::kInvalidArgument);
   EXPECT_TRUE(has_event(alice.id, "security_key_refused"));
@@ -188,7 +193,8 @@ TEST_F(SecurityKeysTest, RegistrationRefusesBadAnswersAndAuditsThem) {
   EXPECT_FALSE(keys_->register_key(s, resp, "", client_).has_value());
   // A label with control characters is refused before anything is spent.
   auto opts3 = keys_->registration_options(s);
-  auto bad_label = keys_->register_key(s, registration(cred.register_with(opts3->challenge)), "a\nb", client_);
+  auto bad_label =
+      keys_->register_key(s, registration(cred.register_with(opts3->challenge)), "a\nb", client_);
   ASSERT_FALSE(bad_label.has_value());
   EXPECT_EQ(bad_label.error().reason, "invalid_request");
 }
@@ -412,9 +418,8 @@ TEST_F(SecurityKeysTest, YubikeyUnknownForeignAndGarbageAreRefused) {
 
   // Sign-in: bob's key on alice's account, an unknown key, garbage, a forged token.
   SessionView p = session(alice, SessionState::kPendingSecondFactor);
-  for (const std::string& code :
-       {bobs.otp(), unknown.otp(), std::string("cccccccccccc"), std::string(44, 'x'),
-        alices.public_id + std::string(32, 'c')}) {
+  for (const std::string& code : {bobs.otp(), unknown.otp(), std::string("cccccccccccc"),
+                                  std::string(44, 'x'), alices.public_id + std::string(32, 'c')}) {
     auto r = twofa_->check_code(alice, "yubiotp", code, std::nullopt);
     ASSERT_FALSE(r.has_value()) << code;
     EXPECT_EQ(r.error().reason, "invalid_code") << code;

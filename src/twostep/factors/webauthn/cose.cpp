@@ -26,8 +26,8 @@ constexpr int64_t kCrvP256 = 1;
 constexpr int64_t kCrvEd25519 = 6;
 
 tl::unexpected<core::Error> malformed(const std::string& what) {
-  return core::fail(Code::kInvalidArgument, "malformed", "The security key's public key is malformed.",
-                    "cose: " + what);
+  return core::fail(Code::kInvalidArgument, "malformed",
+                    "The security key's public key is malformed.", "cose: " + what);
 }
 
 tl::unexpected<core::Error> unsupported(int64_t alg) {
@@ -59,7 +59,8 @@ struct MdCtxFree {
 std::unique_ptr<EVP_PKEY, PkeyFree> from_params(const char* type, OSSL_PARAM_BLD* bld) {
   std::unique_ptr<OSSL_PARAM, ParamFree> params(OSSL_PARAM_BLD_to_param(bld));
   if (!params) return nullptr;
-  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
+  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> ctx(
+      EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
   if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) <= 0) return nullptr;
   EVP_PKEY* key = nullptr;
   if (EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params.get()) <= 0) return nullptr;
@@ -99,13 +100,14 @@ core::Result<PublicKey> rsa_key(const cbor_item_t* map, int64_t alg) {
   auto n = cbor::bytes(cbor::by_int(map, kCrvOrN));
   auto e = cbor::bytes(cbor::by_int(map, kXOrE));
   if (!n || !e || n->empty() || e->empty() || e->size() > 8) return malformed("RSA n/e");
-  std::unique_ptr<BIGNUM, BnFree> bn_n(
-      BN_bin2bn(reinterpret_cast<const unsigned char*>(n->data()), static_cast<int>(n->size()), nullptr));
-  std::unique_ptr<BIGNUM, BnFree> bn_e(
-      BN_bin2bn(reinterpret_cast<const unsigned char*>(e->data()), static_cast<int>(e->size()), nullptr));
+  std::unique_ptr<BIGNUM, BnFree> bn_n(BN_bin2bn(reinterpret_cast<const unsigned char*>(n->data()),
+                                                 static_cast<int>(n->size()), nullptr));
+  std::unique_ptr<BIGNUM, BnFree> bn_e(BN_bin2bn(reinterpret_cast<const unsigned char*>(e->data()),
+                                                 static_cast<int>(e->size()), nullptr));
   if (!bn_n || !bn_e) return core::internal("BN_bin2bn");
   int bits = BN_num_bits(bn_n.get());
-  if (bits < 2048 || bits > 8192) return malformed("RSA modulus of " + std::to_string(bits) + " bits");
+  if (bits < 2048 || bits > 8192)
+    return malformed("RSA modulus of " + std::to_string(bits) + " bits");
   if (!BN_is_odd(bn_e.get()) || BN_is_one(bn_e.get())) return malformed("RSA exponent");
   std::unique_ptr<OSSL_PARAM_BLD, BldFree> bld(OSSL_PARAM_BLD_new());
   if (!bld || !OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) ||
@@ -165,8 +167,9 @@ bool verify_with_key(EVP_PKEY* key, int alg, std::string_view data, std::string_
   }
   std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;
-  if (!ctx || EVP_DigestVerifyInit_ex(ctx.get(), &pctx, md == nullptr ? nullptr : EVP_MD_get0_name(md),
-                                      nullptr, nullptr, key, nullptr) != 1) {
+  if (!ctx ||
+      EVP_DigestVerifyInit_ex(ctx.get(), &pctx, md == nullptr ? nullptr : EVP_MD_get0_name(md),
+                              nullptr, nullptr, key, nullptr) != 1) {
     return false;
   }
   if (alg == kRs256 && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1) return false;

@@ -156,9 +156,9 @@ core::Status check_packed_cert(X509* cert, const std::string& aaguid) {
     ASN1_OCTET_STRING* outer = X509_EXTENSION_get_data(ext);
     const unsigned char* p = ASN1_STRING_get0_data(outer);
     ASN1_OCTET_STRING* inner = d2i_ASN1_OCTET_STRING(nullptr, &p, ASN1_STRING_length(outer));
-    bool match = inner != nullptr && ASN1_STRING_length(inner) == 16 &&
-                 std::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(inner)), 16) ==
-                     aaguid;
+    bool match =
+        inner != nullptr && ASN1_STRING_length(inner) == 16 &&
+        std::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(inner)), 16) == aaguid;
     ASN1_OCTET_STRING_free(inner);
     if (!match) return bad_attestation("aaguid extension does not match authenticator data");
   }
@@ -190,7 +190,8 @@ core::Result<std::string> verify_packed(const AttestationObject& ao, const Publi
 
 core::Result<std::string> verify_fido_u2f(const AttestationObject& ao, const PublicKey& cred_key,
                                           const std::string& client_data_hash) {
-  if (!ao.sig || ao.x5c.size() != 1 || ao.alg) return bad_attestation("fido-u2f needs sig and one x5c");
+  if (!ao.sig || ao.x5c.size() != 1 || ao.alg)
+    return bad_attestation("fido-u2f needs sig and one x5c");
   X509Ptr cert = parse_cert(ao.x5c.front());
   if (!cert) return bad_attestation("x5c[0] is not a certificate");
   EVP_PKEY* cert_key = X509_get0_pubkey(cert.get());
@@ -204,7 +205,8 @@ core::Result<std::string> verify_fido_u2f(const AttestationObject& ao, const Pub
   const AuthenticatorData& ad = ao.auth_data;
   std::string verification = std::string(1, '\0') + ad.rp_id_hash + client_data_hash +
                              ad.credential_id + cred_key.ec_point();
-  if (!verify_with_key(cert_key, kEs256, verification, *ao.sig)) return bad_attestation("u2f signature");
+  if (!verify_with_key(cert_key, kEs256, verification, *ao.sig))
+    return bad_attestation("u2f signature");
   return std::string("basic");
 }
 
@@ -298,7 +300,8 @@ core::Result<ClientData> parse_client_data(std::string_view json) {
 core::Result<AttestationObject> parse_attestation_object(std::string_view data) {
   if (data.size() > kMaxAttestationObject) return malformed("attestation object too large");
   cbor::Item item = cbor::load_exact(data);
-  if (!item || !cbor::is_definite_map(item.get())) return malformed("attestation object is not a map");
+  if (!item || !cbor::is_definite_map(item.get()))
+    return malformed("attestation object is not a map");
   bool dup = false;
   auto fmt = cbor::text(cbor::by_text(item.get(), "fmt", &dup));
   auto auth_data = cbor::bytes(cbor::by_text(item.get(), "authData", &dup));
@@ -310,7 +313,8 @@ core::Result<AttestationObject> parse_attestation_object(std::string_view data) 
   AttestationObject ao;
   ao.fmt = *fmt;
   if (ao.fmt != "none" && ao.fmt != "packed" && ao.fmt != "fido-u2f") {
-    return refuse("unsupported_attestation", "This security key's attestation format is not supported.",
+    return refuse("unsupported_attestation",
+                  "This security key's attestation format is not supported.",
                   "fmt " + ao.fmt.substr(0, 64));
   }
   ao.auth_data_raw = std::move(*auth_data);
@@ -322,7 +326,8 @@ core::Result<AttestationObject> parse_attestation_object(std::string_view data) 
   }
   if (const cbor_item_t* sig = cbor::by_text(stmt, "sig", &dup)) {
     ao.sig = cbor::bytes(sig);
-    if (!ao.sig || ao.sig->empty() || ao.sig->size() > kMaxSignature) return malformed("attStmt.sig");
+    if (!ao.sig || ao.sig->empty() || ao.sig->size() > kMaxSignature)
+      return malformed("attStmt.sig");
   }
   if (const cbor_item_t* x5c = cbor::by_text(stmt, "x5c", &dup)) {
     if (!cbor_isa_array(x5c) || !cbor_array_is_definite(x5c) || cbor_array_size(x5c) == 0) {
@@ -343,7 +348,8 @@ core::Result<Registration> verify_registration(const RelyingParty& rp,
                                                std::string_view expected_challenge,
                                                std::string_view client_data_json,
                                                std::string_view attestation_object) {
-  TS_RETURN_IF_ERROR(check_client_data(rp, client_data_json, "webauthn.create", expected_challenge));
+  TS_RETURN_IF_ERROR(
+      check_client_data(rp, client_data_json, "webauthn.create", expected_challenge));
   TS_ASSIGN_OR_RETURN(AttestationObject ao, parse_attestation_object(attestation_object));
   const AuthenticatorData& ad = ao.auth_data;
   TS_RETURN_IF_ERROR(check_flags(rp, ad));
@@ -372,7 +378,8 @@ core::Result<Registration> verify_registration(const RelyingParty& rp,
   return r;
 }
 
-core::Result<Assertion> verify_assertion(const RelyingParty& rp, std::string_view expected_challenge,
+core::Result<Assertion> verify_assertion(const RelyingParty& rp,
+                                         std::string_view expected_challenge,
                                          std::string_view client_data_json,
                                          std::string_view authenticator_data,
                                          std::string_view signature,
@@ -384,7 +391,8 @@ core::Result<Assertion> verify_assertion(const RelyingParty& rp, std::string_vie
   TS_ASSIGN_OR_RETURN(PublicKey key, parse_cose_key(public_key_cose));
   std::string signed_data = std::string(authenticator_data) + crypto::sha256(client_data_json);
   if (!key.verify(signed_data, signature)) {
-    return refuse("bad_signature", "The security key's signature does not verify.", "assertion signature");
+    return refuse("bad_signature", "The security key's signature does not verify.",
+                  "assertion signature");
   }
   return Assertion{ad.sign_count, ad.has(kFlagUserVerified)};
 }

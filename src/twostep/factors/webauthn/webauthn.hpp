@@ -82,9 +82,9 @@ struct AttestationObject {
   std::string auth_data_raw;
   AuthenticatorData auth_data;
   bool stmt_empty = true;
-  std::optional<int64_t> alg;       // packed
-  std::optional<std::string> sig;   // packed, fido-u2f
-  std::vector<std::string> x5c;     // DER certificates, leaf first
+  std::optional<int64_t> alg;      // packed
+  std::optional<std::string> sig;  // packed, fido-u2f
+  std::vector<std::string> x5c;    // DER certificates, leaf first
 };
 core::Result<AttestationObject> parse_attestation_object(std::string_view cbor);
 
@@ -116,7 +116,8 @@ struct Assertion {
 // Authentication ceremony, §7.2 steps 7-21 minus the counter policy (which needs the stored
 // counter: see counter_ok): clientDataJSON, rpIdHash, UP/UV and the signature over
 // authenticatorData || SHA-256(clientDataJSON) with the stored COSE key.
-core::Result<Assertion> verify_assertion(const RelyingParty& rp, std::string_view expected_challenge,
+core::Result<Assertion> verify_assertion(const RelyingParty& rp,
+                                         std::string_view expected_challenge,
                                          std::string_view client_data_json,
                                          std::string_view authenticator_data,
                                          std::string_view signature,

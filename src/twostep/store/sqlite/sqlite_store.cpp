@@ -1099,12 +1099,12 @@ Result<int> SqliteStore::import_yubikeys(const std::vector<YubikeyRecord>& keys,
                         "A YubiKey with public id " + k.public_id + " is already imported.");
     }
     // A reprogrammed key (replace) starts its counter again.
-    TS_ASSIGN_OR_RETURN(Query q, prepare(*c, exists != 0
-                                                 ? "UPDATE yubikeys SET secret = ?, imported_at = "
-                                                   "?, last_counter = -1, last_used_at = 0 "
-                                                   "WHERE public_id = ?"
-                                                 : "INSERT INTO yubikeys(secret, imported_at, "
-                                                   "public_id) VALUES(?, ?, ?)"));
+    TS_ASSIGN_OR_RETURN(Query q,
+                        prepare(*c, exists != 0 ? "UPDATE yubikeys SET secret = ?, imported_at = "
+                                                  "?, last_counter = -1, last_used_at = 0 "
+                                                  "WHERE public_id = ?"
+                                                : "INSERT INTO yubikeys(secret, imported_at, "
+                                                  "public_id) VALUES(?, ?, ?)"));
     q.bind_blob(k.secret).bind_int(now).bind_text(k.public_id);
     TS_RETURN_IF_ERROR(q.run());
     added += exists != 0 ? 0 : 1;
@@ -1115,8 +1115,8 @@ Result<int> SqliteStore::import_yubikeys(const std::vector<YubikeyRecord>& keys,
 
 Result<YubikeyRecord> SqliteStore::yubikey_by_public_id(const std::string& public_id) {
   auto c = lease(Access::kRead);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT " TWOSTEP_YUBIKEY_COLUMNS
-                                           " FROM yubikeys WHERE public_id = ?"));
+  TS_ASSIGN_OR_RETURN(
+      Query q, prepare(*c, "SELECT " TWOSTEP_YUBIKEY_COLUMNS " FROM yubikeys WHERE public_id = ?"));
   q.bind_text(public_id);
   return one(q, read_yubikey, "YubiKey");
 }
