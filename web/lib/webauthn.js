@@ -37,56 +37,42 @@ function friendly(err) {
   return err;
 }
 
-// options: the server's PublicKeyCredentialCreationOptions → the JSON credential to post.
-export async function createCredential(options) {
-  const publicKey = {
-    ...options,
-    challenge: toBytes(options.challenge),
-    user: { ...options.user, id: toBytes(options.user.id) },
-    excludeCredentials: descriptors(options.excludeCredentials),
-  };
+// Runs navigator.credentials[kind]: {json} is the credential's JSON form with `fields` of its
+// response base64url-encoded, {response} the browser's object.
+async function ceremony(kind, publicKey, fields) {
   let cred;
   try {
-    cred = await navigator.credentials.create({ publicKey });
+    cred = await navigator.credentials[kind]({ publicKey });
   } catch (err) {
     throw friendly(err);
   }
-  const r = cred.response;
-  return {
-    id: cred.id,
-    rawId: toB64url(cred.rawId),
-    type: cred.type,
-    response: {
-      clientDataJSON: toB64url(r.clientDataJSON),
-      attestationObject: toB64url(r.attestationObject),
-      transports: typeof r.getTransports === 'function' ? r.getTransports() : [],
+  const response = {};
+  for (const name of fields) response[name] = cred.response[name] ? toB64url(cred.response[name]) : null;
+  return { json: { id: cred.id, rawId: toB64url(cred.rawId), type: cred.type, response }, response: cred.response };
+}
+
+// options: the server's PublicKeyCredentialCreationOptions → the JSON credential to post.
+export async function createCredential(options) {
+  const { json, response } = await ceremony(
+    'create',
+    {
+      ...options,
+      challenge: toBytes(options.challenge),
+      user: { ...options.user, id: toBytes(options.user.id) },
+      excludeCredentials: descriptors(options.excludeCredentials),
     },
-  };
+    ['clientDataJSON', 'attestationObject'],
+  );
+  json.response.transports = typeof response.getTransports === 'function' ? response.getTransports() : [];
+  return json;
 }
 
 // options: the server's PublicKeyCredentialRequestOptions → the JSON assertion to post.
 export async function getAssertion(options) {
-  const publicKey = {
-    ...options,
-    challenge: toBytes(options.challenge),
-    allowCredentials: descriptors(options.allowCredentials),
-  };
-  let cred;
-  try {
-    cred = await navigator.credentials.get({ publicKey });
-  } catch (err) {
-    throw friendly(err);
-  }
-  const r = cred.response;
-  return {
-    id: cred.id,
-    rawId: toB64url(cred.rawId),
-    type: cred.type,
-    response: {
-      clientDataJSON: toB64url(r.clientDataJSON),
-      authenticatorData: toB64url(r.authenticatorData),
-      signature: toB64url(r.signature),
-      userHandle: r.userHandle ? toB64url(r.userHandle) : null,
-    },
-  };
+  const { json } = await ceremony(
+    'get',
+    { ...options, challenge: toBytes(options.challenge), allowCredentials: descriptors(options.allowCredentials) },
+    ['clientDataJSON', 'authenticatorData', 'signature', 'userHandle'],
+  );
+  return json;
 }

@@ -150,38 +150,38 @@ class SecurityKeyRoutes final : public Area {
                                       {"attestation", o->attestation}});
   }
 
-  Awaitable register_key(Request& req) {
+  // Enrolment where the request itself proves possession of the key: `parse` reads the
+  // factor's fields from the body, `enrol(view, input, label, client)` runs on the db pool and
+  // returns the new method with a fresh set of recovery codes.
+  template <class Parse, class Enrol>
+  Awaitable enrol_method(Request& req, Parse parse, Enrol enrol) {
     auto body = parse_object(req);
     if (!body) co_return error_response(body.error());
-    auto cred = parse_credential(*body, /*registration=*/true);
-    if (!cred) co_return error_response(cred.error());
+    auto input = parse(*body);
+    if (!input) co_return error_response(input.error());
     auto label = get_string(*body, "label", 256, false);
     if (!label) co_return error_response(label.error());
     auto [auth, err] = co_await authenticate(req, Need::kFull);
     if (!auth) co_return err;
     Client c = client(req);
-    auto [m, err2] =
-        co_await on_db([&] { return keys().register_key(auth->view, *cred, *label, c); });
+    auto [m, err2] = co_await on_db([&] { return enrol(auth->view, *input, *label, c); });
     if (!m) co_return err2;
     co_return json_response(
         201, json{{"method_id", m->method_id}, {"recovery_codes", m->recovery_codes}});
   }
 
+  Awaitable register_key(Request& req) {
+    return enrol_method(
+        req, [](const json& body) { return parse_credential(body, /*registration=*/true); },
+        [this](const SessionView& v, const CredentialResponse& cred, const std::string& label,
+               const Client& c) { return keys().register_key(v, cred, label, c); });
+  }
+
   Awaitable register_yubikey(Request& req) {
-    auto body = parse_object(req);
-    if (!body) co_return error_response(body.error());
-    auto otp = get_string(*body, "otp", kMaxCode);
-    if (!otp) co_return error_response(otp.error());
-    auto label = get_string(*body, "label", 256, false);
-    if (!label) co_return error_response(label.error());
-    auto [auth, err] = co_await authenticate(req, Need::kFull);
-    if (!auth) co_return err;
-    Client c = client(req);
-    auto [m, err2] =
-        co_await on_db([&] { return keys().register_yubikey(auth->view.user, *otp, *label, c); });
-    if (!m) co_return err2;
-    co_return json_response(
-        201, json{{"method_id", m->method_id}, {"recovery_codes", m->recovery_codes}});
+    return enrol_method(
+        req, [](const json& body) { return get_string(body, "otp", kMaxCode); },
+        [this](const SessionView& v, const std::string& otp, const std::string& label,
+               const Client& c) { return keys().register_yubikey(v.user, otp, label, c); });
   }
 
   Awaitable request_options(Request& req) {

@@ -73,6 +73,11 @@ export class SoftAuthenticator {
     return Buffer.concat(parts);
   }
 
+  // The PublicKeyCredential's JSON form, as the web UI posts it.
+  credential(response) {
+    return { id: b64u(this.credentialId), rawId: b64u(this.credentialId), type: 'public-key', response };
+  }
+
   static clientData(type, challenge, origin) {
     return Buffer.from(JSON.stringify({ type, challenge, origin, crossOrigin: false }));
   }
@@ -93,16 +98,11 @@ export class SoftAuthenticator {
     }
     const attestationObject = cbor(new Map([['fmt', fmt], ['attStmt', attStmt], ['authData', authData]]));
     if (this.counter > 0) this.counter += 1; // as a key with a counter does
-    return {
-      id: b64u(this.credentialId),
-      rawId: b64u(this.credentialId),
-      type: 'public-key',
-      response: {
-        clientDataJSON: b64u(clientDataJSON),
-        attestationObject: b64u(attestationObject),
-        transports: ['usb'],
-      },
-    };
+    return this.credential({
+      clientDataJSON: b64u(clientDataJSON),
+      attestationObject: b64u(attestationObject),
+      transports: ['usb'],
+    });
   }
 
   // Answers PublicKeyCredentialRequestOptions like navigator.credentials.get.
@@ -118,17 +118,12 @@ export class SoftAuthenticator {
     }
     const authenticatorData = this.authData(rpId, { flags: overrides.flags ?? 0x05, signCount });
     const signature = sign('sha256', Buffer.concat([authenticatorData, sha256(clientDataJSON)]), this.privateKey);
-    return {
-      id: b64u(this.credentialId),
-      rawId: b64u(this.credentialId),
-      type: 'public-key',
-      response: {
-        clientDataJSON: b64u(clientDataJSON),
-        authenticatorData: b64u(authenticatorData),
-        signature: b64u(signature),
-        userHandle: null,
-      },
-    };
+    return this.credential({
+      clientDataJSON: b64u(clientDataJSON),
+      authenticatorData: b64u(authenticatorData),
+      signature: b64u(signature),
+      userHandle: null,
+    });
   }
 }
 

@@ -138,15 +138,15 @@ inline bool is_definite_map(const cbor_item_t* item) {
   return item != nullptr && cbor_isa_map(item) && cbor_map_is_definite(item);
 }
 
-// The value under a text key; nullptr when absent. A key that appears twice makes the map
-// ambiguous: treated as absent-and-wrong by returning the sentinel `duplicate`.
-inline const cbor_item_t* by_text(const cbor_item_t* map, std::string_view key,
-                                  bool* duplicate = nullptr) {
+// The value under the key that `read` turns into `key` (text or integer keys); nullptr when
+// absent. A key that appears twice makes the map ambiguous: *duplicate is set.
+template <class Read, class Key>
+const cbor_item_t* find(const cbor_item_t* map, Read read, const Key& key, bool* duplicate) {
   if (!is_definite_map(map)) return nullptr;
   const cbor_item_t* found = nullptr;
   cbor_pair* pairs = cbor_map_handle(map);
   for (size_t i = 0; i < cbor_map_size(map); ++i) {
-    auto k = text(pairs[i].key);
+    auto k = read(pairs[i].key);
     if (k && *k == key) {
       if (found != nullptr && duplicate != nullptr) *duplicate = true;
       found = pairs[i].value;
@@ -155,18 +155,13 @@ inline const cbor_item_t* by_text(const cbor_item_t* map, std::string_view key,
   return found;
 }
 
+inline const cbor_item_t* by_text(const cbor_item_t* map, std::string_view key,
+                                  bool* duplicate = nullptr) {
+  return find(map, text, key, duplicate);
+}
+
 inline const cbor_item_t* by_int(const cbor_item_t* map, int64_t key, bool* duplicate = nullptr) {
-  if (!is_definite_map(map)) return nullptr;
-  const cbor_item_t* found = nullptr;
-  cbor_pair* pairs = cbor_map_handle(map);
-  for (size_t i = 0; i < cbor_map_size(map); ++i) {
-    auto k = integer(pairs[i].key);
-    if (k && *k == key) {
-      if (found != nullptr && duplicate != nullptr) *duplicate = true;
-      found = pairs[i].value;
-    }
-  }
-  return found;
+  return find(map, integer, key, duplicate);
 }
 
 }  // namespace twostep::factors::webauthn::cbor

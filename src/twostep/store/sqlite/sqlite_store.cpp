@@ -282,6 +282,17 @@ Method read_method(const Query& q) {
   return m;
 }
 
+// A use-once conditional UPDATE: true when this call changed the row; otherwise false when
+// the row exists (the step or counter was already spent), kNotFound when it does not.
+core::Result<bool> won_or_spent(Query& update, Query& exists, const char* what) {
+  TS_ASSIGN_OR_RETURN(int changed, update.run());
+  if (changed == 1) {
+    return true;
+  }
+  TS_RETURN_IF_ERROR(exists.scalar(what));
+  return false;
+}
+
 // Reads exactly one row with `read`; kNotFound (naming `what`) when there is none.
 template <class Read>
 auto one(Query& q, Read read, const char* what) -> core::Result<decltype(read(q))> {
@@ -989,21 +1000,13 @@ Status SqliteStore::update_method_params(int64_t user_id, int64_t method_id,
 
 Result<bool> SqliteStore::advance_method_step(int64_t method_id, int64_t step, int64_t now) {
   auto c = lease(Access::kWrite);
-  {
-    TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                         "UPDATE methods SET last_step = ?, last_used_at = ? "
-                                         "WHERE id = ? AND last_step < ?"));
-    q.bind_int(step).bind_int(now).bind_int(method_id).bind_int(step);
-    TS_ASSIGN_OR_RETURN(int changed, q.run());
-    if (changed == 1) {
-      return true;
-    }
-  }
-  // Lost (or the method is gone): tell the two apart for the caller.
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT 1 FROM methods WHERE id = ?"));
-  q.bind_int(method_id);
-  TS_RETURN_IF_ERROR(q.scalar("Method"));
-  return false;
+  TS_ASSIGN_OR_RETURN(Query update, prepare(*c,
+                                            "UPDATE methods SET last_step = ?, last_used_at = ? "
+                                            "WHERE id = ? AND last_step < ?"));
+  update.bind_int(step).bind_int(now).bind_int(method_id).bind_int(step);
+  TS_ASSIGN_OR_RETURN(Query exists, prepare(*c, "SELECT 1 FROM methods WHERE id = ?"));
+  exists.bind_int(method_id);
+  return won_or_spent(update, exists, "Method");
 }
 
 Status SqliteStore::touch_method(int64_t method_id, int64_t now) {
@@ -1131,20 +1134,14 @@ Result<std::vector<YubikeyRecord>> SqliteStore::list_yubikeys() {
 Result<bool> SqliteStore::advance_yubikey_counter(const std::string& public_id, int64_t counter,
                                                   int64_t now) {
   auto c = lease(Access::kWrite);
-  {
-    TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                         "UPDATE yubikeys SET last_counter = ?, last_used_at = ? "
-                                         "WHERE public_id = ? AND last_counter < ?"));
-    q.bind_int(counter).bind_int(now).bind_text(public_id).bind_int(counter);
-    TS_ASSIGN_OR_RETURN(int changed, q.run());
-    if (changed == 1) {
-      return true;
-    }
-  }
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT 1 FROM yubikeys WHERE public_id = ?"));
-  q.bind_text(public_id);
-  TS_RETURN_IF_ERROR(q.scalar("YubiKey"));
-  return false;
+  TS_ASSIGN_OR_RETURN(Query update,
+                      prepare(*c,
+                              "UPDATE yubikeys SET last_counter = ?, last_used_at = ? "
+                              "WHERE public_id = ? AND last_counter < ?"));
+  update.bind_int(counter).bind_int(now).bind_text(public_id).bind_int(counter);
+  TS_ASSIGN_OR_RETURN(Query exists, prepare(*c, "SELECT 1 FROM yubikeys WHERE public_id = ?"));
+  exists.bind_text(public_id);
+  return won_or_spent(update, exists, "YubiKey");
 }
 
 Status SqliteStore::put_webauthn_challenge(int64_t session_id, const std::string& purpose,
