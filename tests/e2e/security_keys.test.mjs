@@ -11,7 +11,15 @@ import { after, before, describe, it } from 'node:test';
 
 import { SoftYubikey } from '../integration/lib/authenticators.mjs';
 import { launchBrowser, newContext, trackErrors, unexpectedErrors } from './lib/browser.mjs';
-import { signOut, signUp, submitSignIn, uniqueName, waitForCount, waitForPath } from './lib/flows.mjs';
+import {
+  PASSWORD,
+  signOut,
+  signUp,
+  submitSignIn,
+  uniqueName,
+  waitForCount,
+  waitForPath,
+} from './lib/flows.mjs';
 import { binaryPath, startServer } from './lib/server.mjs';
 
 function freePort() {
@@ -46,7 +54,12 @@ describe('security keys in the browser', () => {
     const port = await freePort();
     const origin = `http://localhost:${port}`;
     server = await startServer({
-      env: { TWOSTEP_SERVER_LISTEN: `127.0.0.1:${port}`, TWOSTEP_SERVER_PUBLIC_URL: origin },
+      env: {
+        TWOSTEP_SERVER_LISTEN: `127.0.0.1:${port}`,
+        TWOSTEP_SERVER_PUBLIC_URL: origin,
+        // A 1-s re-authentication window, so the last test meets the re-auth dialog.
+        TWOSTEP_SESSIONS_REAUTH_WINDOW_S: '1',
+      },
     });
     // The operator imports the YubiKey (same database and master key as the server).
     execFileSync(binaryPath, ['yubikey', 'import', '-'], {
@@ -162,6 +175,23 @@ describe('security keys in the browser', () => {
     await cdp.send('WebAuthn.setAutomaticPresenceSimulation', { authenticatorId, enabled: true });
     await page.getByTestId('use-security-key').click();
     await page.getByTestId('account-page').waitFor();
+  });
+
+  it('re-authenticates with password + security key to remove the YubiKey', async () => {
+    await page.getByTestId('nav-security').click();
+    await page.getByTestId('security-page').waitFor();
+    await new Promise((resolve) => setTimeout(resolve, 2_100)); // let the sign-in age out
+    await page.locator('[data-testid=method][data-method-type=yubiotp]').getByTestId('remove-method').click();
+    await page.getByTestId('confirm-ok').click();
+    const dialog = page.getByTestId('reauth-dialog');
+    await dialog.waitFor();
+    await dialog.getByTestId('reauth-password').fill(PASSWORD);
+    await dialog.getByTestId('reauth-type-webauthn').check();
+    assert.equal(await dialog.getByTestId('reauth-code').isVisible(), false, 'no code to type');
+    await dialog.getByTestId('reauth-submit').click();
+    const methods = page.getByTestId('method');
+    await waitForCount(methods, 1);
+    assert.equal(await methods.getAttribute('data-method-type'), 'webauthn');
     assert.deepEqual(unexpectedErrors(errors), []);
   });
 });

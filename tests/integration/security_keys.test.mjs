@@ -5,7 +5,9 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './lib/server.mjs';
-import { Client, assertError, assertStatus, signup, login, uniqueName } from './lib/client.mjs';
+import {
+  Client, assertError, assertStatus, signup, login, uniqueName, STRONG_PASSWORD,
+} from './lib/client.mjs';
 import { SoftAuthenticator, SoftYubikey, b64u } from './lib/authenticators.mjs';
 
 const ORIGIN = 'http://127.0.0.1'; // the tests' server.public_url
@@ -222,6 +224,27 @@ describe('security keys: WebAuthn', () => {
     assertError(await c.post('/api/v1/methods/webauthn/options', {}), 401, 'not_authenticated');
     assertError(await c.post('/api/v1/login/webauthn', { credential: { type: 'public-key' } }), 400, 'invalid_request');
     assertError(await c.post('/api/v1/login/webauthn', {}, { body: 'null' }), 400, 'invalid_request');
+  });
+
+  test('re-authentication with password + security key allows removing the method', async () => {
+    const { client } = await newSignedIn(server, 'wa');
+    const { auth, methodId } = await enrolKey(client);
+    // Turning 2FA on voided the password-only sign-in as a recent re-authentication.
+    assertError(await client.delete(`/api/v1/methods/${methodId}`), 403, 'reauth_required');
+    const opts = await client.post('/api/v1/reauth/webauthn/options', {});
+    assertStatus(opts, 200);
+    assert.deepEqual(opts.json.allowCredentials.map((d) => d.id), [b64u(auth.credentialId)]);
+    const credential = auth.get(opts.json, ORIGIN);
+    assertError(await client.post('/api/v1/reauth/webauthn', { credential }), 400, 'invalid_request');
+    assertError(await client.post('/api/v1/reauth/webauthn', { password: 'not my password', credential }), 401, 'invalid_credentials');
+    const ok = await client.post('/api/v1/reauth/webauthn', { password: STRONG_PASSWORD, credential });
+    assertStatus(ok, 200);
+    assert.equal(ok.json.status, 'ok');
+    assert.ok(ok.json.until > Date.now() / 1000);
+    // Spent: the same answer again is refused.
+    assertError(await client.post('/api/v1/reauth/webauthn', { password: STRONG_PASSWORD, credential }), 401, 'invalid_security_key');
+    assertStatus(await client.delete(`/api/v1/methods/${methodId}`), 200);
+    assert.equal((await client.get('/api/v1/me')).json.twofa_enabled, false);
   });
 
   test('sign-in options for an account without a security key: 409', async () => {

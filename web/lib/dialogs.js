@@ -3,6 +3,7 @@
 
 import { ApiError, post } from './api.js';
 import { h, field, errorBox, onSubmit } from './dom.js';
+import { getAssertion, webauthnSupported } from './webauthn.js';
 
 export const CANCELLED = Symbol('cancelled');
 
@@ -76,6 +77,9 @@ export function reauthDialog({ twofa }) {
     const label = code.wrap.querySelector('label');
     const setType = (type) => {
       codeType = type;
+      // A security key answers instead of a typed code.
+      code.wrap.hidden = type === 'webauthn';
+      code.input.required = type !== 'webauthn';
       const recovery = type === 'recovery';
       const text = recovery || type === 'yubiotp';
       label.textContent = recovery
@@ -109,6 +113,7 @@ export function reauthDialog({ twofa }) {
       { class: 'choice' },
       h('legend', {}, 'Second step'),
       radio('totp', 'Authenticator app code', true),
+      webauthnSupported() ? radio('webauthn', 'Security key', false) : null,
       radio('yubiotp', 'YubiKey one-time password', false),
       radio('recovery', 'Recovery code', false),
     );
@@ -149,6 +154,12 @@ export function reauthDialog({ twofa }) {
   cancel.addEventListener('click', () => dialog.close('cancel'));
   onSubmit(form, errors, async () => {
     const body = { password: password.input.value };
+    if (twofa && codeType === 'webauthn') {
+      const options = await post('/reauth/webauthn/options', {});
+      await post('/reauth/webauthn', { ...body, credential: await getAssertion(options) });
+      dialog.close('ok');
+      return;
+    }
     if (twofa) {
       body.type = codeType;
       body.code = code.input.value.trim();

@@ -120,6 +120,9 @@ class SecurityKeyRoutes final : public Area {
     r.add("POST", "/api/v1/login/webauthn/options",
           bind(this, &SecurityKeyRoutes::request_options));
     r.add("POST", "/api/v1/login/webauthn", bind(this, &SecurityKeyRoutes::login));
+    r.add("POST", "/api/v1/reauth/webauthn/options",
+          bind(this, &SecurityKeyRoutes::reauth_options));
+    r.add("POST", "/api/v1/reauth/webauthn", bind(this, &SecurityKeyRoutes::reauth));
   }
 
  private:
@@ -184,12 +187,20 @@ class SecurityKeyRoutes final : public Area {
                const Client& c) { return keys().register_yubikey(v.user, otp, label, c); });
   }
 
-  Awaitable request_options(Request& req) {
+  // PublicKeyCredentialRequestOptions for the second sign-in step (pending session) or for
+  // re-authentication (full session).
+  Awaitable request_options(Request& req) { return assertion_options(req, Need::kPending); }
+  Awaitable reauth_options(Request& req) { return assertion_options(req, Need::kFull); }
+
+  Awaitable assertion_options(Request& req, Need need) {
     auto body = parse_object(req, true);
     if (!body) co_return error_response(body.error());
-    auto [auth, err] = co_await authenticate(req, Need::kPending);
+    auto [auth, err] = co_await authenticate(req, need);
     if (!auth) co_return err;
-    auto [o, err2] = co_await on_db([&] { return keys().login_options(auth->view); });
+    auto [o, err2] = co_await on_db([&] {
+      return need == Need::kPending ? keys().login_options(auth->view)
+                                    : keys().reauth_options(auth->view);
+    });
     if (!o) co_return err2;
     co_return json_response(200, json{{"challenge", crypto::base64url_encode(o->challenge)},
                                       {"rpId", o->rp_id},
@@ -216,6 +227,28 @@ class SecurityKeyRoutes final : public Area {
     }
     auto r = json_response(200, json{{"status", "ok"}, {"user", user_json(done->user)}});
     set_session_cookies(r, done->session, req);
+    co_return r;
+  }
+
+  // Password + security key: the answer to /reauth/webauthn/options. Same reply as
+  // POST /api/v1/reauth.
+  Awaitable reauth(Request& req) {
+    auto body = parse_object(req);
+    if (!body) co_return error_response(body.error());
+    auto password = get_string(*body, "password", kMaxPassword);
+    if (!password) co_return error_response(password.error());
+    auto cred = parse_credential(*body, /*registration=*/false);
+    if (!cred) co_return error_response(cred.error());
+    auto [auth, err] = co_await authenticate(req, Need::kFull);
+    if (!auth) co_return err;
+    Client c = client(req);
+    auto [issued, err2] =
+        co_await on_hash([&] { return keys().reauth(auth->view, *password, *cred, c); });
+    if (!issued) co_return err2;
+    auto r = json_response(
+        200,
+        json{{"status", "ok"}, {"until", issued->session.auth_at + cfg_.sessions.reauth_window_s}});
+    set_session_cookies(r, *issued, req);
     co_return r;
   }
 };

@@ -186,6 +186,20 @@ Result<SecondStepOutcome> Login::complete(const SessionView& pending, const Code
 Result<IssuedSession> Login::reauth(const SessionView& current, std::string_view password,
                                     std::string_view type, std::string_view code,
                                     const Client& client) {
+  return reauth(
+      current, password,
+      [&]() -> Result<CodeCheck> {
+        if (type.empty() || code.empty()) {
+          return fail(Code::kInvalidArgument, "invalid_request",
+                      "type and code: a second factor is required.");
+        }
+        return twofa_.check_code(current.user, type, code, std::nullopt, &client);
+      },
+      client);
+}
+
+Result<IssuedSession> Login::reauth(const SessionView& current, std::string_view password,
+                                    const FactorCheck& second_factor, const Client& client) {
   const std::string key = "login:user:" + current.user.username;
   TS_RETURN_IF_ERROR(throttles_.check(key));
   if (!crypto::verify_password(current.user.password_hash, password)) {
@@ -198,11 +212,7 @@ Result<IssuedSession> Login::reauth(const SessionView& current, std::string_view
   if (twofa) {
     const std::string fkey = "2fa:user:" + std::to_string(current.user.id);
     TS_RETURN_IF_ERROR(throttles_.check(fkey));
-    if (type.empty() || code.empty()) {
-      return fail(Code::kInvalidArgument, "invalid_request",
-                  "type and code: a second factor is required.");
-    }
-    auto check = twofa_.check_code(current.user, type, code, std::nullopt, &client);
+    auto check = second_factor();
     if (!check) {
       if (check.error().code == Code::kUnauthenticated) {
         audit_.record(current.user.id, "reauth_failed", client, {{"reason", "second_factor"}});

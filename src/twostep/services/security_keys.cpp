@@ -17,6 +17,7 @@ namespace {
 
 constexpr const char* kRegister = "register";
 constexpr const char* kSignIn = "login";
+constexpr const char* kReauth = "reauth";
 
 core::Error refused(Code code, std::string message, std::string detail = {}) {
   return core::Error{code, "invalid_security_key", std::move(message), std::move(detail), 0};
@@ -175,40 +176,40 @@ Result<NewMethod> SecurityKeys::register_key(const SessionView& s, const Credent
   return out;
 }
 
-Result<RequestOptions> SecurityKeys::login_options(const SessionView& pending) {
+Result<RequestOptions> SecurityKeys::request_options(const SessionView& s, const char* purpose) {
   RequestOptions o;
-  TS_ASSIGN_OR_RETURN(o.allow, credentials_of(pending.user.id));
+  TS_ASSIGN_OR_RETURN(o.allow, credentials_of(s.user.id));
   if (o.allow.empty()) {
     return fail(Code::kFailedPrecondition, "no_security_key",
                 "No security key is registered for this account. Use another method.");
   }
   o.challenge = crypto::random_bytes(wa::kChallengeSize);
-  TS_RETURN_IF_ERROR(d_.store.put_webauthn_challenge(pending.session.id, kSignIn, o.challenge,
+  TS_RETURN_IF_ERROR(d_.store.put_webauthn_challenge(s.session.id, purpose, o.challenge,
                                                      d_.clock.unix_now() + kWebauthnChallengeTtlS));
   o.rp_id = rp_.id;
   o.user_verification = d_.config.webauthn.user_verification;
   return o;
 }
 
-Result<SecondStepOutcome> SecurityKeys::login(const SessionView& pending,
-                                              const CredentialResponse& cred,
-                                              const Client& client) {
-  if (pending.session.state != store::SessionState::kPendingSecondFactor) {
-    return fail(Code::kFailedPrecondition, "conflict", "This sign-in is already complete.");
-  }
-  TS_RETURN_IF_ERROR(login_.check_second_factor_lock(pending.user.id));
-  const int64_t uid = pending.user.id;
-  // Every refusal below counts as a wrong second factor (attempt limits, lockout, audit).
-  auto failure = [&](std::string message, std::string detail) {
-    return tl::unexpected(login_.record_failure(
-        pending, "webauthn", refused(Code::kUnauthenticated, std::move(message), std::move(detail)),
-        client));
-  };
+Result<RequestOptions> SecurityKeys::login_options(const SessionView& pending) {
+  return request_options(pending, kSignIn);
+}
 
-  auto challenge = take_challenge(pending.session.id, kSignIn);
+Result<RequestOptions> SecurityKeys::reauth_options(const SessionView& s) {
+  return request_options(s, kReauth);
+}
+
+Result<CodeCheck> SecurityKeys::check_assertion(const SessionView& s, const char* purpose,
+                                                const CredentialResponse& cred,
+                                                const Client& client) {
+  const int64_t uid = s.user.id;
+  auto refuse = [](std::string message, std::string detail) {
+    return tl::unexpected(refused(Code::kUnauthenticated, std::move(message), std::move(detail)));
+  };
+  auto challenge = take_challenge(s.session.id, purpose);
   if (!challenge) {
     if (challenge.error().code != Code::kInvalidArgument) return tl::unexpected(challenge.error());
-    return failure(challenge.error().message, challenge.error().detail);
+    return refuse(challenge.error().message, challenge.error().detail);
   }
   auto m = d_.store.method_by_lookup("webauthn", crypto::base64url_encode(cred.raw_id));
   if (!m && m.error().code != Code::kNotFound) return tl::unexpected(m.error());
@@ -216,26 +217,27 @@ Result<SecondStepOutcome> SecurityKeys::login(const SessionView& pending,
     if (m && m->user_id != uid) {
       audit_.record(uid, "security_key_foreign", client, {{"type", "webauthn"}});
     }
-    return failure("This security key is not registered for this account.", "unknown credential");
+    return refuse("This security key is not registered for this account.", "unknown credential");
   }
   auto p = parse_params(m->params);
   auto pk = crypto::base64url_decode(p["pk"]);
-  if (!pk)
+  if (!pk) {
     return tl::unexpected(
         core::internal("webauthn method " + std::to_string(m->id) + " has no key"));
+  }
   auto a = wa::verify_assertion(rp_, *challenge, cred.client_data_json, cred.authenticator_data,
                                 cred.signature, *pk);
-  if (!a) return failure(a.error().message, a.error().detail);
+  if (!a) return refuse(a.error().message, a.error().detail);
   if (!cred.user_handle.empty() && !p["uh"].empty() &&
       crypto::base64url_encode(cred.user_handle) != p["uh"]) {
-    return failure("This security key belongs to another account.", "userHandle mismatch");
+    return refuse("This security key belongs to another account.", "userHandle mismatch");
   }
 
   const int64_t now = d_.clock.unix_now();
   const uint32_t stored = m->last_step < 0 ? 0 : static_cast<uint32_t>(m->last_step);
   bool counter_ok = wa::counter_ok(stored, a->sign_count);
   if (counter_ok && a->sign_count > 0) {
-    // Use once: a concurrent sign-in that reported the same counter loses here.
+    // Use once: a concurrent answer that reported the same counter loses here.
     TS_ASSIGN_OR_RETURN(counter_ok, d_.store.advance_method_step(m->id, a->sign_count, now));
   } else if (counter_ok) {
     TS_RETURN_IF_ERROR(d_.store.touch_method(m->id, now));
@@ -247,12 +249,34 @@ Result<SecondStepOutcome> SecurityKeys::login(const SessionView& pending,
                    {"stored", std::to_string(stored)},
                    {"received", std::to_string(a->sign_count)},
                    {"note", "possible cloned key"}});
-    return failure(
+    return refuse(
         "This security key's signature counter went backwards: it may have been cloned. "
         "Use another method and check your keys.",
         "counter regression");
   }
-  return login_.complete(pending, CodeCheck{m->id, "webauthn", -1}, client);
+  return CodeCheck{m->id, "webauthn", -1};
+}
+
+Result<SecondStepOutcome> SecurityKeys::login(const SessionView& pending,
+                                              const CredentialResponse& cred,
+                                              const Client& client) {
+  if (pending.session.state != store::SessionState::kPendingSecondFactor) {
+    return fail(Code::kFailedPrecondition, "conflict", "This sign-in is already complete.");
+  }
+  TS_RETURN_IF_ERROR(login_.check_second_factor_lock(pending.user.id));
+  auto check = check_assertion(pending, kSignIn, cred, client);
+  if (!check) {
+    if (check.error().code != Code::kUnauthenticated) return tl::unexpected(check.error());
+    // Counts like a wrong code: attempts left, the pending sign-in's limit, the account lock.
+    return tl::unexpected(login_.record_failure(pending, "webauthn", check.error(), client));
+  }
+  return login_.complete(pending, *check, client);
+}
+
+Result<IssuedSession> SecurityKeys::reauth(const SessionView& s, std::string_view password,
+                                           const CredentialResponse& cred, const Client& client) {
+  return login_.reauth(
+      s, password, [&] { return check_assertion(s, kReauth, cred, client); }, client);
 }
 
 // --- Yubico OTP -----------------------------------------------------------------------

@@ -93,6 +93,11 @@ class SecurityKeys {
   // kUnauthenticated "invalid_security_key".
   Result<SecondStepOutcome> login(const SessionView& pending, const CredentialResponse& cred,
                                   const Client& client);
+  // Re-authentication with password + security key (a fully signed-in session): options
+  // first, then the answer. Runs Argon2id: call it on the hashing pool.
+  Result<RequestOptions> reauth_options(const SessionView& s);
+  Result<IssuedSession> reauth(const SessionView& s, std::string_view password,
+                               const CredentialResponse& cred, const Client& client);
 
   // --- Yubico OTP -------------------------------------------------------------
   // Binds the imported key that typed `otp` to the user. kInvalidArgument "invalid_otp" /
@@ -111,6 +116,11 @@ class SecurityKeys {
 
  private:
   Result<std::string> take_challenge(int64_t session_id, const char* purpose);
+  Result<RequestOptions> request_options(const SessionView& s, const char* purpose);
+  // Checks an assertion against the challenge of (session, purpose) and the user's keys, and
+  // spends the signature counter. kUnauthenticated "invalid_security_key" when refused.
+  Result<CodeCheck> check_assertion(const SessionView& s, const char* purpose,
+                                    const CredentialResponse& cred, const Client& client);
   Result<std::vector<CredentialDescriptor>> credentials_of(int64_t user_id);
   std::string user_handle(int64_t user_id) const;
   Result<store::Method> create_pending_method(const store::User& user, store::Method m);

@@ -326,6 +326,37 @@ TEST_F(SecurityKeysTest, ConcurrentAnswersToOneChallengeWinOnce) {
   EXPECT_EQ(wins.load(), 1);
 }
 
+TEST_F(SecurityKeysTest, ReauthenticatesWithPasswordAndSecurityKey) {
+  store::User alice = make_user();
+  SoftCredential cred;
+  register_key(alice, cred);
+  SessionView full = session(alice, SessionState::kFull);
+  clock_.advance(std::chrono::seconds(config_.sessions.reauth_window_s + 1));
+  ASSERT_FALSE(login_->recently_authenticated(*store_->session_by_id(full.session.id)));
+
+  // A sign-in challenge does not serve re-authentication, nor the other way round.
+  SessionView pending = session(alice, SessionState::kPendingSecondFactor);
+  auto signin_opts = keys_->login_options(pending);
+  auto wrong_purpose = keys_->reauth(
+      full, kPassword, assertion(cred, cred.assert_with(signin_opts->challenge)), client_);
+  ASSERT_FALSE(wrong_purpose.has_value());
+  EXPECT_EQ(wrong_purpose.error().reason, "invalid_security_key");
+  EXPECT_TRUE(has_event(alice.id, "reauth_failed"));
+
+  auto opts = keys_->reauth_options(full);
+  ASSERT_TRUE(opts.has_value());
+  auto resp = assertion(cred, cred.assert_with(opts->challenge));
+  auto bad_password = keys_->reauth(full, "wrong password", resp, client_);
+  ASSERT_FALSE(bad_password.has_value());
+  EXPECT_EQ(bad_password.error().reason, "invalid_credentials");
+  // The wrong password did not spend the challenge; the right one with the key works.
+  auto ok = keys_->reauth(full, kPassword, resp, client_);
+  ASSERT_TRUE(ok.has_value()) << ok.error().reason << " " << ok.error().detail;
+  EXPECT_TRUE(login_->recently_authenticated(ok->session));
+  // Spent.
+  EXPECT_FALSE(keys_->reauth(full, kPassword, resp, client_).has_value());
+}
+
 // --- Yubico OTP ---------------------------------------------------------------------------
 
 TEST_F(SecurityKeysTest, YubikeyImportSealsSecretsAndRefusesDuplicates) {
