@@ -118,6 +118,8 @@ describe('security keys in the browser', () => {
     await page.getByTestId('add-method').click();
     await page.getByTestId('choose-yubiotp').click();
     await page.getByTestId('yubiotp-setup').waitFor();
+    // The key types into the focused field: the OTP field has it.
+    assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'yubiotp-otp');
     await page.getByTestId('yubiotp-otp').fill(yubikey.otp());
     await page.getByTestId('yubiotp-submit').click();
     await saveRecoveryCodes(page);

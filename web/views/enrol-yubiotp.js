@@ -20,9 +20,10 @@ export async function enrol(container, { onConfirmed, onCancel }) {
       spellcheck: 'false',
       maxlength: 64,
       required: true,
+      autofocus: true,
       'data-testid': 'yubiotp-otp',
     },
-    'Click here, then touch the gold contact of your YubiKey: it types a 44-character code and presses Enter.',
+    'Touch the gold contact of your YubiKey while this field has the cursor: it types a 44-character code and presses Enter.',
   );
   const cancel = h('button', { type: 'button', class: 'secondary', 'data-testid': 'yubiotp-cancel' }, 'Cancel');
   cancel.addEventListener('click', () => onCancel());
@@ -54,5 +55,6 @@ export async function enrol(container, { onConfirmed, onCancel }) {
       form,
     ),
   );
-  container.querySelector('h2').focus();
+  // The key types into whatever has focus: start in the OTP field (autofocus above).
+  otp.input.focus();
 }
