@@ -349,6 +349,31 @@ describe('security keys: Yubico OTP', () => {
     }
   });
 
+  test("an organisation's required 2FA: a restricted session enrols a YubiKey and a security key", async () => {
+    const owner = await newSignedIn(server, 'own');
+    const member = await newSignedIn(server, 'mem');
+    const orgName = uniqueName('org');
+    for (const args of [['org', 'create', orgName, '--owner', owner.username], ['org', 'add', orgName, member.username],
+      ['org', 'policy', orgName, '--require-2fa', '--grace-days', '0']]) {
+      const r = await server.cli(args);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    }
+    const key = new SoftYubikey();
+    await importKeys(key);
+    const c = new Client(server);
+    const res = await login(c, member.username);
+    assert.equal(res.json.status, 'enrollment_required', res.text);
+    assertError(await c.get('/api/v1/sessions'), 403, 'enrollment_required');
+    const restricted = c.session;
+    // The security-key options are open to the restricted session too.
+    assertStatus(await c.post('/api/v1/methods/webauthn/options', {}), 200);
+    const add = await c.post('/api/v1/methods/yubiotp', { otp: key.otp() });
+    assertStatus(add, 201);
+    assert.notEqual(c.session, restricted, 'a new token: the session is full now');
+    assertStatus(await c.get('/api/v1/sessions'), 200);
+    assert.equal((await c.get('/api/v1/me')).json.session.state, 'full');
+  });
+
   test('the same OTP on two pending sign-ins at once: one wins', async () => {
     const key = new SoftYubikey();
     await importKeys(key);

@@ -131,7 +131,8 @@ class SecurityKeyRoutes final : public Area {
   Awaitable creation_options(Request& req) {
     auto body = parse_object(req, true);
     if (!body) co_return error_response(body.error());
-    auto [auth, err] = co_await authenticate(req, Need::kFull);
+    // A session restricted by an organisation's 2FA policy may enrol its first method here.
+    auto [auth, err] = co_await authenticate(req, Need::kEnrollment);
     if (!auth) co_return err;
     auto [o, err2] = co_await on_db([&] { return keys().registration_options(auth->view); });
     if (!o) co_return err2;
@@ -155,7 +156,8 @@ class SecurityKeyRoutes final : public Area {
 
   // Enrolment where the request itself proves possession of the key: `parse` reads the
   // factor's fields from the body, `enrol(view, input, label, client)` runs on the db pool and
-  // returns the new method with a fresh set of recovery codes.
+  // returns the new method with a fresh set of recovery codes. Sessions restricted by an
+  // organisation's 2FA policy may enrol (and become full sessions), like TOTP confirmation.
   template <class Parse, class Enrol>
   Awaitable enrol_method(Request& req, Parse parse, Enrol enrol) {
     auto body = parse_object(req);
@@ -164,13 +166,28 @@ class SecurityKeyRoutes final : public Area {
     if (!input) co_return error_response(input.error());
     auto label = get_string(*body, "label", 256, false);
     if (!label) co_return error_response(label.error());
-    auto [auth, err] = co_await authenticate(req, Need::kFull);
+    auto [auth, err] = co_await authenticate(req, Need::kEnrollment);
     if (!auth) co_return err;
     Client c = client(req);
-    auto [m, err2] = co_await on_db([&] { return enrol(auth->view, *input, *label, c); });
-    if (!m) co_return err2;
-    co_return json_response(
-        201, json{{"method_id", m->method_id}, {"recovery_codes", m->recovery_codes}});
+    struct Enrolled {
+      services::NewMethod method;
+      std::optional<IssuedSession> upgraded;
+    };
+    auto [done, err2] = co_await on_db([&]() -> core::Result<Enrolled> {
+      Enrolled out;
+      TS_ASSIGN_OR_RETURN(out.method, enrol(auth->view, *input, *label, c));
+      // The first method of a session restricted by an organisation's policy: it becomes a
+      // full session, with a new token.
+      if (auth->view.session.state == SessionState::kEnrollmentRequired) {
+        TS_ASSIGN_OR_RETURN(out.upgraded, s_.orgs.complete_enrollment(auth->view, c));
+      }
+      return out;
+    });
+    if (!done) co_return err2;
+    auto r = json_response(201, json{{"method_id", done->method.method_id},
+                                     {"recovery_codes", done->method.recovery_codes}});
+    if (done->upgraded) set_session_cookies(r, *done->upgraded, req);
+    co_return r;
   }
 
   Awaitable register_key(Request& req) {

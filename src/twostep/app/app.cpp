@@ -71,8 +71,10 @@ core::Result<std::unique_ptr<App>> App::open(core::Config config) {
   app->accounts_ = std::make_unique<services::Accounts>(deps, *app->audit_);
   app->sessions_ = std::make_unique<services::Sessions>(deps, *app->audit_);
   app->twofa_ = std::make_unique<services::TwoFactor>(deps, *app->audit_);
-  app->login_ = std::make_unique<services::Login>(deps, *app->audit_, *app->sessions_,
-                                                  *app->twofa_, *app->throttles_);
+  app->orgs_ = std::make_unique<services::Orgs>(deps, *app->audit_, *app->sessions_, *app->twofa_,
+                                                *app->throttles_);
+  app->login_ = std::make_unique<services::Login>(deps, *app->audit_, *app->sessions_, *app->twofa_,
+                                                  *app->throttles_, app->orgs_.get());
   try {
     app->security_keys_ =
         std::make_unique<services::SecurityKeys>(deps, *app->audit_, *app->twofa_, *app->login_);
@@ -86,7 +88,8 @@ App::~App() = default;
 
 namespace {
 net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFactor& twofa,
-                                  services::SecurityKeys& keys, http::WorkerPool& db) {
+                                  services::Orgs& orgs, services::SecurityKeys& keys,
+                                  http::WorkerPool& db) {
   auto ex = co_await net::this_coro::executor;
   net::steady_timer timer(ex);
   for (;;) {
@@ -97,6 +100,7 @@ net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFac
     co_await db.run([&] {
       sessions.purge_expired();
       twofa.purge_unconfirmed();
+      orgs.enforce_deadlines();  // grace periods that ended since the last round
       keys.purge_expired();
       return 0;
     });
@@ -115,7 +119,7 @@ int App::serve() {
   http::Router router;
   auto handle = api::add_routes(router, api::ApiOptions{cfg, web_dir},
                                 api::Services{*audit_, *accounts_, *sessions_, *twofa_, *login_,
-                                              *throttles_, *security_keys_},
+                                              *throttles_, *orgs_, *security_keys_},
                                 api::Pools{hash_pool, db_pool}, metrics_);
 
   http::ServerOptions opts;
@@ -140,7 +144,7 @@ int App::serve() {
     std::fprintf(stderr, "twostep: %s\n", bound.error().message.c_str());
     return 1;
   }
-  net::co_spawn(server.io(), housekeeping(*sessions_, *twofa_, *security_keys_, db_pool),
+  net::co_spawn(server.io(), housekeeping(*sessions_, *twofa_, *orgs_, *security_keys_, db_pool),
                 net::detached);
   std::printf("listening on http://%s\n", bound->c_str());
   std::fflush(stdout);

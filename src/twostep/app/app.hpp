@@ -12,6 +12,7 @@
 #include "twostep/services/accounts.hpp"
 #include "twostep/services/audit.hpp"
 #include "twostep/services/login.hpp"
+#include "twostep/services/orgs.hpp"
 #include "twostep/services/security_keys.hpp"
 #include "twostep/services/sessions.hpp"
 #include "twostep/services/throttle.hpp"
@@ -36,6 +37,7 @@ class App {
   services::Sessions& sessions() { return *sessions_; }
   services::TwoFactor& twofa() { return *twofa_; }
   services::Audit& audit() { return *audit_; }
+  services::Orgs& orgs() { return *orgs_; }
   services::SecurityKeys& security_keys() { return *security_keys_; }
 
  private:
@@ -51,6 +53,7 @@ class App {
   std::unique_ptr<services::Accounts> accounts_;
   std::unique_ptr<services::Sessions> sessions_;
   std::unique_ptr<services::TwoFactor> twofa_;
+  std::unique_ptr<services::Orgs> orgs_;  // before login_, which uses it
   std::unique_ptr<services::Login> login_;
   std::unique_ptr<services::SecurityKeys> security_keys_;
 };
