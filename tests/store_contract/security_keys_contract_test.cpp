@@ -1,98 +1,27 @@
 // The store contract for security keys: imported Yubico OTP keys and their use-once counter,
 // single-use WebAuthn challenges bound to a session, and the WebAuthn signature counter (a
 // method step). Runs against every entry of store_factories().
-#include <gtest/gtest.h>
-
 #include <atomic>
-#include <latch>
-#include <memory>
-#include <stdexcept>
 #include <string>
-#include <thread>
-#include <vector>
 
-#include "backends.hpp"
-#include "twostep/store/store.hpp"
+#include "fixture.hpp"
 
 namespace twostep::store {
 namespace {
 
-using contract::StoreFactory;
-using contract::TestDatabase;
+using contract::kNow;
+using contract::must;
+using contract::must_ok;
 using core::Code;
 
-constexpr int64_t kNow = 1'700'000'000;
-
-template <class T>
-T must(core::Result<T> r) {
-  if (!r) {
-    throw std::runtime_error("unexpected error: " + r.error().message + " / " + r.error().detail);
-  }
-  return std::move(*r);
-}
-
-void must_ok(const core::Status& st) {
-  if (!st) {
-    throw std::runtime_error("unexpected error: " + st.error().message + " / " + st.error().detail);
-  }
-}
-
-#define EXPECT_CODE(expr, expected_code)                      \
-  do {                                                        \
-    auto&& r_ = (expr);                                       \
-    if (r_.has_value()) {                                     \
-      ADD_FAILURE() << #expr << " succeeded, expected error"; \
-    } else {                                                  \
-      EXPECT_EQ(r_.error().code, expected_code) << #expr;     \
-    }                                                         \
-  } while (0)
-
-// The minimal fixture of store_contract_test.cpp: a fresh migrated database per test.
-class SecurityKeyStoreContract : public ::testing::TestWithParam<StoreFactory> {
+class SecurityKeyStoreContract : public contract::ContractFixture {
  protected:
-  void SetUp() override {
-    db_ = GetParam().make();
-    store_ = must(open_store(db_->url()));
-    must(store_->migrate());
-  }
-  Store& store() { return *store_; }
-
-  User user(const std::string& name) { return must(store().create_user(name, "hash", kNow)); }
-
-  Session session_for(int64_t user_id, const std::string& token_hash) {
-    Session s;
-    s.token_hash = token_hash;
-    s.user_id = user_id;
-    s.state = SessionState::kPendingSecondFactor;
-    s.created_at = kNow;
-    s.last_seen_at = kNow;
-    s.expires_at = kNow + 300;
-    s.absolute_expires_at = kNow + 86400;
-    return must(store().create_session(s));
-  }
-
   static YubikeyRecord key(const std::string& public_id, const std::string& secret = "sealed") {
     YubikeyRecord k;
     k.public_id = public_id;
     k.secret = secret;
     return k;
   }
-
-  template <class F>
-  static void in_parallel(int n, F body) {
-    std::latch start(n);
-    std::vector<std::thread> threads;
-    for (int i = 0; i < n; ++i) {
-      threads.emplace_back([&, i] {
-        start.arrive_and_wait();
-        body(i);
-      });
-    }
-    for (auto& t : threads) t.join();
-  }
-
-  std::unique_ptr<TestDatabase> db_;
-  std::unique_ptr<Store> store_;
 };
 
 TEST_P(SecurityKeyStoreContract, ImportsAndReadsYubikeys) {
@@ -157,8 +86,8 @@ TEST_P(SecurityKeyStoreContract, ConcurrentYubikeyOtpWinsOnce) {
 
 TEST_P(SecurityKeyStoreContract, ChallengeIsSingleUseAndBoundToSessionAndPurpose) {
   User alice = user("alice");
-  Session s1 = session_for(alice.id, "t1");
-  Session s2 = session_for(alice.id, "t2");
+  Session s1 = session_for(alice.id, "t1", SessionState::kPendingSecondFactor);
+  Session s2 = session_for(alice.id, "t2", SessionState::kPendingSecondFactor);
   must_ok(store().put_webauthn_challenge(s1.id, "login", "c1", kNow + 300));
   EXPECT_CODE(store().take_webauthn_challenge(s2.id, "login", kNow), Code::kNotFound);
   EXPECT_CODE(store().take_webauthn_challenge(s1.id, "register", kNow), Code::kNotFound);
@@ -241,10 +170,7 @@ TEST_P(SecurityKeyStoreContract, SecurityKeyMethodsAreUniquePerCredential) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, SecurityKeyStoreContract,
-                         ::testing::ValuesIn(contract::store_factories()),
-                         [](const ::testing::TestParamInfo<StoreFactory>& info) {
-                           return info.param.name;
-                         });
+                         ::testing::ValuesIn(contract::store_factories()), contract::backend_name);
 
 }  // namespace
 }  // namespace twostep::store
