@@ -13,6 +13,7 @@
 #include "twostep/services/audit.hpp"
 #include "twostep/services/login.hpp"
 #include "twostep/services/orgs.hpp"
+#include "twostep/services/security_keys.hpp"
 #include "twostep/services/sessions.hpp"
 #include "twostep/services/throttle.hpp"
 #include "twostep/services/twofa.hpp"
@@ -27,6 +28,7 @@ struct Services {
   services::Login& login;
   services::Throttles& throttles;
   services::Orgs& orgs;
+  services::SecurityKeys& security_keys;
 };
 
 struct Pools {

@@ -39,6 +39,18 @@ inline core::Status expect_changed(core::Result<int> changed, const char* what) 
   return core::ok();
 }
 
+// A use-once conditional UPDATE: true when this call changed the row; otherwise false when
+// the row exists (the step or counter was already spent), kNotFound when it does not.
+template <class Query>
+core::Result<bool> won_or_spent(Query& update, Query& exists, const char* what) {
+  TS_ASSIGN_OR_RETURN(int changed, update.run());
+  if (changed == 1) {
+    return true;
+  }
+  TS_RETURN_IF_ERROR(exists.scalar(what));
+  return false;
+}
+
 #define TWOSTEP_USER_COLUMNS "id, username, password_hash, disabled, created_at, last_login_at"
 
 inline constexpr auto read_user = [](const auto& q) {
@@ -200,5 +212,19 @@ inline tl::unexpected<core::Error> membership_refusal(bool is_member) {
   return core::fail(core::Code::kFailedPrecondition, "last_owner",
                     "An organisation needs at least one owner: make someone else an owner first.");
 }
+
+// --- security keys -------------------------------------------------------------
+
+#define TWOSTEP_YUBIKEY_COLUMNS "public_id, secret, last_counter, imported_at, last_used_at"
+
+inline constexpr auto read_yubikey = [](const auto& q) {
+  YubikeyRecord k;
+  k.public_id = q.col_text(0);
+  k.secret = q.col_blob(1);
+  k.last_counter = q.col_int(2);
+  k.imported_at = q.col_int(3);
+  k.last_used_at = q.col_int(4);
+  return k;
+};
 
 }  // namespace twostep::store

@@ -1096,21 +1096,13 @@ Result<bool> PgStore::advance_method_step(int64_t method_id, int64_t step, int64
   // One conditional write: a concurrent caller with the same step waits for this row lock,
   // re-checks "last_step < $1" against the new row and changes nothing.
   TS_ASSIGN_OR_RETURN(Lease c, lease());
-  {
-    Query q(*c,
-            "UPDATE methods SET last_step = $1, last_used_at = $2 WHERE id "
-            "= $3 AND last_step < $1");
-    q.bind_int(step).bind_int(now).bind_int(method_id);
-    TS_ASSIGN_OR_RETURN(int changed, q.run());
-    if (changed == 1) {
-      return true;
-    }
-  }
-  // Lost (or the method is gone): tell the two apart for the caller.
-  Query q(*c, "SELECT 1 FROM methods WHERE id = $1");
-  q.bind_int(method_id);
-  TS_RETURN_IF_ERROR(q.scalar("Method"));
-  return false;
+  Query update(*c,
+               "UPDATE methods SET last_step = $1, last_used_at = $2 WHERE id = $3 AND "
+               "last_step < $1");
+  update.bind_int(step).bind_int(now).bind_int(method_id);
+  Query exists(*c, "SELECT 1 FROM methods WHERE id = $1");
+  exists.bind_int(method_id);
+  return won_or_spent(update, exists, "Method");
 }
 
 Status PgStore::touch_method(int64_t method_id, int64_t now) {
@@ -1406,6 +1398,110 @@ Result<int> PgStore::lift_restricted_sessions(int64_t user_id) {
   TS_ASSIGN_OR_RETURN(Lease c, lease());
   return move_sessions_without_2fa(*c, user_id, SessionState::kEnrollmentRequired,
                                    SessionState::kFull);
+}
+
+// --- security keys -----------------------------------------------------------
+
+Result<int> PgStore::import_yubikeys(const std::vector<YubikeyRecord>& keys, bool replace,
+                                     int64_t now) {
+  // One statement per key, so that two imports of the same key at once cannot both insert it:
+  // without `replace` a known public id is a unique violation; with it, the upsert tells an
+  // insert (xmax = 0: no earlier version of the row) from a replacement. A reprogrammed key
+  // starts its counter again.
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  int added = 0;
+  for (const YubikeyRecord& k : keys) {
+    if (!replace) {
+      Query q(*c, "INSERT INTO yubikeys(public_id, secret, imported_at) VALUES($1, $2, $3)");
+      q.bind_text(k.public_id).bind_blob(k.secret).bind_int(now);
+      auto st = q.run();
+      if (!st) {
+        return refine(
+            std::move(st.error()), Code::kAlreadyExists, "yubikey_exists",
+            ("A YubiKey with public id " + k.public_id + " is already imported.").c_str());
+      }
+      ++added;
+      continue;
+    }
+    Query q(*c,
+            "INSERT INTO yubikeys(public_id, secret, imported_at) VALUES($1, $2, $3) "
+            "ON CONFLICT(public_id) DO UPDATE SET secret = EXCLUDED.secret, "
+            "imported_at = EXCLUDED.imported_at, last_counter = -1, last_used_at = 0 "
+            "RETURNING xmax = 0");
+    q.bind_text(k.public_id).bind_blob(k.secret).bind_int(now);
+    TS_ASSIGN_OR_RETURN(int64_t inserted, q.scalar("YubiKey"));
+    added += inserted != 0 ? 1 : 0;
+  }
+  TS_RETURN_IF_ERROR(tx.commit());
+  return added;
+}
+
+Result<YubikeyRecord> PgStore::yubikey_by_public_id(const std::string& public_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "SELECT " TWOSTEP_YUBIKEY_COLUMNS " FROM yubikeys WHERE public_id = $1");
+  q.bind_text(public_id);
+  return one(q, read_yubikey, "YubiKey");
+}
+
+Result<std::vector<YubikeyRecord>> PgStore::list_yubikeys() {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  // COLLATE "C": byte order, as SQLite sorts.
+  Query q(*c, "SELECT " TWOSTEP_YUBIKEY_COLUMNS " FROM yubikeys ORDER BY public_id COLLATE \"C\"");
+  return all(q, read_yubikey);
+}
+
+Result<bool> PgStore::advance_yubikey_counter(const std::string& public_id, int64_t counter,
+                                              int64_t now) {
+  // The same single conditional write as advance_method_step: the counter belongs to the key, so
+  // an OTP typed into two instances at once is accepted by one.
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query update(*c,
+               "UPDATE yubikeys SET last_counter = $1, last_used_at = $2 "
+               "WHERE public_id = $3 AND last_counter < $1");
+  update.bind_int(counter).bind_int(now).bind_text(public_id);
+  Query exists(*c, "SELECT 1 FROM yubikeys WHERE public_id = $1");
+  exists.bind_text(public_id);
+  return won_or_spent(update, exists, "YubiKey");
+}
+
+Status PgStore::put_webauthn_challenge(int64_t session_id, const std::string& purpose,
+                                       const std::string& challenge, int64_t expires_at) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "INSERT INTO webauthn_challenges(session_id, purpose, challenge, expires_at) "
+          "VALUES($1, $2, $3, $4) ON CONFLICT(session_id, purpose) DO UPDATE SET "
+          "challenge = EXCLUDED.challenge, expires_at = EXCLUDED.expires_at");
+  q.bind_int(session_id).bind_text(purpose).bind_blob(challenge).bind_int(expires_at);
+  auto r = q.run();
+  if (!r) {
+    return refine(std::move(r.error()), Code::kNotFound, "not_found", "Session not found.");
+  }
+  return core::ok();
+}
+
+Result<std::string> PgStore::take_webauthn_challenge(int64_t session_id, const std::string& purpose,
+                                                     int64_t now) {
+  // DELETE ... RETURNING takes it once: a concurrent take waits for the row lock, then finds the
+  // row gone.
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "DELETE FROM webauthn_challenges WHERE session_id = $1 AND purpose = $2 "
+          "RETURNING challenge, expires_at");
+  q.bind_int(session_id).bind_text(purpose);
+  TS_ASSIGN_OR_RETURN(Rows rows, q.exec());
+  if (rows.size() == 0 || rows[0].col_int(1) <= now) {
+    return not_found("Challenge");
+  }
+  return rows[0].col_blob(0);
+}
+
+Result<int> PgStore::delete_expired_webauthn_challenges(int64_t now) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "DELETE FROM webauthn_challenges WHERE expires_at <= $1");
+  q.bind_int(now);
+  return q.run();
 }
 
 }  // namespace twostep::store::postgres
