@@ -1,6 +1,6 @@
 // Two twostep processes on one PostgreSQL database (no load balancer yet: the test picks the
-// instance). Use-once rules hold across instances: the same recovery code or TOTP code sent to
-// both at once succeeds exactly once. A sign-in started on one instance finishes on the other,
+// instance). Use-once rules hold across instances: the same recovery code, TOTP code or YubiKey
+// OTP sent to both at once succeeds exactly once. A sign-in started on one instance finishes on the other,
 // and a session revoked on one is refused by the other's /verify within its cache time.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +9,7 @@ import { startServer, createPgDatabase, pgAdminUrl } from '../lib/server.mjs';
 import {
   Client, assertError, assertStatus, signup, login, uniqueName, totpStep, waitFor,
 } from '../lib/client.mjs';
+import { SoftYubikey } from '../lib/authenticators.mjs';
 
 describe('two instances on one PostgreSQL database', () => {
   let db;
@@ -52,13 +53,13 @@ describe('two instances on one PostgreSQL database', () => {
   });
 
   // n pending sign-ins, half started on each instance; each is finished on the other one.
-  async function pendingEverywhere(n) {
+  async function pendingEverywhere(n, name = alice.name) {
     const out = [];
     for (let i = 0; i < n; i++) {
       const start = i % 2 === 0 ? a : b;
       const finish = i % 2 === 0 ? b : a;
       const c = new Client(start);
-      const res = await login(c, alice.name);
+      const res = await login(c, name);
       assert.equal(res.json?.status, 'second_factor', res.text);
       c.baseUrl = finish.url;  // the cookies travel; the session lives in the database
       out.push(c);
@@ -81,6 +82,24 @@ describe('two instances on one PostgreSQL database', () => {
     const code = totpStep(alice.secret, 1);
     const answers = await Promise.all(clients.map((c) => c.post('/api/v1/login/second-factor',
                                                                 { type: 'totp', code })));
+    const ok = answers.filter((r) => r.status === 200);
+    assert.equal(ok.length, 1, `one success, got ${answers.map((r) => r.status)}`);
+    for (const r of answers.filter((x) => x.status !== 200)) assertError(r, 401, 'invalid_code');
+  });
+
+  test('the same YubiKey OTP sent to both instances at once works exactly once', async () => {
+    const key = new SoftYubikey();
+    const imported = await a.cli(['yubikey', 'import', '-'], { input: `${key.csvLine()}\n` });
+    assert.equal(imported.code, 0, imported.stderr);
+    const name = uniqueName('carol');
+    const client = new Client(b);
+    await signup(client, name);
+    assertStatus(await client.post('/api/v1/methods/yubiotp', { otp: key.otp() }), 201);
+
+    const clients = await pendingEverywhere(8, name);
+    const otp = key.otp();
+    const answers = await Promise.all(clients.map((c) => c.post('/api/v1/login/second-factor',
+                                                                { type: 'yubiotp', code: otp })));
     const ok = answers.filter((r) => r.status === 200);
     assert.equal(ok.length, 1, `one success, got ${answers.map((r) => r.status)}`);
     for (const r of answers.filter((x) => x.status !== 200)) assertError(r, 401, 'invalid_code');
