@@ -13,6 +13,7 @@
 #include "twostep/services/audit.hpp"
 #include "twostep/services/login.hpp"
 #include "twostep/services/sessions.hpp"
+#include "twostep/services/sms.hpp"
 #include "twostep/services/throttle.hpp"
 #include "twostep/services/twofa.hpp"
 
@@ -25,11 +26,13 @@ struct Services {
   services::TwoFactor& twofa;
   services::Login& login;
   services::Throttles& throttles;
+  services::Sms& sms;
 };
 
 struct Pools {
   http::WorkerPool& hash;  // Argon2id: sized by a memory budget
   http::WorkerPool& db;    // store calls
+  http::WorkerPool& sms;   // SMS gateway calls (block on the network for seconds)
 };
 
 struct ApiOptions {

@@ -73,6 +73,10 @@ core::Result<std::unique_ptr<App>> App::open(core::Config config) {
   app->twofa_ = std::make_unique<services::TwoFactor>(deps, *app->audit_);
   app->login_ = std::make_unique<services::Login>(deps, *app->audit_, *app->sessions_,
                                                   *app->twofa_, *app->throttles_);
+  TS_RETURN_IF_ERROR(services::check_sms_config(cfg));
+  TS_ASSIGN_OR_RETURN(app->sms_gateway_, services::make_sms_gateway(cfg.sms));
+  app->sms_ = std::make_unique<services::Sms>(deps, *app->audit_, *app->twofa_, *app->sms_gateway_);
+  app->twofa_->add_verifier("sms", *app->sms_);
   return app;
 }
 
@@ -80,7 +84,7 @@ App::~App() = default;
 
 namespace {
 net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFactor& twofa,
-                                  http::WorkerPool& db) {
+                                  services::Sms& sms, http::WorkerPool& db) {
   auto ex = co_await net::this_coro::executor;
   net::steady_timer timer(ex);
   for (;;) {
@@ -91,6 +95,7 @@ net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFac
     co_await db.run([&] {
       sessions.purge_expired();
       twofa.purge_unconfirmed();
+      sms.purge();
       return 0;
     });
   }
@@ -103,13 +108,20 @@ int App::serve() {
   int hash_threads = cfg.security.hash_threads > 0 ? cfg.security.hash_threads : cores;
   http::WorkerPool hash_pool("hash", hash_threads, cfg.security.hash_queue, /*nice=*/10);
   http::WorkerPool db_pool("db", std::max(1, cfg.security.db_threads), cfg.security.db_queue);
+  // Gateway calls wait on the network for seconds: their own small pool, so that a slow
+  // provider fills this queue (503) and never the db pool or the I/O threads.
+  http::WorkerPool sms_pool("sms", cfg.sms.threads, cfg.sms.queue);
+  if (cfg.sms.gateway == "log") {
+    LOG_WARN("sms.gateway = log: SMS codes are written to this log and never sent. "
+             "For development only; set sms.gateway to http or twilio in production.");
+  }
 
   std::string web_dir = cfg.server.web_dir.empty() ? std::string(TWOSTEP_WEB_DIR) : cfg.server.web_dir;
   http::Router router;
   auto handle = api::add_routes(
       router, api::ApiOptions{cfg, web_dir},
-      api::Services{*audit_, *accounts_, *sessions_, *twofa_, *login_, *throttles_},
-      api::Pools{hash_pool, db_pool}, metrics_);
+      api::Services{*audit_, *accounts_, *sessions_, *twofa_, *login_, *throttles_, *sms_},
+      api::Pools{hash_pool, db_pool, sms_pool}, metrics_);
 
   http::ServerOptions opts;
   opts.threads = cfg.server.threads > 0 ? cfg.server.threads : cores;
@@ -133,7 +145,7 @@ int App::serve() {
     std::fprintf(stderr, "twostep: %s\n", bound.error().message.c_str());
     return 1;
   }
-  net::co_spawn(server.io(), housekeeping(*sessions_, *twofa_, db_pool), net::detached);
+  net::co_spawn(server.io(), housekeeping(*sessions_, *twofa_, *sms_, db_pool), net::detached);
   std::printf("listening on http://%s\n", bound->c_str());
   std::fflush(stdout);
   LOG_INFO("twostep " << TWOSTEP_VERSION << " serving " << cfg.server.public_url
@@ -143,6 +155,7 @@ int App::serve() {
   // Jobs still running in the pools must finish before the server (and its io_context) goes.
   hash_pool.stop();
   db_pool.stop();
+  sms_pool.stop();
   LOG_INFO("stopped");
   return 0;
 }

@@ -13,6 +13,8 @@
 #include "twostep/services/audit.hpp"
 #include "twostep/services/login.hpp"
 #include "twostep/services/sessions.hpp"
+#include "twostep/services/sms.hpp"
+#include "twostep/services/sms_gateway.hpp"
 #include "twostep/services/throttle.hpp"
 #include "twostep/services/twofa.hpp"
 #include "twostep/store/store.hpp"
@@ -35,6 +37,8 @@ class App {
   services::Sessions& sessions() { return *sessions_; }
   services::TwoFactor& twofa() { return *twofa_; }
   services::Audit& audit() { return *audit_; }
+  services::Sms& sms() { return *sms_; }
+  services::SmsGateway& sms_gateway() { return *sms_gateway_; }
 
  private:
   explicit App(core::Config config) : config_(std::move(config)) {}
@@ -50,6 +54,8 @@ class App {
   std::unique_ptr<services::Sessions> sessions_;
   std::unique_ptr<services::TwoFactor> twofa_;
   std::unique_ptr<services::Login> login_;
+  std::unique_ptr<services::SmsGateway> sms_gateway_;
+  std::unique_ptr<services::Sms> sms_;
 };
 
 // "127.0.0.1:8080" / "[::1]:8080" → host, port.

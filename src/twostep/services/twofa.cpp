@@ -68,6 +68,34 @@ Result<std::string> clean_label(std::string_view label, std::string_view fallbac
 TwoFactor::TwoFactor(Deps deps, Audit& audit)
     : d_(deps), audit_(audit), recovery_key_(deps.keyring.derive("recovery-codes")) {}
 
+void TwoFactor::add_verifier(std::string type, CodeVerifier& verifier) {
+  verifiers_[std::move(type)] = &verifier;
+}
+
+CodeVerifier* TwoFactor::verifier(std::string_view type) const {
+  auto it = verifiers_.find(type);
+  return it == verifiers_.end() ? nullptr : it->second;
+}
+
+Result<CodeCheck> TwoFactor::check_with_verifier(CodeVerifier& v, const store::User& user,
+                                                 std::string_view type, std::string_view code,
+                                                 std::optional<int64_t> method_id) {
+  TS_ASSIGN_OR_RETURN(auto methods, active_methods(user.id));
+  bool live = false;
+  for (const auto& m : methods) {
+    if (m.type != type || (method_id && m.id != *method_id)) continue;
+    TS_ASSIGN_OR_RETURN(CodeVerdict verdict, v.verify_code(m, code, /*enrolment=*/false));
+    if (verdict == CodeVerdict::kAccepted) return CodeCheck{m.id, m.type, -1};
+    live = live || verdict == CodeVerdict::kWrong;
+  }
+  if (live) return tl::unexpected(invalid_code());
+  return tl::unexpected(core::Error{
+      Code::kUnauthenticated, "invalid_code",
+      "There is no valid code to check: it expired, was used, or was tried too often. Ask for a "
+      "new code.",
+      {}, 0});
+}
+
 std::string TwoFactor::recovery_hash(int64_t user_id, std::string_view canonical) const {
   return crypto::keyed_hash_hex(recovery_key_, std::to_string(user_id) + ":" + std::string(canonical));
 }
@@ -126,9 +154,11 @@ Result<CodeCheck> TwoFactor::check_code(const store::User& user, std::string_vie
     TS_ASSIGN_OR_RETURN(c.recovery_remaining, d_.store.remaining_recovery_codes(user.id));
     return c;
   }
+  if (CodeVerifier* v = verifier(type)) return check_with_verifier(*v, user, type, code, method_id);
   if (type != "totp") {
-    return fail(Code::kInvalidArgument, "invalid_request",
-                "type: expected one of totp, recovery.");
+    std::string types = "totp, recovery";
+    for (const auto& [t, _] : verifiers_) types += ", " + t;
+    return fail(Code::kInvalidArgument, "invalid_request", "type: expected one of " + types + ".");
   }
   std::string digits;
   for (char ch : code) {
@@ -186,11 +216,24 @@ Result<std::vector<std::string>> TwoFactor::confirm(const store::User& user, int
     (void)d_.store.delete_method(user.id, method_id);
     return fail(Code::kNotFound, "not_found", "This setup has expired. Start again.");
   }
-  if (!totp_capable(m->type)) {
+  CodeVerifier* v = verifier(m->type);
+  if (!v && !totp_capable(m->type)) {
     return fail(Code::kInvalidArgument, "invalid_request", "This method is confirmed differently.");
   }
   if (code.empty() || code.size() > kMaxCodeLength) {
     return fail(Code::kInvalidArgument, "invalid_code", "That code is not valid.");
+  }
+  if (v) {
+    TS_ASSIGN_OR_RETURN(CodeVerdict verdict, v->verify_code(*m, code, /*enrolment=*/true));
+    if (verdict != CodeVerdict::kAccepted) {
+      audit_.record(user.id, "method_confirm_failed", client, {{"type", m->type}});
+      return fail(Code::kInvalidArgument, "invalid_code",
+                  verdict == CodeVerdict::kWrong
+                      ? "That code is not valid. Check it and try again."
+                      : "There is no valid code to check: it expired, was used, or was tried too "
+                        "often. Ask for a new code.");
+    }
+    return finish_confirm(user, *m, now, client);
   }
   TS_ASSIGN_OR_RETURN(auto step, match_totp(*m, code));
   if (!step) {
@@ -200,14 +243,20 @@ Result<std::vector<std::string>> TwoFactor::confirm(const store::User& user, int
   }
   TS_ASSIGN_OR_RETURN(bool won, d_.store.advance_method_step(m->id, *step, now));
   if (!won) return fail(Code::kInvalidArgument, "invalid_code", "That code was already used.");
+  return finish_confirm(user, *m, now, client);
+}
+
+Result<std::vector<std::string>> TwoFactor::finish_confirm(const store::User& user,
+                                                           const store::Method& m, int64_t now,
+                                                           const Client& client) {
   TS_ASSIGN_OR_RETURN(bool was_on, enabled(user.id));
-  TS_RETURN_IF_ERROR(d_.store.confirm_method(user.id, m->id, now));
+  TS_RETURN_IF_ERROR(d_.store.confirm_method(user.id, m.id, now));
   if (!was_on) {
     // Two-step verification starts now: earlier password-only sign-ins no longer count as a
     // recent re-authentication (removing it again needs password + second factor).
     TS_RETURN_IF_ERROR(d_.store.clear_auth_times(user.id));
   }
-  audit_.record(user.id, "method_added", client, {{"type", m->type}, {"label", m->label}});
+  audit_.record(user.id, "method_added", client, {{"type", m.type}, {"label", m.label}});
   return new_recovery_codes(user, client);
 }
 

@@ -33,9 +33,30 @@ struct CodeCheck {
   int recovery_remaining = -1; // set when a recovery code was used
 };
 
+// What a code-checking factor with its own service answers (SMS, and later others).
+enum class CodeVerdict {
+  kAccepted,    // right, and now consumed
+  kWrong,       // wrong code (an attempt was spent)
+  kNoLiveCode,  // nothing to compare with: none sent, expired, used, or out of attempts
+};
+
+// A factor whose codes its own service checks; TwoFactor::check_code (sign-in, re-auth) and
+// TwoFactor::confirm (enrolment) dispatch to it by method type.
+class CodeVerifier {
+ public:
+  virtual ~CodeVerifier() = default;
+  // Checks and consumes `code` for method `m`; `enrolment` for the code that confirms a new
+  // method. Must be a use-once check (single conditional write).
+  virtual Result<CodeVerdict> verify_code(const store::Method& m, std::string_view code,
+                                          bool enrolment) = 0;
+};
+
 class TwoFactor {
  public:
   TwoFactor(Deps deps, Audit& audit);
+
+  // Registers the verifier of a method type ("sms"). Call while wiring, before serving.
+  void add_verifier(std::string type, CodeVerifier& verifier);
 
   // Confirmed methods, default first, then oldest first.
   Result<std::vector<store::Method>> active_methods(int64_t user_id);
@@ -72,10 +93,18 @@ class TwoFactor {
  private:
   std::string recovery_hash(int64_t user_id, std::string_view canonical) const;
   Result<std::optional<int64_t>> match_totp(const store::Method& m, std::string_view code);
+  CodeVerifier* verifier(std::string_view type) const;
+  // A method's first code was right: confirm it, start 2FA if it was off, new recovery codes.
+  Result<std::vector<std::string>> finish_confirm(const store::User& user, const store::Method& m,
+                                                  int64_t now, const Client& client);
+  Result<CodeCheck> check_with_verifier(CodeVerifier& v, const store::User& user,
+                                        std::string_view type, std::string_view code,
+                                        std::optional<int64_t> method_id);
 
   Deps d_;
   Audit& audit_;
   std::string recovery_key_;
+  std::map<std::string, CodeVerifier*, std::less<>> verifiers_;
 };
 
 // Method types whose secret is a TOTP seed (the authenticator's offline codes included).
