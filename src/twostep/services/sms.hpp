@@ -5,7 +5,7 @@
 // the keyring (associated data binds them to the user and the method) and shown masked.
 // Codes are 6 digits, stored as keyed hashes, live sms.code_ttl_s, allow sms.max_attempts
 // tries (each try is spent before the comparison, so parallel guesses cannot get more) and
-// are used once. Every send is reserved first — resend cool-down per user and number, daily
+// are used once. Every send is reserved first — resend cool-down per user, number and purpose, daily
 // caps per account, number and client address, daily budget per region — and the
 // reservation is taken back when the gateway fails, so a failed delivery counts nothing.
 //

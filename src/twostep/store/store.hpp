@@ -212,8 +212,8 @@ class Store {
 
   // --- SMS codes (issue 6) ---------------------------------------------------
   // Reserves one SMS in one transaction, before the gateway is called: refused with
-  // retry_after_s while the newest code of the same user and number_hash is younger than
-  // cooldown_s (at code.created_at), or with over_quota when any quota of `day` is full;
+  // retry_after_s while the newest code of the same user, number_hash and purpose is younger
+  // than cooldown_s (at code.created_at), or with over_quota when any quota of `day` is full;
   // otherwise adds one to every quota and inserts `code` (unsent). `code.id`, `sent`,
   // `attempts` and `used_at` are ignored.
   virtual Result<SmsReservation> sms_reserve(const SmsCode& code, int cooldown_s, int64_t day,

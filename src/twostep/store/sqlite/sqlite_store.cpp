@@ -1099,8 +1099,8 @@ Result<SmsReservation> SqliteStore::sms_reserve(const SmsCode& code, int cooldow
   {
     TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
                                          "SELECT COALESCE(MAX(created_at), 0) FROM sms_codes "
-                                         "WHERE user_id = ? AND number_hash = ?"));
-    q.bind_int(code.user_id).bind_text(code.number_hash);
+                                         "WHERE user_id = ? AND number_hash = ? AND purpose = ?"));
+    q.bind_int(code.user_id).bind_text(code.number_hash).bind_text(code.purpose);
     TS_ASSIGN_OR_RETURN(int64_t newest, q.scalar("SMS code"));
     if (newest > 0 && code.created_at - newest < cooldown_s) {
       out.retry_after_s = newest + cooldown_s - code.created_at;

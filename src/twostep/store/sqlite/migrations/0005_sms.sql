@@ -15,7 +15,7 @@ CREATE TABLE sms_codes (
   used_at     INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 CREATE INDEX sms_codes_user_purpose ON sms_codes(user_id, purpose, id);
-CREATE INDEX sms_codes_user_number ON sms_codes(user_id, number_hash, created_at);
+CREATE INDEX sms_codes_user_number ON sms_codes(user_id, number_hash, purpose, created_at);
 CREATE INDEX sms_codes_created_at ON sms_codes(created_at);
 
 -- Daily counts for the caps (per account, number, address) and the per-region budget.
