@@ -46,7 +46,8 @@ export async function confirmDialog({ title, text, confirmLabel = 'Confirm', dan
 
 // Asks for the password (and a second-factor code when 2FA is on), then POSTs
 // /api/v1/reauth. Resolves true once the server accepted it, false when cancelled.
-export function reauthDialog({ twofa }) {
+// `totp` / `sms`: which code-type methods the person has (an SMS code is sent on request).
+export function reauthDialog({ twofa, totp = true, sms = false }) {
   const titleId = 'reauth-title';
   const errors = errorBox('reauth-error');
   const password = field('Password', {
@@ -57,12 +58,18 @@ export function reauthDialog({ twofa }) {
     'data-testid': 'reauth-password',
   });
 
-  let codeType = 'totp';
+  const LABELS = {
+    totp: 'Code from your authenticator app',
+    sms: 'Code from the text message',
+    recovery: 'Recovery code',
+  };
+  let codeType = totp ? 'totp' : sms ? 'sms' : 'recovery';
   let code = null;
   let typeChooser = null;
+  let smsRow = null;
   if (twofa) {
     code = field(
-      'Code from your authenticator app',
+      LABELS[codeType],
       {
         type: 'text',
         name: 'code',
@@ -74,10 +81,26 @@ export function reauthDialog({ twofa }) {
       },
     );
     const label = code.wrap.querySelector('label');
+    const smsStatus = h('p', { class: 'hint', role: 'status', 'aria-live': 'polite', 'data-testid': 'reauth-sms-status' });
+    const smsSend = h('button', { type: 'button', class: 'secondary small', 'data-testid': 'reauth-sms-send' }, 'Send a code by SMS');
+    smsSend.addEventListener('click', async () => {
+      smsSend.disabled = true;
+      try {
+        const sent = await post('/reauth/sms', {});
+        smsStatus.textContent = `Code sent to ${sent.phone}.`;
+        code.input.focus();
+      } catch (err) {
+        smsStatus.textContent = err.message;
+      } finally {
+        smsSend.disabled = false;
+      }
+    });
+    smsRow = h('div', { class: 'actions start', hidden: codeType !== 'sms' }, smsSend, smsStatus);
     const setType = (type) => {
       codeType = type;
       const recovery = type === 'recovery';
-      label.textContent = recovery ? 'Recovery code' : 'Code from your authenticator app';
+      smsRow.hidden = type !== 'sms';
+      label.textContent = LABELS[type];
       code.input.setAttribute('inputmode', recovery ? 'text' : 'numeric');
       code.input.setAttribute('autocomplete', recovery ? 'off' : 'one-time-code');
       code.input.placeholder = recovery ? 'xxxx-xxxx-xxxx-xxxx' : '';
@@ -103,9 +126,11 @@ export function reauthDialog({ twofa }) {
       'fieldset',
       { class: 'choice' },
       h('legend', {}, 'Second step'),
-      radio('totp', 'Authenticator app code', true),
-      radio('recovery', 'Recovery code', false),
+      totp ? radio('totp', 'Authenticator app code', codeType === 'totp') : null,
+      sms ? radio('sms', 'Code by SMS', codeType === 'sms') : null,
+      radio('recovery', 'Recovery code', codeType === 'recovery'),
     );
+    if (codeType === 'recovery') setType('recovery');
   }
 
   const cancel = h(
@@ -126,6 +151,7 @@ export function reauthDialog({ twofa }) {
     ),
     password.wrap,
     typeChooser,
+    smsRow,
     code ? code.wrap : null,
     errors.el,
     h(
@@ -155,12 +181,12 @@ export function reauthDialog({ twofa }) {
 
 // Runs `action`; when the server answers 403 reauth_required, asks the person to
 // re-authenticate and runs it once more. Resolves to the action's result or CANCELLED.
-export async function withReauth(action, { twofa }) {
+export async function withReauth(action, opts) {
   try {
     return await action();
   } catch (err) {
     if (!(err instanceof ApiError && err.code === 'reauth_required')) throw err;
-    const ok = await reauthDialog({ twofa });
+    const ok = await reauthDialog(opts);
     if (!ok) return CANCELLED;
     return action();
   }

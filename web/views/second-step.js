@@ -6,6 +6,7 @@ import { errorBox, field, h, onSubmit, setTitle } from '../lib/dom.js';
 import { METHOD_TYPES, typeName } from '../lib/methods.js';
 import { navigate } from '../lib/router.js';
 import { showNav } from '../lib/session.js';
+import { drawSmsStep } from './second-step-sms.js';
 
 // state: {methods:[{id,type,label}], default:id}
 export function renderSecondStep(root, state) {
@@ -153,6 +154,8 @@ export function renderSecondStep(root, state) {
           body: (value) => ({ type: info.codeType || m.type, code: value.replace(/\s+/g, ''), method_id: m.id }),
         }),
       );
+    } else if (info.signIn === 'sms') {
+      drawSmsStep(panel, { method: m, heading, codeForm });
     } else {
       panel.replaceChildren(
         heading,

@@ -28,7 +28,14 @@ export async function securityView(root) {
     ),
   );
 
-  const reauthOpts = () => ({ twofa: Boolean(me.twofa_enabled) });
+  const reauthOpts = () => {
+    const types = new Set((me.methods || []).map((m) => m.type));
+    return {
+      twofa: Boolean(me.twofa_enabled),
+      totp: types.has('totp') || types.has('push'),
+      sms: types.has('sms'),
+    };
+  };
 
   async function refresh(message) {
     me = (await loadMe()) || me;
