@@ -160,7 +160,7 @@ core::Result<PhoneNumber> parse_phone(std::string_view input, std::string_view r
     return invalid("That is not a phone number. Enter it with the country code, e.g. +41 79 123 45 67.");
   }
   std::string number(text);
-  if (hint.empty() && number.rfind("00", 0) == 0) number = "+" + number.substr(2);
+  if (hint.empty() && number.rfind("00", 0) == 0) number.replace(0, 2, "+");
   if (hint.empty() && number.front() != '+') {
     return invalid("Enter the number with its country code (e.g. +41 79 123 45 67), or choose the country.");
   }
