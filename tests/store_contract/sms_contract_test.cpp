@@ -32,7 +32,8 @@ T must(core::Result<T> r) {
 }
 
 void must_ok(const core::Status& s) {
-  if (!s) throw std::runtime_error("unexpected error: " + s.error().message + " / " + s.error().detail);
+  if (!s)
+    throw std::runtime_error("unexpected error: " + s.error().message + " / " + s.error().detail);
 }
 
 // The minimal fixture of store_contract_test.cpp: a fresh migrated database per test.
@@ -139,9 +140,10 @@ TEST_P(SmsStoreContract, FullQuotaRefusesAndWritesNothing) {
   // The refused reservation counted nothing on the other quota: 3 more fit under 5.
   const std::vector<SmsQuota> user_only = {{"sms:user:1", 5}};
   for (int i = 0; i < 3; ++i) {
-    EXPECT_GT(must(store().sms_reserve(code(alice_, 7, "u" + std::to_string(i)), 0, kDay,
-                                       user_only)).code_id,
-              0);
+    EXPECT_GT(
+        must(store().sms_reserve(code(alice_, 7, "u" + std::to_string(i)), 0, kDay, user_only))
+            .code_id,
+        0);
   }
   EXPECT_EQ(must(store().sms_reserve(code(alice_, 7, "u9"), 0, kDay, user_only)).over_quota,
             "sms:user:1");
@@ -278,7 +280,8 @@ TEST_P(SmsStoreContract, CodesNeedAUser) {
   EXPECT_GT(must(store().sms_reserve(code(alice_, 7, "n1"), 60, kDay, {{"q", 1}})).code_id, 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, SmsStoreContract, ::testing::ValuesIn(contract::store_factories()),
+INSTANTIATE_TEST_SUITE_P(Backends, SmsStoreContract,
+                         ::testing::ValuesIn(contract::store_factories()),
                          [](const ::testing::TestParamInfo<StoreFactory>& info) {
                            return info.param.name;
                          });

@@ -48,9 +48,8 @@ class SmsRoutes final : public Area {
     auto [auth, err] = co_await authenticate(req, Need::kFull);
     if (!auth) co_return err;
     Client c = client(req);
-    auto [sent, err2] = co_await on_pool(pools_.sms, [&] {
-      return s_.sms.enrol(auth->view.user, *phone, *region, *label, c);
-    });
+    auto [sent, err2] = co_await on_pool(
+        pools_.sms, [&] { return s_.sms.enrol(auth->view.user, *phone, *region, *label, c); });
     if (!sent) co_return err2;
     co_return json_response(201, sent_json(*sent));
   }

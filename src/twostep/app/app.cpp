@@ -112,8 +112,9 @@ int App::serve() {
   // provider fills this queue (503) and never the db pool or the I/O threads.
   http::WorkerPool sms_pool("sms", cfg.sms.threads, cfg.sms.queue);
   if (cfg.sms.gateway == "log") {
-    LOG_WARN("sms.gateway = log: SMS codes are written to this log and never sent. "
-             "For development only; set sms.gateway to http or twilio in production.");
+    LOG_WARN(
+        "sms.gateway = log: SMS codes are written to this log and never sent. "
+        "For development only; set sms.gateway to http or twilio in production.");
   }
 
   std::string web_dir = cfg.server.web_dir.empty() ? std::string(TWOSTEP_WEB_DIR) : cfg.server.web_dir;

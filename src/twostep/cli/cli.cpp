@@ -111,7 +111,8 @@ int run(int argc, char** argv) {
   auto* sms_check = sms->add_subcommand("check", "Show whether a number may receive SMS codes");
   sms_check->add_option("NUMBER", phone, "+41 79 123 45 67, or national with --region")->required();
   sms_check->add_option("--region", region, "Region of a national number, e.g. CH");
-  auto* sms_test = sms->add_subcommand("test", "Send a test message through the configured gateway");
+  auto* sms_test =
+      sms->add_subcommand("test", "Send a test message through the configured gateway");
   sms_test->add_option("NUMBER", phone, "+41 79 123 45 67, or national with --region")->required();
   sms_test->add_option("--region", region, "Region of a national number, e.g. CH");
 

@@ -109,9 +109,9 @@ struct SmsConfig {
   int max_attempts = 5;
   int resend_cooldown_s = 60;
   // Daily caps (UTC days), counted only for messages the gateway accepted.
-  int user_daily_max = 10;      // per account
-  int number_daily_max = 5;     // per phone number, whatever the account
-  int ip_daily_max = 200;       // per client address (offices share one: keep it roomy)
+  int user_daily_max = 10;                  // per account
+  int number_daily_max = 5;                 // per phone number, whatever the account
+  int ip_daily_max = 200;                   // per client address (offices share one: keep it roomy)
   int region_daily_budget = 1000;           // per region, unless region_budgets says otherwise
   std::vector<std::string> region_budgets;  // "CH=5000", "BE=200"
 };

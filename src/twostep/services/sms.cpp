@@ -65,7 +65,9 @@ Status check_sms_config(const core::Config& config) {
   TS_RETURN_IF_ERROR(in_range("queue", s.queue, 1, 100000));
   for (const auto& entry : s.region_budgets) {
     auto b = parse_budget(entry);
-    if (!b) return tl::unexpected(bad("region_budgets", "expected \"CC=N\" entries, got '" + entry + "'"));
+    if (!b)
+      return tl::unexpected(
+          bad("region_budgets", "expected \"CC=N\" entries, got '" + entry + "'"));
     if (std::find(s.allowed_regions.begin(), s.allowed_regions.end(), b->first) ==
         s.allowed_regions.end()) {
       return tl::unexpected(
@@ -134,8 +136,8 @@ Result<SmsSent> Sms::deliver(const store::User& user, int64_t method_id, const s
       {"sms:ip:" + client.ip, cfg.ip_daily_max},
       {"sms:region:" + number.region, region_budget(number.region)},
   };
-  TS_ASSIGN_OR_RETURN(store::SmsReservation slot, d_.store.sms_reserve(row, cfg.resend_cooldown_s,
-                                                                       day, quotas));
+  TS_ASSIGN_OR_RETURN(store::SmsReservation slot,
+                      d_.store.sms_reserve(row, cfg.resend_cooldown_s, day, quotas));
   if (slot.retry_after_s > 0) {
     d_.metrics.inc("twostep_sms_total", "outcome=\"cooldown\"");
     int wait = static_cast<int>(slot.retry_after_s);
@@ -153,27 +155,29 @@ Result<SmsSent> Sms::deliver(const store::User& user, int64_t method_id, const s
         "You have asked for too many codes by SMS today. Use another method or a recovery code.";
     if (slot.over_quota == quotas[1].key) {
       which = "number";
-      message = "Too many codes were sent to this number today. Use another method or a "
-                "recovery code.";
+      message =
+          "Too many codes were sent to this number today. Use another method or a "
+          "recovery code.";
     } else if (slot.over_quota == quotas[2].key) {
       which = "address";
-      message = "Too many codes by SMS were asked for from your network today. Use another "
-                "method or a recovery code.";
+      message =
+          "Too many codes by SMS were asked for from your network today. Use another "
+          "method or a recovery code.";
     } else if (slot.over_quota == quotas[3].key) {
       which = "region";
       message = "Codes by SMS to " + factors::sms::region_name(number.region) +
                 " are paused for today. Use another method or a recovery code.";
       // A whole country's budget running out is how SMS pumping shows: tell the operator.
       LOG_WARN("sms daily budget for region " << number.region << " is used up ("
-                                               << region_budget(number.region) << ")");
+                                              << region_budget(number.region) << ")");
     }
     audit_.record(user.id, "sms_limit_reached", client, {{"limit", which}, {"purpose", purpose}});
     return core::fail_retry(Code::kResourceExhausted, "sms_limit_reached", message, until_tomorrow);
   }
 
   // No transaction is open here: the reservation is committed, the gateway may take seconds.
-  core::Secret text(factors::sms::message_text(code.view(), d_.config.totp.issuer, host_,
-                                               cfg.code_ttl_s));
+  core::Secret text(
+      factors::sms::message_text(code.view(), d_.config.totp.issuer, host_, cfg.code_ttl_s));
   core::Status delivered = gateway_.send(SmsMessage{e164, text.str()});
   if (!delivered) {
     std::vector<std::string> keys;
@@ -183,8 +187,9 @@ Result<SmsSent> Sms::deliver(const store::User& user, int64_t method_id, const s
     }
     d_.metrics.inc("twostep_sms_total", "outcome=\"failed\"");
     LOG_WARN("sms delivery failed gateway=" << gateway_.name() << " " << delivered.error().detail);
-    audit_.record(user.id, "sms_delivery_failed", client,
-                  {{"purpose", purpose}, {"to", number.masked}, {"gateway", std::string(gateway_.name())}});
+    audit_.record(
+        user.id, "sms_delivery_failed", client,
+        {{"purpose", purpose}, {"to", number.masked}, {"gateway", std::string(gateway_.name())}});
     return tl::unexpected(delivered.error());
   }
   TS_RETURN_IF_ERROR(d_.store.sms_mark_sent(slot.code_id));
@@ -193,8 +198,8 @@ Result<SmsSent> Sms::deliver(const store::User& user, int64_t method_id, const s
   return SmsSent{method_id, number.masked, cfg.code_ttl_s, cfg.resend_cooldown_s};
 }
 
-Result<SmsSent> Sms::enrol(const store::User& user, std::string_view phone,
-                           std::string_view region, std::string_view label, const Client& client) {
+Result<SmsSent> Sms::enrol(const store::User& user, std::string_view phone, std::string_view region,
+                           std::string_view label, const Client& client) {
   auto parsed = factors::sms::parse_phone(phone, region, d_.config.sms.allowed_regions);
   if (!parsed) {
     const auto& reason = parsed.error().reason;

@@ -5,9 +5,9 @@
 // the keyring (associated data binds them to the user and the method) and shown masked.
 // Codes are 6 digits, stored as keyed hashes, live sms.code_ttl_s, allow sms.max_attempts
 // tries (each try is spent before the comparison, so parallel guesses cannot get more) and
-// are used once. Every send is reserved first — resend cool-down per user, number and purpose, daily
-// caps per account, number and client address, daily budget per region — and the
-// reservation is taken back when the gateway fails, so a failed delivery counts nothing.
+// are used once. Every send is reserved first — resend cool-down per user, number and purpose,
+// daily caps per account, number and client address, daily budget per region — and the reservation
+// is taken back when the gateway fails, so a failed delivery counts nothing.
 //
 // The sending calls block on the gateway: run them on the sms worker pool. No store
 // transaction is held across the gateway call.

@@ -5,9 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <mutex>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "twostep/core/log.hpp"
 
@@ -100,9 +99,8 @@ class LogGateway final : public SmsGateway {
     }
     // Deliberately logs the code: this driver exists so that a developer can sign in without
     // a provider. Start-up warns that it must not be used in production.
-    LOG_WARN("DEVELOPMENT sms gateway (sms.gateway = log), nothing was sent: to=" << m.to
-                                                                               << " text=\"" << text
-                                                                               << "\"");
+    LOG_WARN("DEVELOPMENT sms gateway (sms.gateway = log), nothing was sent: to="
+             << m.to << " text=\"" << text << "\"");
     return core::ok();
   }
 };
@@ -218,7 +216,8 @@ class HttpGateway final : public SmsGateway {
       : url_(s.http_url), headers_(s.http_headers), body_(s.http_body), limits_(limits_of(s)) {}
   std::string_view name() const override { return "http"; }
   core::Status send(const SmsMessage& m) override {
-    Post p{url_, headers_, "application/json", sms_detail::render_body(body_, m.to, m.text), {}, {}};
+    Post p{url_, headers_, "application/json", sms_detail::render_body(body_, m.to, m.text),
+           {},   {}};
     return post(p, limits_, name());
   }
 
@@ -250,8 +249,8 @@ class TwilioGateway final : public SmsGateway {
       fields.emplace_back("From", from_);
     }
     fields.emplace_back("Body", m.text);
-    Post p{url_, {}, "application/x-www-form-urlencoded", sms_detail::form_encode(fields), sid_,
-           token_};
+    Post p{url_, {},    "application/x-www-form-urlencoded", sms_detail::form_encode(fields),
+           sid_, token_};
     return post(p, limits_, name());
   }
 
@@ -269,7 +268,8 @@ core::Error bad(const std::string& key, const std::string& what) {
 }
 
 bool http_url(std::string_view u) {
-  return (u.rfind("http://", 0) == 0 && u.size() > 7) || (u.rfind("https://", 0) == 0 && u.size() > 8);
+  return (u.rfind("http://", 0) == 0 && u.size() > 7) ||
+         (u.rfind("https://", 0) == 0 && u.size() > 8);
 }
 
 bool token_chars(std::string_view s) {
@@ -282,7 +282,8 @@ bool token_chars(std::string_view s) {
 
 core::Status check_gateway_config(const core::SmsConfig& s) {
   if (s.connect_timeout_ms < 100 || s.timeout_ms < 100) {
-    return tl::unexpected(bad("timeout_ms", "connect_timeout_ms and timeout_ms must be at least 100"));
+    return tl::unexpected(
+        bad("timeout_ms", "connect_timeout_ms and timeout_ms must be at least 100"));
   }
   if (s.retries > 5) return tl::unexpected(bad("retries", "at most 5"));
   if (s.gateway == "log") return core::ok();

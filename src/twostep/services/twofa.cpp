@@ -90,10 +90,12 @@ Result<CodeCheck> TwoFactor::check_with_verifier(CodeVerifier& v, const store::U
   }
   if (live) return tl::unexpected(invalid_code());
   return tl::unexpected(core::Error{
-      Code::kUnauthenticated, "invalid_code",
+      Code::kUnauthenticated,
+      "invalid_code",
       "There is no valid code to check: it expired, was used, or was tried too often. Ask for a "
       "new code.",
-      {}, 0});
+      {},
+      0});
 }
 
 std::string TwoFactor::recovery_hash(int64_t user_id, std::string_view canonical) const {

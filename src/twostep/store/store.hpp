@@ -97,9 +97,9 @@ struct SmsCode {
   std::string code_hash;    // keyed hash of the code
   int64_t created_at = 0;
   int64_t expires_at = 0;
-  bool sent = false;        // false while the gateway call runs: not yet checkable
+  bool sent = false;  // false while the gateway call runs: not yet checkable
   int attempts = 0;
-  int64_t used_at = 0;      // 0 = unused
+  int64_t used_at = 0;  // 0 = unused
 };
 
 // A daily cap that one more SMS must fit in: counts per (key, UTC day).

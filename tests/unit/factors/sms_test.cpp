@@ -39,27 +39,44 @@ INSTANTIATE_TEST_SUITE_P(
     RealNumbers, SmsPhoneAccepted,
     ::testing::Values(
         // Switzerland: Swisscom 079, Sunrise 076, Salt 078; E.164, spaced, 00-prefix, national.
-        Accepted{"+41 79 123 45 67", "", "+41791234567", "CH", "+41 \u2022\u2022 \u2022\u2022\u2022 \u2022\u2022 67"},
-        Accepted{"+41791234567", "", "+41791234567", "CH", "+41 \u2022\u2022 \u2022\u2022\u2022 \u2022\u2022 67"},
-        Accepted{"0041 79 123 45 67", "", "+41791234567", "CH", "+41 \u2022\u2022 \u2022\u2022\u2022 \u2022\u2022 67"},
-        Accepted{"079 123 45 67", "CH", "+41791234567", "CH", "+41 \u2022\u2022 \u2022\u2022\u2022 \u2022\u2022 67"},
-        Accepted{"079/123.45.67", "ch", "+41791234567", "CH", "+41 \u2022\u2022 \u2022\u2022\u2022 \u2022\u2022 67"},
-        Accepted{"+41 76 123 45 98", "", "+41761234598", "CH", "+41 \u2022\u2022 \u2022\u2022\u2022 \u2022\u2022 98"},
-        Accepted{"+41 78 000 00 12", "", "+41780000012", "CH", "+41 \u2022\u2022 \u2022\u2022\u2022 \u2022\u2022 12"},
+        Accepted{"+41 79 123 45 67", "", "+41791234567", "CH",
+                 "+41 \u2022\u2022 \u2022\u2022\u2022 \u2022\u2022 67"},
+        Accepted{"+41791234567", "", "+41791234567", "CH",
+                 "+41 \u2022\u2022 \u2022\u2022\u2022 \u2022\u2022 67"},
+        Accepted{"0041 79 123 45 67", "", "+41791234567", "CH",
+                 "+41 \u2022\u2022 \u2022\u2022\u2022 \u2022\u2022 67"},
+        Accepted{"079 123 45 67", "CH", "+41791234567", "CH",
+                 "+41 \u2022\u2022 \u2022\u2022\u2022 \u2022\u2022 67"},
+        Accepted{"079/123.45.67", "ch", "+41791234567", "CH",
+                 "+41 \u2022\u2022 \u2022\u2022\u2022 \u2022\u2022 67"},
+        Accepted{"+41 76 123 45 98", "", "+41761234598", "CH",
+                 "+41 \u2022\u2022 \u2022\u2022\u2022 \u2022\u2022 98"},
+        Accepted{"+41 78 000 00 12", "", "+41780000012", "CH",
+                 "+41 \u2022\u2022 \u2022\u2022\u2022 \u2022\u2022 12"},
         // France: 06 and 07 mobiles; a national number with a French hint.
-        Accepted{"+33 6 12 34 56 78", "", "+33612345678", "FR", "+33 \u2022 \u2022\u2022 \u2022\u2022 \u2022\u2022 78"},
-        Accepted{"06 12 34 56 78", "FR", "+33612345678", "FR", "+33 \u2022 \u2022\u2022 \u2022\u2022 \u2022\u2022 78"},
-        Accepted{"+33 7 81 23 45 67", "", "+33781234567", "FR", "+33 \u2022 \u2022\u2022 \u2022\u2022 \u2022\u2022 67"},
+        Accepted{"+33 6 12 34 56 78", "", "+33612345678", "FR",
+                 "+33 \u2022 \u2022\u2022 \u2022\u2022 \u2022\u2022 78"},
+        Accepted{"06 12 34 56 78", "FR", "+33612345678", "FR",
+                 "+33 \u2022 \u2022\u2022 \u2022\u2022 \u2022\u2022 78"},
+        Accepted{"+33 7 81 23 45 67", "", "+33781234567", "FR",
+                 "+33 \u2022 \u2022\u2022 \u2022\u2022 \u2022\u2022 67"},
         // Belgium: 047x/048x/049x mobiles.
-        Accepted{"+32 470 12 34 56", "", "+32470123456", "BE", "+32 \u2022\u2022\u2022 \u2022\u2022 \u2022\u2022 56"},
-        Accepted{"0470 12 34 56", "BE", "+32470123456", "BE", "+32 \u2022\u2022\u2022 \u2022\u2022 \u2022\u2022 56"},
-        Accepted{"+32 495 99 88 77", "", "+32495998877", "BE", "+32 \u2022\u2022\u2022 \u2022\u2022 \u2022\u2022 77"},
+        Accepted{"+32 470 12 34 56", "", "+32470123456", "BE",
+                 "+32 \u2022\u2022\u2022 \u2022\u2022 \u2022\u2022 56"},
+        Accepted{"0470 12 34 56", "BE", "+32470123456", "BE",
+                 "+32 \u2022\u2022\u2022 \u2022\u2022 \u2022\u2022 56"},
+        Accepted{"+32 495 99 88 77", "", "+32495998877", "BE",
+                 "+32 \u2022\u2022\u2022 \u2022\u2022 \u2022\u2022 77"},
         // Germany: 015x/016x/017x mobiles, national with the trunk 0.
-        Accepted{"+49 151 23456789", "", "+4915123456789", "DE", "+49 \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022\u202289"},
-        Accepted{"01512 3456789", "DE", "+4915123456789", "DE", "+49 \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022\u202289"},
-        Accepted{"+49 (0)171 1234567", "", "+491711234567", "DE", "+49 \u2022\u2022\u2022 \u2022\u2022\u2022\u2022\u202267"},
+        Accepted{"+49 151 23456789", "", "+4915123456789", "DE",
+                 "+49 \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022\u202289"},
+        Accepted{"01512 3456789", "DE", "+4915123456789", "DE",
+                 "+49 \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022\u202289"},
+        Accepted{"+49 (0)171 1234567", "", "+491711234567", "DE",
+                 "+49 \u2022\u2022\u2022 \u2022\u2022\u2022\u2022\u202267"},
         // A hint never overrides an explicit country code.
-        Accepted{"+33 6 12 34 56 78", "CH", "+33612345678", "FR", "+33 \u2022 \u2022\u2022 \u2022\u2022 \u2022\u2022 78"}));
+        Accepted{"+33 6 12 34 56 78", "CH", "+33612345678", "FR",
+                 "+33 \u2022 \u2022\u2022 \u2022\u2022 \u2022\u2022 78"}));
 
 struct Refused {
   const char* input;
@@ -106,17 +123,16 @@ INSTANTIATE_TEST_SUITE_P(
         Refused{"+41 800 123 456", "", "sms_not_mobile"},
         Refused{"+33 9 72 12 34 56", "", "sms_not_mobile"},
         // Malformed.
-        Refused{"", "", "invalid_phone"},
-        Refused{"   ", "CH", "invalid_phone"},
-        Refused{"abc", "CH", "invalid_phone"},
-        Refused{"12", "CH", "invalid_phone"},
+        Refused{"", "", "invalid_phone"}, Refused{"   ", "CH", "invalid_phone"},
+        Refused{"abc", "CH", "invalid_phone"}, Refused{"12", "CH", "invalid_phone"},
         Refused{"+41 79 123", "", "invalid_phone"},
         Refused{"+4179123456789012", "", "invalid_phone"},
         Refused{"+41 79 123 45 6a", "", "invalid_phone"},
         Refused{"1-800-FLOWERS", "US", "invalid_phone"},
         Refused{"+41 79 123 45 67 ext. 2", "", "invalid_phone"},
         Refused{"+41\n791234567", "", "invalid_phone"},
-        Refused{"\uff0b\uff14\uff11\uff17\uff19\uff11\uff12\uff13\uff14\uff15\uff16\uff17", "", "invalid_phone"},
+        Refused{"\uff0b\uff14\uff11\uff17\uff19\uff11\uff12\uff13\uff14\uff15\uff16\uff17", "",
+                "invalid_phone"},
         Refused{"+41 79 123 45 67 00 00 00 00 00 00", "", "invalid_phone"},  // > 32 characters
         Refused{"+999 123 456 789", "", "invalid_phone"},
         // National form needs the country.
@@ -202,8 +218,8 @@ TEST(SmsCodeTest, CodesAreSixDigitsAndVary) {
     seen.insert(c);
     first_digits.insert(c[0]);
   }
-  EXPECT_GT(seen.size(), 490u);            // 500 draws from 10^6: collisions are rare
-  EXPECT_EQ(first_digits.size(), 10u);     // leading zeros are kept
+  EXPECT_GT(seen.size(), 490u);         // 500 draws from 10^6: collisions are rare
+  EXPECT_EQ(first_digits.size(), 10u);  // leading zeros are kept
 }
 
 TEST(SmsCodeTest, NormalizeAcceptsWhatPeopleType) {

@@ -2,13 +2,14 @@
 // confirmation, sign-in and re-authentication codes, attempts, expiry, cool-down, the daily
 // caps, failed deliveries that count nothing, use-once under concurrency, and the config
 // checks and HTTP-driver building blocks.
+#include "twostep/services/sms.hpp"
+
 #include <atomic>
 #include <latch>
 #include <regex>
 #include <thread>
 
 #include "fixture.hpp"
-#include "twostep/services/sms.hpp"
 #include "twostep/services/sms_gateway.hpp"
 
 namespace twostep::services::testing {
@@ -376,8 +377,11 @@ TEST_F(SmsTest, ReauthenticationWithASmsCode) {
   auto view = *sessions_->resolve(done->session.token);
   clock_.advance(std::chrono::seconds(61));
   ASSERT_TRUE(sms_->send_code(u, id, client_));
-  auto wrong = login_->reauth(view, kPassword, "sms", "000000", client_);
-  if (gateway_.last_code() != "000000") EXPECT_FALSE(wrong);
+  std::string code = gateway_.last_code();
+  std::string wrong_code = code == "000000" ? "111111" : "000000";
+  auto wrong = login_->reauth(view, kPassword, "sms", wrong_code, client_);
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().reason, "invalid_code");
   auto ok = login_->reauth(view, kPassword, "sms", gateway_.last_code(), client_);
   EXPECT_TRUE(ok) << ok.error().message;
 }
@@ -426,35 +430,47 @@ TEST(SmsConfigTest, ChecksEveryKey) {
   refused([](core::Config& c) { c.sms.threads = 0; }, "sms.threads");
   refused([](core::Config& c) { c.sms.gateway = "carrier-pigeon"; }, "sms.gateway");
   refused([](core::Config& c) { c.sms.gateway = "http"; }, "sms.http_url");
-  refused([](core::Config& c) {
-    c.sms.gateway = "http";
-    c.sms.http_url = "ftp://x";
-  }, "sms.http_url");
-  refused([](core::Config& c) {
-    c.sms.gateway = "http";
-    c.sms.http_url = "https://sms.example/send";
-    c.sms.http_body = R"({"to":"{to}"})";
-  }, "sms.http_body");
-  refused([](core::Config& c) {
-    c.sms.gateway = "http";
-    c.sms.http_url = "https://sms.example/send";
-    c.sms.http_body = R"({"to":{to},"text":"{message}"})";  // unquoted: not JSON
-  }, "sms.http_body");
-  refused([](core::Config& c) {
-    c.sms.gateway = "http";
-    c.sms.http_url = "https://sms.example/send";
-    c.sms.http_headers = {"Authorization Bearer x"};
-  }, "sms.http_headers");
+  refused(
+      [](core::Config& c) {
+        c.sms.gateway = "http";
+        c.sms.http_url = "ftp://x";
+      },
+      "sms.http_url");
+  refused(
+      [](core::Config& c) {
+        c.sms.gateway = "http";
+        c.sms.http_url = "https://sms.example/send";
+        c.sms.http_body = R"({"to":"{to}"})";
+      },
+      "sms.http_body");
+  refused(
+      [](core::Config& c) {
+        c.sms.gateway = "http";
+        c.sms.http_url = "https://sms.example/send";
+        c.sms.http_body = R"({"to":{to},"text":"{message}"})";  // unquoted: not JSON
+      },
+      "sms.http_body");
+  refused(
+      [](core::Config& c) {
+        c.sms.gateway = "http";
+        c.sms.http_url = "https://sms.example/send";
+        c.sms.http_headers = {"Authorization Bearer x"};
+      },
+      "sms.http_headers");
   refused([](core::Config& c) { c.sms.gateway = "twilio"; }, "sms.twilio_account_sid");
-  refused([](core::Config& c) {
-    c.sms.gateway = "twilio";
-    c.sms.twilio_account_sid = "AC123";
-  }, "sms.twilio_auth_token");
-  refused([](core::Config& c) {
-    c.sms.gateway = "twilio";
-    c.sms.twilio_account_sid = "AC123";
-    c.sms.twilio_auth_token = "t";
-  }, "sms.twilio_from");
+  refused(
+      [](core::Config& c) {
+        c.sms.gateway = "twilio";
+        c.sms.twilio_account_sid = "AC123";
+      },
+      "sms.twilio_auth_token");
+  refused(
+      [](core::Config& c) {
+        c.sms.gateway = "twilio";
+        c.sms.twilio_account_sid = "AC123";
+        c.sms.twilio_auth_token = "t";
+      },
+      "sms.twilio_from");
   refused([](core::Config& c) { c.sms.timeout_ms = 10; }, "sms.timeout_ms");
 
   core::Config twilio = test_config();
@@ -469,8 +485,7 @@ TEST(SmsConfigTest, ChecksEveryKey) {
 TEST(SmsGatewayTest, BodyTemplateEscapesValues) {
   std::string body = sms_detail::render_body(R"({"to":"{to}","text":"{message}","n":1})",
                                              "+41791234567", "12 \"quoted\"\n@h #1 \\ é");
-  EXPECT_EQ(body,
-            R"({"to":"+41791234567","text":"12 \"quoted\"\n@h #1 \\ é","n":1})");
+  EXPECT_EQ(body, R"({"to":"+41791234567","text":"12 \"quoted\"\n@h #1 \\ é","n":1})");
   EXPECT_EQ(sms_detail::render_body("{to}{to}{x}", "a", "b"), "aa{x}");
 }
 

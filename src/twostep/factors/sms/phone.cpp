@@ -18,7 +18,8 @@ namespace {
 const PhoneNumberUtil& util() { return *PhoneNumberUtil::GetInstance(); }
 
 bool is_region_code(std::string_view r) {
-  return r.size() == 2 && std::all_of(r.begin(), r.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+  return r.size() == 2 &&
+         std::all_of(r.begin(), r.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
 }
 
 std::string upper(std::string_view s) {
@@ -46,35 +47,52 @@ std::string_view trim(std::string_view s) {
 
 const char* type_description(PhoneNumberUtil::PhoneNumberType t) {
   switch (t) {
-    case PhoneNumberUtil::FIXED_LINE: return "a fixed-line number";
-    case PhoneNumberUtil::TOLL_FREE: return "a toll-free number";
-    case PhoneNumberUtil::PREMIUM_RATE: return "a premium-rate number";
-    case PhoneNumberUtil::SHARED_COST: return "a shared-cost number";
-    case PhoneNumberUtil::VOIP: return "an internet (VoIP) number";
-    case PhoneNumberUtil::PERSONAL_NUMBER: return "a personal forwarding number";
-    case PhoneNumberUtil::PAGER: return "a pager number";
-    case PhoneNumberUtil::UAN: return "a company (UAN) number";
-    case PhoneNumberUtil::VOICEMAIL: return "a voicemail number";
-    default: return "not a mobile number";
+    case PhoneNumberUtil::FIXED_LINE:
+      return "a fixed-line number";
+    case PhoneNumberUtil::TOLL_FREE:
+      return "a toll-free number";
+    case PhoneNumberUtil::PREMIUM_RATE:
+      return "a premium-rate number";
+    case PhoneNumberUtil::SHARED_COST:
+      return "a shared-cost number";
+    case PhoneNumberUtil::VOIP:
+      return "an internet (VoIP) number";
+    case PhoneNumberUtil::PERSONAL_NUMBER:
+      return "a personal forwarding number";
+    case PhoneNumberUtil::PAGER:
+      return "a pager number";
+    case PhoneNumberUtil::UAN:
+      return "a company (UAN) number";
+    case PhoneNumberUtil::VOICEMAIL:
+      return "a voicemail number";
+    default:
+      return "not a mobile number";
   }
 }
 
 constexpr std::array<std::pair<std::string_view, std::string_view>, 44> kRegionNames{{
-    {"AD", "Andorra"},        {"AT", "Austria"},       {"AU", "Australia"},
-    {"BE", "Belgium"},        {"BG", "Bulgaria"},      {"CA", "Canada"},
-    {"CH", "Switzerland"},    {"CY", "Cyprus"},        {"CZ", "Czechia"},
-    {"DE", "Germany"},        {"DK", "Denmark"},       {"EE", "Estonia"},
-    {"ES", "Spain"},          {"FI", "Finland"},       {"FR", "France"},
-    {"GB", "the United Kingdom"}, {"GR", "Greece"},    {"HR", "Croatia"},
-    {"HU", "Hungary"},        {"IE", "Ireland"},       {"IS", "Iceland"},
-    {"IT", "Italy"},          {"JP", "Japan"},         {"LI", "Liechtenstein"},
-    {"LT", "Lithuania"},      {"LU", "Luxembourg"},    {"LV", "Latvia"},
-    {"MC", "Monaco"},         {"MT", "Malta"},         {"NL", "the Netherlands"},
-    {"NO", "Norway"},         {"NZ", "New Zealand"},   {"PL", "Poland"},
-    {"PT", "Portugal"},       {"RO", "Romania"},       {"SE", "Sweden"},
-    {"SI", "Slovenia"},       {"SK", "Slovakia"},      {"SM", "San Marino"},
-    {"TR", "Türkiye"},        {"UA", "Ukraine"},       {"US", "the United States"},
-    {"VA", "Vatican City"},   {"ZA", "South Africa"},
+    {"AD", "Andorra"},      {"AT", "Austria"},
+    {"AU", "Australia"},    {"BE", "Belgium"},
+    {"BG", "Bulgaria"},     {"CA", "Canada"},
+    {"CH", "Switzerland"},  {"CY", "Cyprus"},
+    {"CZ", "Czechia"},      {"DE", "Germany"},
+    {"DK", "Denmark"},      {"EE", "Estonia"},
+    {"ES", "Spain"},        {"FI", "Finland"},
+    {"FR", "France"},       {"GB", "the United Kingdom"},
+    {"GR", "Greece"},       {"HR", "Croatia"},
+    {"HU", "Hungary"},      {"IE", "Ireland"},
+    {"IS", "Iceland"},      {"IT", "Italy"},
+    {"JP", "Japan"},        {"LI", "Liechtenstein"},
+    {"LT", "Lithuania"},    {"LU", "Luxembourg"},
+    {"LV", "Latvia"},       {"MC", "Monaco"},
+    {"MT", "Malta"},        {"NL", "the Netherlands"},
+    {"NO", "Norway"},       {"NZ", "New Zealand"},
+    {"PL", "Poland"},       {"PT", "Portugal"},
+    {"RO", "Romania"},      {"SE", "Sweden"},
+    {"SI", "Slovenia"},     {"SK", "Slovakia"},
+    {"SM", "San Marino"},   {"TR", "Türkiye"},
+    {"UA", "Ukraine"},      {"US", "the United States"},
+    {"VA", "Vatican City"}, {"ZA", "South Africa"},
 }};
 
 }  // namespace
@@ -108,9 +126,10 @@ core::Status check_regions(const std::vector<std::string>& regions) {
   for (size_t i = 0; i < regions.size(); ++i) {
     const std::string& r = regions[i];
     if (!is_region_code(r) || calling_code(r) == 0) {
-      return fail(Code::kInvalidArgument, "invalid_config",
-                  "sms.allowed_regions: '" + r +
-                      "' is not an ISO 3166 region code libphonenumber knows (upper case, e.g. CH)");
+      return fail(
+          Code::kInvalidArgument, "invalid_config",
+          "sms.allowed_regions: '" + r +
+              "' is not an ISO 3166 region code libphonenumber knows (upper case, e.g. CH)");
     }
     if (std::find(regions.begin(), regions.begin() + static_cast<long>(i), r) !=
         regions.begin() + static_cast<long>(i)) {
@@ -157,16 +176,19 @@ core::Result<PhoneNumber> parse_phone(std::string_view input, std::string_view r
   std::string_view text = trim(input);
   auto invalid = [](const char* why) { return fail(Code::kInvalidArgument, "invalid_phone", why); };
   if (text.empty() || text.size() > kMaxPhoneInput || !plausible_characters(text)) {
-    return invalid("That is not a phone number. Enter it with the country code, e.g. +41 79 123 45 67.");
+    return invalid(
+        "That is not a phone number. Enter it with the country code, e.g. +41 79 123 45 67.");
   }
   std::string number(text);
   if (hint.empty() && number.rfind("00", 0) == 0) number.replace(0, 2, "+");
   if (hint.empty() && number.front() != '+') {
-    return invalid("Enter the number with its country code (e.g. +41 79 123 45 67), or choose the country.");
+    return invalid(
+        "Enter the number with its country code (e.g. +41 79 123 45 67), or choose the country.");
   }
 
   i18n::phonenumbers::PhoneNumber parsed;
-  if (util().Parse(number, hint.empty() ? "ZZ" : hint, &parsed) != PhoneNumberUtil::NO_PARSING_ERROR ||
+  if (util().Parse(number, hint.empty() ? "ZZ" : hint, &parsed) !=
+          PhoneNumberUtil::NO_PARSING_ERROR ||
       !util().IsValidNumber(parsed)) {
     return invalid("That is not a valid phone number. Check the digits and the country code.");
   }

@@ -1065,7 +1065,7 @@ Result<int> SqliteStore::remaining_recovery_codes(int64_t user_id) {
 
 namespace {
 
-#define TWOSTEP_SMS_CODE_COLUMNS                                                        \
+#define TWOSTEP_SMS_CODE_COLUMNS                                                      \
   "id, user_id, method_id, purpose, number_hash, code_hash, created_at, expires_at, " \
   "sent, attempts, used_at"
 
