@@ -3,7 +3,7 @@
 // enrol(container, {me, onConfirmed, onCancel}).
 
 import { ApiError, get, post } from '../lib/api.js';
-import { errorBox, field, h, onSubmit, uid } from '../lib/dom.js';
+import { errorBox, field, h, oneTimeCodeAttrs, onSubmit, uid } from '../lib/dom.js';
 import { cooldownButton } from './sms-common.js';
 
 export async function enrol(container, { onConfirmed, onCancel }) {
@@ -69,17 +69,7 @@ export async function enrol(container, { onConfirmed, onCancel }) {
     showSent();
     const code = field(
       'Code from the text message',
-      {
-        type: 'text',
-        name: 'code',
-        autocomplete: 'one-time-code',
-        inputmode: 'numeric',
-        pattern: '[0-9 ]*',
-        maxlength: 12,
-        spellcheck: 'false',
-        required: true,
-        'data-testid': 'sms-code',
-      },
+      { ...oneTimeCodeAttrs('sms-code'), required: true },
       'The 6 digits in the message.',
     );
     const resend = cooldownButton('Send a new code', sent.resend_after, { 'data-testid': 'sms-resend' });

@@ -1,7 +1,7 @@
 // The second sign-in step for an SMS method: "Send a code by SMS", then the code.
 
 import { ApiError, post } from '../lib/api.js';
-import { errorBox, h } from '../lib/dom.js';
+import { errorBox, h, oneTimeCodeAttrs } from '../lib/dom.js';
 import { cooldownButton } from './sms-common.js';
 
 // Fills `panel`. codeForm({label, inputAttrs, hint, body}) is the second step's code form.
@@ -41,15 +41,7 @@ export function drawSmsStep(panel, { method, heading, codeForm }) {
     resend.button.addEventListener('click', send);
     const form = codeForm({
       label: 'Code from the text message',
-      inputAttrs: {
-        type: 'text',
-        name: 'code',
-        autocomplete: 'one-time-code',
-        inputmode: 'numeric',
-        pattern: '[0-9 ]*',
-        maxlength: 12,
-        'data-testid': 'code-input',
-      },
+      inputAttrs: oneTimeCodeAttrs('code-input'),
       body: (value) => ({ type: 'sms', code: value.replace(/\s+/g, ''), method_id: method.id }),
     });
     panel.replaceChildren(heading, status, form, errors.el, h('div', { class: 'actions start' }, resend.button));

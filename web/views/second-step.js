@@ -2,7 +2,7 @@
 // request, or a recovery code.
 
 import { ApiError, post } from '../lib/api.js';
-import { errorBox, field, h, onSubmit, setTitle } from '../lib/dom.js';
+import { errorBox, field, h, oneTimeCodeAttrs, onSubmit, setTitle } from '../lib/dom.js';
 import { METHOD_TYPES, typeName } from '../lib/methods.js';
 import { navigate } from '../lib/router.js';
 import { showNav } from '../lib/session.js';
@@ -142,15 +142,7 @@ export function renderSecondStep(root, state) {
         h('p', {}, info.codePrompt || 'Enter the code.'),
         codeForm({
           label: 'Code',
-          inputAttrs: {
-            type: 'text',
-            name: 'code',
-            autocomplete: 'one-time-code',
-            inputmode: 'numeric',
-            pattern: '[0-9 ]*',
-            maxlength: 12,
-            'data-testid': 'code-input',
-          },
+          inputAttrs: oneTimeCodeAttrs('code-input'),
           body: (value) => ({ type: info.codeType || m.type, code: value.replace(/\s+/g, ''), method_id: m.id }),
         }),
       );
