@@ -48,8 +48,10 @@ class SmsRoutes final : public Area {
     auto [auth, err] = co_await authenticate(req, Need::kFull);
     if (!auth) co_return err;
     Client c = client(req);
-    auto [sent, err2] = co_await on_pool(
-        pools_.sms, [&] { return s_.sms.enrol(auth->view.user, *phone, *region, *label, c); });
+    const services::SmsDeadline deadline = delivery_deadline();
+    auto [sent, err2] = co_await on_pool(pools_.sms, [&] {
+      return s_.sms.enrol(auth->view.user, *phone, *region, *label, c, deadline);
+    });
     if (!sent) co_return err2;
     co_return json_response(201, sent_json(*sent));
   }
@@ -70,6 +72,11 @@ class SmsRoutes final : public Area {
   // Signed in, before POST /api/v1/reauth {password, type:"sms", code}.
   Awaitable reauth_code(Request& req) { return send_code(req, Need::kFull); }
 
+  // The whole request gets sms.timeout_ms, the wait for a free sms worker included.
+  services::SmsDeadline delivery_deadline() const {
+    return std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg_.sms.timeout_ms);
+  }
+
   Awaitable send_code(Request& req, Need need) {
     auto body = parse_object(req, /*allow_empty=*/true);
     if (!body) co_return error_response(body.error());
@@ -78,10 +85,11 @@ class SmsRoutes final : public Area {
     auto [auth, err] = co_await authenticate(req, need);
     if (!auth) co_return err;
     Client c = client(req);
+    const services::SmsDeadline deadline = delivery_deadline();
     auto [sent, err2] = co_await on_pool(pools_.sms, [&]() -> core::Result<services::SmsSent> {
       // A locked second step sends nothing: no SMS for an attacker who only has the password.
       TS_RETURN_IF_ERROR(s_.login.check_second_factor_lock(auth->view.user.id));
-      return s_.sms.send_code(auth->view.user, *method_id, c);
+      return s_.sms.send_code(auth->view.user, *method_id, c, deadline);
     });
     if (!sent) co_return err2;
     co_return json_response(200, sent_json(*sent));

@@ -116,8 +116,18 @@ std::vector<SmsRegion> Sms::regions() const {
 }
 
 Result<SmsSent> Sms::deliver(const store::User& user, int64_t method_id, const std::string& e164,
-                             const Number& number, const char* purpose, const Client& client) {
+                             const Number& number, const char* purpose, const Client& client,
+                             SmsDeadline deadline) {
   const auto& cfg = d_.config.sms;
+  if (deadline != SmsDeadline{} &&
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(100) >= deadline) {
+    // The job waited in the sms queue behind a slow provider for the whole budget.
+    d_.metrics.inc("twostep_sms_total", "outcome=\"failed\"");
+    return fail(Code::kBadGateway, "sms_delivery_failed",
+                "The text message could not be sent. Try again in a moment, or use another "
+                "method.",
+                "sms: the delivery budget ran out while waiting for a free sms worker");
+  }
   const int64_t now = d_.clock.unix_now();
   const int64_t day = now / kDay;
   core::Secret code(factors::sms::generate_code());
@@ -178,7 +188,7 @@ Result<SmsSent> Sms::deliver(const store::User& user, int64_t method_id, const s
   // No transaction is open here: the reservation is committed, the gateway may take seconds.
   core::Secret text(
       factors::sms::message_text(code.view(), d_.config.totp.issuer, host_, cfg.code_ttl_s));
-  core::Status delivered = gateway_.send(SmsMessage{e164, text.str()});
+  core::Status delivered = gateway_.send(SmsMessage{e164, text.str(), deadline});
   if (!delivered) {
     std::vector<std::string> keys;
     for (const auto& q : quotas) keys.push_back(q.key);
@@ -199,7 +209,7 @@ Result<SmsSent> Sms::deliver(const store::User& user, int64_t method_id, const s
 }
 
 Result<SmsSent> Sms::enrol(const store::User& user, std::string_view phone, std::string_view region,
-                           std::string_view label, const Client& client) {
+                           std::string_view label, const Client& client, SmsDeadline deadline) {
   auto parsed = factors::sms::parse_phone(phone, region, d_.config.sms.allowed_regions);
   if (!parsed) {
     const auto& reason = parsed.error().reason;
@@ -231,7 +241,7 @@ Result<SmsSent> Sms::enrol(const store::User& user, std::string_view phone, std:
   m.created_at = now;
   TS_ASSIGN_OR_RETURN(store::Method created, d_.store.create_method(m));
 
-  auto sent = deliver(user, created.id, parsed->e164, number, kEnroll, client);
+  auto sent = deliver(user, created.id, parsed->e164, number, kEnroll, client, deadline);
   if (!sent) {
     (void)d_.store.delete_method(user.id, created.id);
     return sent;
@@ -246,7 +256,7 @@ Result<SmsSent> Sms::enrol(const store::User& user, std::string_view phone, std:
 }
 
 Result<SmsSent> Sms::send_code(const store::User& user, std::optional<int64_t> method_id,
-                               const Client& client) {
+                               const Client& client, SmsDeadline deadline) {
   TS_ASSIGN_OR_RETURN(auto methods, twofa_.active_methods(user.id));
   const store::Method* chosen = nullptr;
   for (const auto& m : methods) {
@@ -269,7 +279,7 @@ Result<SmsSent> Sms::send_code(const store::User& user, std::optional<int64_t> m
                     factors::sms::region_list(allowed) + ". Use another method.");
   }
   TS_ASSIGN_OR_RETURN(core::Secret e164, twofa_.method_seed(*chosen));
-  return deliver(user, chosen->id, e164.str(), number, kAuth, client);
+  return deliver(user, chosen->id, e164.str(), number, kAuth, client, deadline);
 }
 
 Result<CodeVerdict> Sms::verify_code(const store::Method& m, std::string_view code,

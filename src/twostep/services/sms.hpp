@@ -9,8 +9,9 @@
 // daily caps per account, number and client address, daily budget per region — and the reservation
 // is taken back when the gateway fails, so a failed delivery counts nothing.
 //
-// The sending calls block on the gateway: run them on the sms worker pool. No store
-// transaction is held across the gateway call.
+// The sending calls block on the gateway: run them on the sms worker pool, with the deadline
+// taken when the request arrived (a job that waited in the queue past it fails at once,
+// before anything is counted). No store transaction is held across the gateway call.
 #pragma once
 
 #include <map>
@@ -51,11 +52,11 @@ class Sms final : public CodeVerifier {
   // the code that confirms it (TwoFactor::confirm). Asking again for the same number resends
   // (after the cool-down) and replaces the earlier unconfirmed setup.
   Result<SmsSent> enrol(const store::User& user, std::string_view phone, std::string_view region,
-                        std::string_view label, const Client& client);
+                        std::string_view label, const Client& client, SmsDeadline deadline = {});
   // Sends a sign-in or re-authentication code to a confirmed SMS method (`method_id`, or the
   // user's first SMS method).
   Result<SmsSent> send_code(const store::User& user, std::optional<int64_t> method_id,
-                            const Client& client);
+                            const Client& client, SmsDeadline deadline = {});
 
   Result<CodeVerdict> verify_code(const store::Method& m, std::string_view code,
                                   bool enrolment) override;
@@ -72,7 +73,8 @@ class Sms final : public CodeVerifier {
     std::string masked;
   };
   Result<SmsSent> deliver(const store::User& user, int64_t method_id, const std::string& e164,
-                          const Number& number, const char* purpose, const Client& client);
+                          const Number& number, const char* purpose, const Client& client,
+                          SmsDeadline deadline);
   std::string code_hash(int64_t user_id, int64_t method_id, std::string_view purpose,
                         std::string_view code) const;
   std::string number_hash(std::string_view e164) const;

@@ -183,13 +183,18 @@ Attempt post_once(const Post& p, std::chrono::milliseconds connect_timeout,
   return {retryable, "HTTP " + std::to_string(status)};
 }
 
-// Posts with bounded retries inside one time budget. Backs off 200 ms, 400 ms, ...
-core::Status post(const Post& p, const Limits& limits, std::string_view driver) {
-  const auto deadline = Clock::now() + limits.total;
+// Posts with bounded retries inside one time budget (and before the message's deadline).
+// Backs off 200 ms, 400 ms, ...
+core::Status post(const Post& p, const Limits& limits, SmsDeadline until, std::string_view driver) {
+  auto deadline = Clock::now() + limits.total;
+  if (until != SmsDeadline{}) deadline = std::min(deadline, until);
   std::string details;
   for (int attempt = 0; attempt <= limits.retries; ++attempt) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left < std::chrono::milliseconds(50)) break;
+    if (left < std::chrono::milliseconds(50)) {
+      if (details.empty()) details = "no time left in the delivery budget";
+      break;
+    }
     Attempt a = post_once(p, std::min(limits.connect_timeout, left), left);
     if (a.detail.empty()) return core::ok();
     if (!details.empty()) details += "; ";
@@ -216,9 +221,12 @@ class HttpGateway final : public SmsGateway {
       : url_(s.http_url), headers_(s.http_headers), body_(s.http_body), limits_(limits_of(s)) {}
   std::string_view name() const override { return "http"; }
   core::Status send(const SmsMessage& m) override {
-    Post p{url_, headers_, "application/json", sms_detail::render_body(body_, m.to, m.text),
-           {},   {}};
-    return post(p, limits_, name());
+    Post p;
+    p.url = url_;
+    p.headers = headers_;
+    p.content_type = "application/json";
+    p.body = sms_detail::render_body(body_, m.to, m.text);
+    return post(p, limits_, m.deadline, name());
   }
 
  private:
@@ -249,9 +257,13 @@ class TwilioGateway final : public SmsGateway {
       fields.emplace_back("From", from_);
     }
     fields.emplace_back("Body", m.text);
-    Post p{url_, {},    "application/x-www-form-urlencoded", sms_detail::form_encode(fields),
-           sid_, token_};
-    return post(p, limits_, name());
+    Post p;
+    p.url = url_;
+    p.content_type = "application/x-www-form-urlencoded";
+    p.body = sms_detail::form_encode(fields);
+    p.username = sid_;
+    p.password = token_;
+    return post(p, limits_, m.deadline, name());
   }
 
  private:

@@ -7,6 +7,7 @@
 // thread, and never inside a store transaction.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -18,9 +19,15 @@
 
 namespace twostep::services {
 
+// When a delivery must be over at the latest (steady clock); a default value means "now +
+// sms.timeout_ms". The API sets it when the request arrives, so that time spent waiting in the
+// sms pool's queue comes out of the same budget.
+using SmsDeadline = std::chrono::steady_clock::time_point;
+
 struct SmsMessage {
   std::string to;    // E.164, "+41791234567"
   std::string text;  // holds the code: never logged by the HTTP drivers
+  SmsDeadline deadline{};
 };
 
 class SmsGateway {

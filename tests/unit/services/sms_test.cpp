@@ -261,6 +261,22 @@ TEST_F(SmsTest, FailedDeliveryCountsNothing) {
   EXPECT_EQ(gateway_.count(), 1u);
 }
 
+TEST_F(SmsTest, AJobThatWaitedPastItsDeadlineSendsAndCountsNothing) {
+  config_.sms.user_daily_max = 1;
+  rebuild_sms();
+  auto u = make_user();
+  auto late = sms_->enrol(u, "+41 79 123 45 67", "", "", client_,
+                          std::chrono::steady_clock::now() - std::chrono::milliseconds(1));
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().reason, "sms_delivery_failed");
+  EXPECT_EQ(gateway_.count(), 0u);
+  EXPECT_TRUE(store_->methods_of_user(u.id)->empty());
+  auto in_time = sms_->enrol(u, "+41 79 123 45 67", "", "", client_,
+                             std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  ASSERT_TRUE(in_time) << in_time.error().message;
+  EXPECT_EQ(gateway_.count(), 1u);
+}
+
 TEST_F(SmsTest, DailyCapPerUser) {
   config_.sms.user_daily_max = 2;
   config_.sms.resend_cooldown_s = 0;
@@ -520,6 +536,13 @@ TEST(SmsGatewayTest, UnreachableHttpGatewayFailsWithinTheTimeBudget) {
   // Three refused connections, with two back-offs (200 + 400 ms) in between.
   EXPECT_NE(st.error().detail.find("; "), std::string::npos) << st.error().detail;
   EXPECT_LT(took, std::chrono::milliseconds(1600));
+
+  // A message's own deadline cuts the budget short (the time it waited in the queue).
+  started = std::chrono::steady_clock::now();
+  auto cut = (*g)->send(SmsMessage{"+41791234567", "123456 is your code",
+                                   started + std::chrono::milliseconds(300)});
+  ASSERT_FALSE(cut);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(450));
 }
 
 }  // namespace
