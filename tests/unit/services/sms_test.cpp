@@ -539,8 +539,8 @@ TEST(SmsGatewayTest, UnreachableHttpGatewayFailsWithinTheTimeBudget) {
 
   // A message's own deadline cuts the budget short (the time it waited in the queue).
   started = std::chrono::steady_clock::now();
-  auto cut = (*g)->send(SmsMessage{"+41791234567", "123456 is your code",
-                                   started + std::chrono::milliseconds(300)});
+  auto cut = (*g)->send(
+      SmsMessage{"+41791234567", "123456 is your code", started + std::chrono::milliseconds(300)});
   ASSERT_FALSE(cut);
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(450));
 }
