@@ -12,6 +12,7 @@
 #include "twostep/services/accounts.hpp"
 #include "twostep/services/audit.hpp"
 #include "twostep/services/login.hpp"
+#include "twostep/services/orgs.hpp"
 #include "twostep/services/sessions.hpp"
 #include "twostep/services/sms.hpp"
 #include "twostep/services/throttle.hpp"
@@ -27,6 +28,7 @@ struct Services {
   services::Login& login;
   services::Throttles& throttles;
   services::Sms& sms;
+  services::Orgs& orgs;
 };
 
 struct Pools {

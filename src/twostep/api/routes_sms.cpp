@@ -45,7 +45,8 @@ class SmsRoutes final : public Area {
     if (!region) co_return error_response(region.error());
     auto label = get_string(*body, "label", 256, false);
     if (!label) co_return error_response(label.error());
-    auto [auth, err] = co_await authenticate(req, Need::kFull);
+    // Also for a session an organisation's policy restricts to adding a first method.
+    auto [auth, err] = co_await authenticate(req, Need::kEnrollment);
     if (!auth) co_return err;
     Client c = client(req);
     const services::SmsDeadline deadline = delivery_deadline();
@@ -57,7 +58,7 @@ class SmsRoutes final : public Area {
   }
 
   Awaitable regions(Request& req) {
-    auto [auth, err] = co_await authenticate(req, Need::kFull);
+    auto [auth, err] = co_await authenticate(req, Need::kEnrollment);
     if (!auth) co_return err;
     json arr = json::array();
     for (const auto& r : s_.sms.regions()) {

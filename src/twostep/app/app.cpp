@@ -71,8 +71,10 @@ core::Result<std::unique_ptr<App>> App::open(core::Config config) {
   app->accounts_ = std::make_unique<services::Accounts>(deps, *app->audit_);
   app->sessions_ = std::make_unique<services::Sessions>(deps, *app->audit_);
   app->twofa_ = std::make_unique<services::TwoFactor>(deps, *app->audit_);
-  app->login_ = std::make_unique<services::Login>(deps, *app->audit_, *app->sessions_,
-                                                  *app->twofa_, *app->throttles_);
+  app->orgs_ = std::make_unique<services::Orgs>(deps, *app->audit_, *app->sessions_, *app->twofa_,
+                                                *app->throttles_);
+  app->login_ = std::make_unique<services::Login>(deps, *app->audit_, *app->sessions_, *app->twofa_,
+                                                  *app->throttles_, app->orgs_.get());
   TS_RETURN_IF_ERROR(services::check_sms_config(cfg));
   TS_ASSIGN_OR_RETURN(app->sms_gateway_, services::make_sms_gateway(cfg.sms));
   app->sms_ = std::make_unique<services::Sms>(deps, *app->audit_, *app->twofa_, *app->sms_gateway_);
@@ -84,7 +86,8 @@ App::~App() = default;
 
 namespace {
 net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFactor& twofa,
-                                  services::Sms& sms, http::WorkerPool& db) {
+                                  services::Orgs& orgs, services::Sms& sms,
+                                  http::WorkerPool& db) {
   auto ex = co_await net::this_coro::executor;
   net::steady_timer timer(ex);
   for (;;) {
@@ -95,6 +98,7 @@ net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFac
     co_await db.run([&] {
       sessions.purge_expired();
       twofa.purge_unconfirmed();
+      orgs.enforce_deadlines();  // grace periods that ended since the last round
       sms.purge();
       return 0;
     });
@@ -121,7 +125,7 @@ int App::serve() {
   http::Router router;
   auto handle = api::add_routes(
       router, api::ApiOptions{cfg, web_dir},
-      api::Services{*audit_, *accounts_, *sessions_, *twofa_, *login_, *throttles_, *sms_},
+      api::Services{*audit_, *accounts_, *sessions_, *twofa_, *login_, *throttles_, *sms_, *orgs_},
       api::Pools{hash_pool, db_pool, sms_pool}, metrics_);
 
   http::ServerOptions opts;
@@ -146,7 +150,8 @@ int App::serve() {
     std::fprintf(stderr, "twostep: %s\n", bound.error().message.c_str());
     return 1;
   }
-  net::co_spawn(server.io(), housekeeping(*sessions_, *twofa_, *sms_, db_pool), net::detached);
+  net::co_spawn(server.io(), housekeeping(*sessions_, *twofa_, *orgs_, *sms_, db_pool),
+                net::detached);
   std::printf("listening on http://%s\n", bound->c_str());
   std::fflush(stdout);
   LOG_INFO("twostep " << TWOSTEP_VERSION << " serving " << cfg.server.public_url

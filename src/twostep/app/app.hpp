@@ -12,6 +12,7 @@
 #include "twostep/services/accounts.hpp"
 #include "twostep/services/audit.hpp"
 #include "twostep/services/login.hpp"
+#include "twostep/services/orgs.hpp"
 #include "twostep/services/sessions.hpp"
 #include "twostep/services/sms.hpp"
 #include "twostep/services/sms_gateway.hpp"
@@ -39,6 +40,7 @@ class App {
   services::Audit& audit() { return *audit_; }
   services::Sms& sms() { return *sms_; }
   services::SmsGateway& sms_gateway() { return *sms_gateway_; }
+  services::Orgs& orgs() { return *orgs_; }
 
  private:
   explicit App(core::Config config) : config_(std::move(config)) {}
@@ -53,6 +55,7 @@ class App {
   std::unique_ptr<services::Accounts> accounts_;
   std::unique_ptr<services::Sessions> sessions_;
   std::unique_ptr<services::TwoFactor> twofa_;
+  std::unique_ptr<services::Orgs> orgs_;  // before login_, which uses it
   std::unique_ptr<services::Login> login_;
   std::unique_ptr<services::SmsGateway> sms_gateway_;
   std::unique_ptr<services::Sms> sms_;

@@ -51,6 +51,12 @@ struct AccountsConfig {
   int password_min_score = 3;  // zxcvbn 0..4
 };
 
+struct OrgsConfig {
+  // Whether any signed-in user may create an organisation (and so add any account to it, see
+  // its 2FA status and reset it). Off: only the operator creates them (twostep org create).
+  bool user_create = false;
+};
+
 struct SessionsConfig {
   std::string cookie_domain;          // empty = host-only
   int remember_days = 30;             // "stay signed in" sliding lifetime
@@ -121,6 +127,7 @@ struct Config {
   DatabaseConfig database;
   SecurityConfig security;
   AccountsConfig accounts;
+  OrgsConfig orgs;
   SessionsConfig sessions;
   RateLimitConfig rate_limit;
   TotpConfig totp;
