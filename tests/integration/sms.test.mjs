@@ -343,6 +343,31 @@ describe('SMS codes through the http driver', () => {
     gw.answer({});
   });
 
+  test("a session restricted by an organisation's 2FA policy can enrol SMS as its first method", async () => {
+    const owner = await newSignedIn(server, 'smsorgowner');
+    const member = await newSignedIn(server, 'smsorgmember');
+    const org = uniqueName('smsorg');
+    for (const args of [['org', 'create', org, '--owner', owner.username], ['org', 'add', org, member.username],
+      ['org', 'policy', org, '--require-2fa', '--grace-days', '0']]) {
+      const r = await server.cli(args);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    }
+    const c = new Client(server);
+    const res = await login(c, member.username);
+    assertStatus(res, 200);
+    assert.equal(res.json.status, 'enrollment_required', res.text);
+    assertError(await c.post('/api/v1/reauth/sms', {}), 403, 'enrollment_required');
+    assertStatus(await c.get('/api/v1/methods/sms/regions'), 200);
+    const add = await c.post('/api/v1/methods/sms', { phone: swissMobile() });
+    assertStatus(add, 201);
+    const confirm = await c.post(`/api/v1/methods/${add.json.method_id}/confirm`, { code: gw.lastCode() });
+    assertStatus(confirm, 200);
+    assert.ok(confirm.cookie('twostep_session'), 'the confirmation sets the full session cookie');
+    const me = await c.get('/api/v1/me');
+    assert.equal(me.json.session.state, 'full');
+    assert.equal(me.json.methods[0].type, 'sms');
+  });
+
   test('metrics count SMS outcomes and show the sms pool', async () => {
     const text = (await new Client(server).get('/metrics')).text;
     assert.match(text, /^twostep_sms_total\{outcome="sent"\} [1-9]/m);
