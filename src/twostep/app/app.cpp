@@ -86,8 +86,7 @@ App::~App() = default;
 
 namespace {
 net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFactor& twofa,
-                                  services::Orgs& orgs, services::Sms& sms,
-                                  http::WorkerPool& db) {
+                                  services::Orgs& orgs, services::Sms& sms, http::WorkerPool& db) {
   auto ex = co_await net::this_coro::executor;
   net::steady_timer timer(ex);
   for (;;) {

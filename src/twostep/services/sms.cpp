@@ -1,5 +1,6 @@
 #include "twostep/services/sms.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "twostep/core/log.hpp"
@@ -123,10 +124,8 @@ Result<SmsSent> Sms::deliver(const store::User& user, int64_t method_id, const s
       std::chrono::steady_clock::now() + std::chrono::milliseconds(100) >= deadline) {
     // The job waited in the sms queue behind a slow provider for the whole budget.
     d_.metrics.inc("twostep_sms_total", "outcome=\"failed\"");
-    return fail(Code::kBadGateway, "sms_delivery_failed",
-                "The text message could not be sent. Try again in a moment, or use another "
-                "method.",
-                "sms: the delivery budget ran out while waiting for a free sms worker");
+    return tl::unexpected(
+        sms_delivery_failed("sms: the delivery budget ran out while waiting for a free worker"));
   }
   const int64_t now = d_.clock.unix_now();
   const int64_t day = now / kDay;

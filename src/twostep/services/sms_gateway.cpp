@@ -15,6 +15,13 @@ namespace twostep::services {
 using core::Code;
 using core::fail;
 
+core::Error sms_delivery_failed(std::string detail) {
+  return core::Error{Code::kBadGateway, "sms_delivery_failed",
+                     "The text message could not be sent. Try again in a moment, or use another "
+                     "method.",
+                     std::move(detail), 0};
+}
+
 namespace sms_detail {
 
 std::string render_body(std::string_view body_template, std::string_view to,
@@ -75,13 +82,6 @@ std::string twilio_messages_url(std::string_view base_url, std::string_view acco
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-core::Error delivery_failed(std::string detail) {
-  return core::Error{Code::kBadGateway, "sms_delivery_failed",
-                     "The text message could not be sent. Try again in a moment, or use another "
-                     "method.",
-                     std::move(detail), 0};
-}
 
 // --- log: development only -----------------------------------------------------
 
@@ -205,7 +205,7 @@ core::Status post(const Post& p, const Limits& limits, SmsDeadline until, std::s
     if (Clock::now() + pause + std::chrono::milliseconds(50) >= deadline) break;
     std::this_thread::sleep_for(pause);
   }
-  return tl::unexpected(delivery_failed(std::string(driver) + ": " + details));
+  return tl::unexpected(sms_delivery_failed(std::string(driver) + ": " + details));
 }
 
 Limits limits_of(const core::SmsConfig& s) {

@@ -39,6 +39,9 @@ class SmsGateway {
   virtual core::Status send(const SmsMessage& message) = 0;
 };
 
+// Code::kBadGateway "sms_delivery_failed" with the message for people; `detail` for logs.
+core::Error sms_delivery_failed(std::string detail);
+
 // Checks the gateway keys of `sms` (driver name, URL, headers, body template, Twilio
 // credentials, timeouts). The error is one line naming the key.
 core::Status check_gateway_config(const core::SmsConfig& sms);

@@ -20,6 +20,10 @@ core::Error invalid_code() {
   return core::Error{Code::kUnauthenticated, "invalid_code",
                      "That code is not valid. Check it and try again.", {}, 0};
 }
+// A sent code (SMS) that can no longer be checked.
+constexpr const char* kNoLiveCodeMessage =
+    "There is no valid code to check: it expired, was used, or was tried too often. Ask for a "
+    "new code.";
 }  // namespace
 
 bool totp_capable(std::string_view type) { return type == "totp" || type == "push"; }
@@ -89,13 +93,7 @@ Result<CodeCheck> TwoFactor::check_with_verifier(CodeVerifier& v, const store::U
     live = live || verdict == CodeVerdict::kWrong;
   }
   if (live) return tl::unexpected(invalid_code());
-  return tl::unexpected(core::Error{
-      Code::kUnauthenticated,
-      "invalid_code",
-      "There is no valid code to check: it expired, was used, or was tried too often. Ask for a "
-      "new code.",
-      {},
-      0});
+  return fail(Code::kUnauthenticated, "invalid_code", kNoLiveCodeMessage);
 }
 
 std::string TwoFactor::recovery_hash(int64_t user_id, std::string_view canonical) const {
@@ -230,10 +228,8 @@ Result<std::vector<std::string>> TwoFactor::confirm(const store::User& user, int
     if (verdict != CodeVerdict::kAccepted) {
       audit_.record(user.id, "method_confirm_failed", client, {{"type", m->type}});
       return fail(Code::kInvalidArgument, "invalid_code",
-                  verdict == CodeVerdict::kWrong
-                      ? "That code is not valid. Check it and try again."
-                      : "There is no valid code to check: it expired, was used, or was tried too "
-                        "often. Ask for a new code.");
+                  verdict == CodeVerdict::kWrong ? "That code is not valid. Check it and try again."
+                                                 : kNoLiveCodeMessage);
     }
     return finish_confirm(user, *m, now, client);
   }

@@ -62,9 +62,9 @@ class TwoFactor {
   Result<std::vector<store::Method>> active_methods(int64_t user_id);
   Result<bool> enabled(int64_t user_id);
 
-  // Checks and consumes a code. type: "totp" (any TOTP-capable method, or `method_id`) or
-  // "recovery". kUnauthenticated "invalid_code" when wrong, replayed or stale;
-  // kInvalidArgument for a malformed type.
+  // Checks and consumes a code. type: "totp" (any TOTP-capable method, or `method_id`),
+  // "recovery", or a type with a registered CodeVerifier ("sms"). kUnauthenticated
+  // "invalid_code" when wrong, replayed or stale; kInvalidArgument for a malformed type.
   Result<CodeCheck> check_code(const store::User& user, std::string_view type,
                                std::string_view code, std::optional<int64_t> method_id);
 

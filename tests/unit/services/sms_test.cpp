@@ -22,8 +22,7 @@ class FakeGateway final : public SmsGateway {
   core::Status send(const SmsMessage& m) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (fail_) {
-      return core::fail(core::Code::kBadGateway, "sms_delivery_failed", "Could not send.",
-                        "fake: down");
+      return tl::unexpected(sms_delivery_failed("fake: down"));
     }
     sent_.push_back(m);
     return core::ok();
