@@ -1,53 +1,28 @@
 // The store contract for SMS codes (issue 6): reservation with cool-down and daily quotas,
 // cancel, newest code, attempts and use-once — each also under concurrency. Runs against
 // every entry of store_factories(), so the PostgreSQL backend must pass it too.
-#include <gtest/gtest.h>
-
 #include <atomic>
-#include <latch>
-#include <memory>
-#include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "backends.hpp"
-#include "twostep/store/store.hpp"
+#include "fixture.hpp"
 
 namespace twostep::store {
 namespace {
 
-using contract::StoreFactory;
-using contract::TestDatabase;
+using contract::kNow;
+using contract::must;
+using contract::must_ok;
 
-constexpr int64_t kNow = 1'700'000'000;
 constexpr int64_t kDay = kNow / 86400;
 
-template <class T>
-T must(core::Result<T> r) {
-  if (!r) {
-    throw std::runtime_error("unexpected error: " + r.error().message + " / " + r.error().detail);
-  }
-  return std::move(*r);
-}
-
-void must_ok(const core::Status& s) {
-  if (!s)
-    throw std::runtime_error("unexpected error: " + s.error().message + " / " + s.error().detail);
-}
-
-// The minimal fixture of store_contract_test.cpp: a fresh migrated database per test.
-class SmsStoreContract : public ::testing::TestWithParam<StoreFactory> {
+class SmsStoreContract : public contract::ContractFixture {
  protected:
   void SetUp() override {
-    db_ = GetParam().make();
-    store_ = must(open_store(db_->url()));
-    must(store_->migrate());
-    alice_ = must(store_->create_user("alice", "h", kNow)).id;
-    bob_ = must(store_->create_user("bob", "h", kNow)).id;
+    ContractFixture::SetUp();
+    alice_ = user("alice").id;
+    bob_ = user("bob").id;
   }
-
-  Store& store() { return *store_; }
 
   static SmsCode code(int64_t user_id, int64_t method_id, const std::string& number_hash,
                       int64_t at = kNow, const std::string& purpose = "auth",
@@ -71,21 +46,6 @@ class SmsStoreContract : public ::testing::TestWithParam<StoreFactory> {
     return r.code_id;
   }
 
-  template <class F>
-  static void in_parallel(int n, F body) {
-    std::latch start(n);
-    std::vector<std::thread> threads;
-    for (int i = 0; i < n; ++i) {
-      threads.emplace_back([&, i] {
-        start.arrive_and_wait();
-        body(i);
-      });
-    }
-    for (auto& t : threads) t.join();
-  }
-
-  std::unique_ptr<TestDatabase> db_;
-  std::unique_ptr<Store> store_;
   int64_t alice_ = 0;
   int64_t bob_ = 0;
 };
@@ -281,10 +241,7 @@ TEST_P(SmsStoreContract, CodesNeedAUser) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, SmsStoreContract,
-                         ::testing::ValuesIn(contract::store_factories()),
-                         [](const ::testing::TestParamInfo<StoreFactory>& info) {
-                           return info.param.name;
-                         });
+                         ::testing::ValuesIn(contract::store_factories()), contract::backend_name);
 
 }  // namespace
 }  // namespace twostep::store

@@ -3,6 +3,7 @@
 
 import { ApiError, post } from './api.js';
 import { h, field, errorBox, onSubmit } from './dom.js';
+import { getAssertion, webauthnSupported } from './webauthn.js';
 
 export const CANCELLED = Symbol('cancelled');
 
@@ -46,8 +47,10 @@ export async function confirmDialog({ title, text, confirmLabel = 'Confirm', dan
 
 // Asks for the password (and a second-factor code when 2FA is on), then POSTs
 // /api/v1/reauth. Resolves true once the server accepted it, false when cancelled.
-// `totp` / `sms`: which code-type methods the person has (an SMS code is sent on request).
-export function reauthDialog({ twofa, totp = true, sms = false }) {
+// `types`: the person's method types, when known: only those are offered (recovery codes
+// always), the first one chosen; without it every kind is offered. An SMS code is sent on
+// request.
+export function reauthDialog({ twofa, types = null }) {
   const titleId = 'reauth-title';
   const errors = errorBox('reauth-error');
   const password = field('Password', {
@@ -58,12 +61,28 @@ export function reauthDialog({ twofa, totp = true, sms = false }) {
     'data-testid': 'reauth-password',
   });
 
+  const RADIOS = {
+    totp: 'Authenticator app code',
+    sms: 'Code by SMS',
+    webauthn: 'Security key',
+    yubiotp: 'YubiKey one-time password',
+    recovery: 'Recovery code',
+  };
   const LABELS = {
     totp: 'Code from your authenticator app',
     sms: 'Code from the text message',
+    yubiotp: 'One-time password from your YubiKey',
     recovery: 'Recovery code',
   };
-  let codeType = totp ? 'totp' : sms ? 'sms' : 'recovery';
+  const has = (t) => !types || types.includes(t);
+  const offered = [
+    has('totp') || has('push') ? 'totp' : null,
+    has('sms') ? 'sms' : null,
+    has('webauthn') && webauthnSupported() ? 'webauthn' : null,
+    has('yubiotp') ? 'yubiotp' : null,
+    'recovery',
+  ].filter(Boolean);
+  let codeType = offered[0];
   let code = null;
   let typeChooser = null;
   let smsRow = null;
@@ -98,11 +117,15 @@ export function reauthDialog({ twofa, totp = true, sms = false }) {
     smsRow = h('div', { class: 'actions start', hidden: codeType !== 'sms' }, smsSend, smsStatus);
     const setType = (type) => {
       codeType = type;
-      const recovery = type === 'recovery';
+      // A security key answers instead of a typed code.
+      code.wrap.hidden = type === 'webauthn';
+      code.input.required = type !== 'webauthn';
       smsRow.hidden = type !== 'sms';
-      label.textContent = LABELS[type];
-      code.input.setAttribute('inputmode', recovery ? 'text' : 'numeric');
-      code.input.setAttribute('autocomplete', recovery ? 'off' : 'one-time-code');
+      const recovery = type === 'recovery';
+      const text = recovery || type === 'yubiotp';
+      label.textContent = LABELS[type] || LABELS.totp;
+      code.input.setAttribute('inputmode', text ? 'text' : 'numeric');
+      code.input.setAttribute('autocomplete', text ? 'off' : 'one-time-code');
       code.input.placeholder = recovery ? 'xxxx-xxxx-xxxx-xxxx' : '';
     };
     const radio = (value, text, checked) => {
@@ -126,11 +149,9 @@ export function reauthDialog({ twofa, totp = true, sms = false }) {
       'fieldset',
       { class: 'choice' },
       h('legend', {}, 'Second step'),
-      totp ? radio('totp', 'Authenticator app code', codeType === 'totp') : null,
-      sms ? radio('sms', 'Code by SMS', codeType === 'sms') : null,
-      radio('recovery', 'Recovery code', codeType === 'recovery'),
+      ...offered.map((t) => radio(t, RADIOS[t], t === codeType)),
     );
-    if (codeType === 'recovery') setType('recovery');
+    setType(codeType);
   }
 
   const cancel = h(
@@ -169,6 +190,12 @@ export function reauthDialog({ twofa, totp = true, sms = false }) {
   cancel.addEventListener('click', () => dialog.close('cancel'));
   onSubmit(form, errors, async () => {
     const body = { password: password.input.value };
+    if (twofa && codeType === 'webauthn') {
+      const options = await post('/reauth/webauthn/options', {});
+      await post('/reauth/webauthn', { ...body, credential: await getAssertion(options) });
+      dialog.close('ok');
+      return;
+    }
     if (twofa) {
       body.type = codeType;
       body.code = code.input.value.trim();

@@ -49,14 +49,10 @@ export async function securityView(root) {
     ),
   );
 
-  const reauthOpts = () => {
-    const types = new Set((me.methods || []).map((m) => m.type));
-    return {
-      twofa: Boolean(me.twofa_enabled),
-      totp: types.has('totp') || types.has('push'),
-      sms: types.has('sms'),
-    };
-  };
+  const reauthOpts = () => ({
+    twofa: Boolean(me.twofa_enabled),
+    types: (me.methods || []).map((m) => m.type),
+  });
 
   async function refresh(message) {
     me = (await loadMe()) || me;
@@ -368,7 +364,8 @@ export async function securityView(root) {
         },
       });
       body.replaceChildren(container);
-      container.querySelector('h2')?.focus();
+      // An enrolment view may name its first field (e.g. where a YubiKey types).
+      (container.querySelector('[autofocus]') || container.querySelector('h2'))?.focus();
     } catch (err) {
       if (!(await redirectIfSignedOut(err))) errors.show(err.message);
     }

@@ -13,6 +13,7 @@
 #include "twostep/services/audit.hpp"
 #include "twostep/services/login.hpp"
 #include "twostep/services/orgs.hpp"
+#include "twostep/services/security_keys.hpp"
 #include "twostep/services/sessions.hpp"
 #include "twostep/services/sms.hpp"
 #include "twostep/services/throttle.hpp"
@@ -29,6 +30,7 @@ struct Services {
   services::Throttles& throttles;
   services::Sms& sms;
   services::Orgs& orgs;
+  services::SecurityKeys& security_keys;
 };
 
 struct Pools {

@@ -75,10 +75,15 @@ core::Result<std::unique_ptr<App>> App::open(core::Config config) {
                                                 *app->throttles_);
   app->login_ = std::make_unique<services::Login>(deps, *app->audit_, *app->sessions_, *app->twofa_,
                                                   *app->throttles_, app->orgs_.get());
+  try {
+    app->security_keys_ =
+        std::make_unique<services::SecurityKeys>(deps, *app->audit_, *app->twofa_, *app->login_);
+  } catch (const std::invalid_argument& e) {
+    return fail(Code::kInvalidArgument, "invalid_config", e.what());
+  }
   TS_RETURN_IF_ERROR(services::check_sms_config(cfg));
   TS_ASSIGN_OR_RETURN(app->sms_gateway_, services::make_sms_gateway(cfg.sms));
   app->sms_ = std::make_unique<services::Sms>(deps, *app->audit_, *app->twofa_, *app->sms_gateway_);
-  app->twofa_->add_verifier("sms", *app->sms_);
   return app;
 }
 
@@ -86,7 +91,8 @@ App::~App() = default;
 
 namespace {
 net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFactor& twofa,
-                                  services::Orgs& orgs, services::Sms& sms, http::WorkerPool& db) {
+                                  services::Orgs& orgs, services::SecurityKeys& keys,
+                                  services::Sms& sms, http::WorkerPool& db) {
   auto ex = co_await net::this_coro::executor;
   net::steady_timer timer(ex);
   for (;;) {
@@ -98,6 +104,7 @@ net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFac
       sessions.purge_expired();
       twofa.purge_unconfirmed();
       orgs.enforce_deadlines();  // grace periods that ended since the last round
+      keys.purge_expired();
       sms.purge();
       return 0;
     });
@@ -122,10 +129,10 @@ int App::serve() {
 
   std::string web_dir = cfg.server.web_dir.empty() ? std::string(TWOSTEP_WEB_DIR) : cfg.server.web_dir;
   http::Router router;
-  auto handle = api::add_routes(
-      router, api::ApiOptions{cfg, web_dir},
-      api::Services{*audit_, *accounts_, *sessions_, *twofa_, *login_, *throttles_, *sms_, *orgs_},
-      api::Pools{hash_pool, db_pool, sms_pool}, metrics_);
+  auto handle = api::add_routes(router, api::ApiOptions{cfg, web_dir},
+                                api::Services{*audit_, *accounts_, *sessions_, *twofa_, *login_,
+                                              *throttles_, *sms_, *orgs_, *security_keys_},
+                                api::Pools{hash_pool, db_pool, sms_pool}, metrics_);
 
   http::ServerOptions opts;
   opts.threads = cfg.server.threads > 0 ? cfg.server.threads : cores;
@@ -149,7 +156,8 @@ int App::serve() {
     std::fprintf(stderr, "twostep: %s\n", bound.error().message.c_str());
     return 1;
   }
-  net::co_spawn(server.io(), housekeeping(*sessions_, *twofa_, *orgs_, *sms_, db_pool),
+  net::co_spawn(server.io(),
+                housekeeping(*sessions_, *twofa_, *orgs_, *security_keys_, *sms_, db_pool),
                 net::detached);
   std::printf("listening on http://%s\n", bound->c_str());
   std::fflush(stdout);

@@ -13,6 +13,7 @@
 #include "twostep/services/audit.hpp"
 #include "twostep/services/login.hpp"
 #include "twostep/services/orgs.hpp"
+#include "twostep/services/security_keys.hpp"
 #include "twostep/services/sessions.hpp"
 #include "twostep/services/sms.hpp"
 #include "twostep/services/sms_gateway.hpp"
@@ -41,6 +42,7 @@ class App {
   services::Sms& sms() { return *sms_; }
   services::SmsGateway& sms_gateway() { return *sms_gateway_; }
   services::Orgs& orgs() { return *orgs_; }
+  services::SecurityKeys& security_keys() { return *security_keys_; }
 
  private:
   explicit App(core::Config config) : config_(std::move(config)) {}
@@ -59,6 +61,7 @@ class App {
   std::unique_ptr<services::Login> login_;
   std::unique_ptr<services::SmsGateway> sms_gateway_;
   std::unique_ptr<services::Sms> sms_;
+  std::unique_ptr<services::SecurityKeys> security_keys_;
 };
 
 // "127.0.0.1:8080" / "[::1]:8080" → host, port.

@@ -122,6 +122,15 @@ struct SmsConfig {
   std::vector<std::string> region_budgets;  // "CH=5000", "BE=200"
 };
 
+// Security keys (WebAuthn). The RP id is the host of server.public_url and its origin is
+// always accepted; `origins` adds others (e.g. a second name for the same server).
+struct WebauthnConfig {
+  std::vector<std::string> origins;
+  std::string rp_name = "twostep";              // shown by the browser and the key
+  std::string user_verification = "preferred";  // required | preferred | discouraged
+  std::string attestation = "none";             // none | indirect | direct (conveyance)
+};
+
 struct Config {
   ServerConfig server;
   DatabaseConfig database;
@@ -132,6 +141,7 @@ struct Config {
   RateLimitConfig rate_limit;
   TotpConfig totp;
   SmsConfig sms;
+  WebauthnConfig webauthn;
 
   // True when public_url is https: cookies get Secure, responses get HSTS.
   bool https() const;

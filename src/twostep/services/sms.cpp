@@ -20,6 +20,10 @@ namespace {
 constexpr int64_t kDay = 86400;
 constexpr const char* kEnroll = "enroll";
 constexpr const char* kAuth = "auth";
+constexpr const char* kWrongCodeMessage = "That code is not valid. Check it and try again.";
+constexpr const char* kNoLiveCodeMessage =
+    "There is no valid code to check: it expired, was used, or was tried too often. Ask for a "
+    "new code.";
 
 core::Error bad(const std::string& key, const std::string& what) {
   return core::Error{Code::kInvalidArgument, "invalid_config", "sms." + key + ": " + what, {}, 0};
@@ -90,6 +94,12 @@ Sms::Sms(Deps deps, Audit& audit, TwoFactor& twofa, SmsGateway& gateway)
     if (auto b = parse_budget(entry)) budgets_[b->first] = b->second;
   }
   d_.metrics.describe("twostep_sms_total", "counter", "SMS codes asked for, by outcome.");
+  twofa_.add_code_type("sms", [this](const store::User& u, std::string_view code,
+                                     std::optional<int64_t> method_id, const Client&) {
+    return check_code(u, code, method_id);
+  });
+  twofa_.add_confirm_type(
+      "sms", [this](const store::Method& m, std::string_view code) { return confirm_code(m, code); });
 }
 
 std::string Sms::code_hash(int64_t user_id, int64_t method_id, std::string_view purpose,
@@ -281,28 +291,48 @@ Result<SmsSent> Sms::send_code(const store::User& user, std::optional<int64_t> m
   return deliver(user, chosen->id, e164.str(), number, kAuth, client, deadline);
 }
 
-Result<CodeVerdict> Sms::verify_code(const store::Method& m, std::string_view code,
-                                     bool enrolment) {
+Result<SmsVerdict> Sms::verify(const store::Method& m, std::string_view code, bool enrolment) {
   auto digits = factors::sms::normalize_code(code);
-  if (!digits) return CodeVerdict::kWrong;
+  if (!digits) return SmsVerdict::kWrong;
   const char* purpose = enrolment ? kEnroll : kAuth;
   auto latest = d_.store.sms_latest_code(m.user_id, m.id, purpose);
   if (!latest) {
-    if (latest.error().code == Code::kNotFound) return CodeVerdict::kNoLiveCode;
+    if (latest.error().code == Code::kNotFound) return SmsVerdict::kNoLiveCode;
     return tl::unexpected(latest.error());
   }
   const int64_t now = d_.clock.unix_now();
   // The attempt is spent before the comparison: parallel guesses get max_attempts in total.
   TS_ASSIGN_OR_RETURN(bool left,
                       d_.store.sms_spend_attempt(latest->id, d_.config.sms.max_attempts, now));
-  if (!left) return CodeVerdict::kNoLiveCode;
+  if (!left) return SmsVerdict::kNoLiveCode;
   if (!crypto::ct_equal(code_hash(m.user_id, m.id, purpose, *digits), latest->code_hash)) {
-    return CodeVerdict::kWrong;
+    return SmsVerdict::kWrong;
   }
   TS_ASSIGN_OR_RETURN(bool won, d_.store.sms_consume(latest->id, now));
-  if (!won) return CodeVerdict::kNoLiveCode;
+  if (!won) return SmsVerdict::kNoLiveCode;
   if (!enrolment) (void)d_.store.touch_method(m.id, now);
-  return CodeVerdict::kAccepted;
+  return SmsVerdict::kAccepted;
+}
+
+Result<CodeCheck> Sms::check_code(const store::User& user, std::string_view code,
+                                  std::optional<int64_t> method_id) {
+  TS_ASSIGN_OR_RETURN(auto methods, twofa_.active_methods(user.id));
+  bool live = false;
+  for (const auto& m : methods) {
+    if (m.type != "sms" || (method_id && m.id != *method_id)) continue;
+    TS_ASSIGN_OR_RETURN(SmsVerdict verdict, verify(m, code, /*enrolment=*/false));
+    if (verdict == SmsVerdict::kAccepted) return CodeCheck{m.id, m.type, -1};
+    live = live || verdict == SmsVerdict::kWrong;
+  }
+  return fail(Code::kUnauthenticated, "invalid_code",
+              live ? kWrongCodeMessage : kNoLiveCodeMessage);
+}
+
+Status Sms::confirm_code(const store::Method& m, std::string_view code) {
+  TS_ASSIGN_OR_RETURN(SmsVerdict verdict, verify(m, code, /*enrolment=*/true));
+  if (verdict == SmsVerdict::kAccepted) return core::ok();
+  return fail(Code::kInvalidArgument, "invalid_code",
+              verdict == SmsVerdict::kWrong ? kWrongCodeMessage : kNoLiveCodeMessage);
 }
 
 void Sms::purge() {

@@ -43,9 +43,17 @@ struct SmsRegion {
 // Checks every [sms] key (regions, budgets, limits and the gateway's). One line naming the key.
 Status check_sms_config(const core::Config& config);
 
-class Sms final : public CodeVerifier {
+// What checking a sent code found.
+enum class SmsVerdict {
+  kAccepted,    // right, and now consumed
+  kWrong,       // wrong code (an attempt was spent)
+  kNoLiveCode,  // nothing to compare with: none sent, expired, used, or out of attempts
+};
+
+class Sms {
  public:
-  // `gateway` must outlive the service.
+  // Registers "sms" with `twofa` (sign-in and re-authentication codes through check_code, the
+  // first code through confirm). `gateway` must outlive the service.
   Sms(Deps deps, Audit& audit, TwoFactor& twofa, SmsGateway& gateway);
 
   // Adds an unconfirmed SMS method for `phone` (E.164, or national with `region`) and sends
@@ -58,8 +66,15 @@ class Sms final : public CodeVerifier {
   Result<SmsSent> send_code(const store::User& user, std::optional<int64_t> method_id,
                             const Client& client, SmsDeadline deadline = {});
 
-  Result<CodeVerdict> verify_code(const store::Method& m, std::string_view code,
-                                  bool enrolment) override;
+  // A sign-in or re-authentication code, for TwoFactor::check_code(type "sms"): the newest
+  // code of `method_id` (or of any of the user's SMS methods).
+  Result<CodeCheck> check_code(const store::User& user, std::string_view code,
+                               std::optional<int64_t> method_id);
+  // The code that confirms a new SMS method, for TwoFactor::confirm.
+  Status confirm_code(const store::Method& m, std::string_view code);
+  // Checks and consumes `code` against the newest code of method `m`: the attempt is spent
+  // before the comparison, so parallel guesses get sms.max_attempts comparisons in total.
+  Result<SmsVerdict> verify(const store::Method& m, std::string_view code, bool enrolment);
 
   // The regions numbers may belong to, for the enrolment form.
   std::vector<SmsRegion> regions() const;

@@ -20,10 +20,6 @@ core::Error invalid_code() {
   return core::Error{Code::kUnauthenticated, "invalid_code",
                      "That code is not valid. Check it and try again.", {}, 0};
 }
-// A sent code (SMS) that can no longer be checked.
-constexpr const char* kNoLiveCodeMessage =
-    "There is no valid code to check: it expired, was used, or was tried too often. Ask for a "
-    "new code.";
 }  // namespace
 
 bool totp_capable(std::string_view type) { return type == "totp" || type == "push"; }
@@ -72,30 +68,6 @@ Result<std::string> clean_label(std::string_view label, std::string_view fallbac
 TwoFactor::TwoFactor(Deps deps, Audit& audit)
     : d_(deps), audit_(audit), recovery_key_(deps.keyring.derive("recovery-codes")) {}
 
-void TwoFactor::add_verifier(std::string type, CodeVerifier& verifier) {
-  verifiers_[std::move(type)] = &verifier;
-}
-
-CodeVerifier* TwoFactor::verifier(std::string_view type) const {
-  auto it = verifiers_.find(type);
-  return it == verifiers_.end() ? nullptr : it->second;
-}
-
-Result<CodeCheck> TwoFactor::check_with_verifier(CodeVerifier& v, const store::User& user,
-                                                 std::string_view type, std::string_view code,
-                                                 std::optional<int64_t> method_id) {
-  TS_ASSIGN_OR_RETURN(auto methods, active_methods(user.id));
-  bool live = false;
-  for (const auto& m : methods) {
-    if (m.type != type || (method_id && m.id != *method_id)) continue;
-    TS_ASSIGN_OR_RETURN(CodeVerdict verdict, v.verify_code(m, code, /*enrolment=*/false));
-    if (verdict == CodeVerdict::kAccepted) return CodeCheck{m.id, m.type, -1};
-    live = live || verdict == CodeVerdict::kWrong;
-  }
-  if (live) return tl::unexpected(invalid_code());
-  return fail(Code::kUnauthenticated, "invalid_code", kNoLiveCodeMessage);
-}
-
 std::string TwoFactor::recovery_hash(int64_t user_id, std::string_view canonical) const {
   return crypto::keyed_hash_hex(recovery_key_, std::to_string(user_id) + ":" + std::string(canonical));
 }
@@ -139,8 +111,17 @@ Result<std::optional<int64_t>> TwoFactor::match_totp(const store::Method& m, std
   return factors::totp_match(tp, seed.view(), code, d_.clock.unix_now(), d_.config.totp.window);
 }
 
+void TwoFactor::add_code_type(std::string type, CodeChecker checker) {
+  code_types_[std::move(type)] = std::move(checker);
+}
+
+void TwoFactor::add_confirm_type(std::string type, FirstCodeChecker checker) {
+  confirm_types_[std::move(type)] = std::move(checker);
+}
+
 Result<CodeCheck> TwoFactor::check_code(const store::User& user, std::string_view type,
-                                        std::string_view code, std::optional<int64_t> method_id) {
+                                        std::string_view code, std::optional<int64_t> method_id,
+                                        const Client* client) {
   if (code.empty() || code.size() > kMaxCodeLength) return tl::unexpected(invalid_code());
   const int64_t now = d_.clock.unix_now();
   if (type == "recovery") {
@@ -154,10 +135,12 @@ Result<CodeCheck> TwoFactor::check_code(const store::User& user, std::string_vie
     TS_ASSIGN_OR_RETURN(c.recovery_remaining, d_.store.remaining_recovery_codes(user.id));
     return c;
   }
-  if (CodeVerifier* v = verifier(type)) return check_with_verifier(*v, user, type, code, method_id);
+  if (auto it = code_types_.find(type); it != code_types_.end()) {
+    return it->second(user, code, method_id, client != nullptr ? *client : Client{});
+  }
   if (type != "totp") {
     std::string types = "totp, recovery";
-    for (const auto& [t, _] : verifiers_) types += ", " + t;
+    for (const auto& [name, checker] : code_types_) types += ", " + name;
     return fail(Code::kInvalidArgument, "invalid_request", "type: expected one of " + types + ".");
   }
   std::string digits;
@@ -216,22 +199,21 @@ Result<std::vector<std::string>> TwoFactor::confirm(const store::User& user, int
     (void)d_.store.delete_method(user.id, method_id);
     return fail(Code::kNotFound, "not_found", "This setup has expired. Start again.");
   }
-  CodeVerifier* v = verifier(m->type);
-  if (!v && !totp_capable(m->type)) {
+  auto own = confirm_types_.find(m->type);
+  if (own == confirm_types_.end() && !totp_capable(m->type)) {
     return fail(Code::kInvalidArgument, "invalid_request", "This method is confirmed differently.");
   }
   if (code.empty() || code.size() > kMaxCodeLength) {
     return fail(Code::kInvalidArgument, "invalid_code", "That code is not valid.");
   }
-  if (v) {
-    TS_ASSIGN_OR_RETURN(CodeVerdict verdict, v->verify_code(*m, code, /*enrolment=*/true));
-    if (verdict != CodeVerdict::kAccepted) {
-      audit_.record(user.id, "method_confirm_failed", client, {{"type", m->type}});
-      return fail(Code::kInvalidArgument, "invalid_code",
-                  verdict == CodeVerdict::kWrong ? "That code is not valid. Check it and try again."
-                                                 : kNoLiveCodeMessage);
+  if (own != confirm_types_.end()) {
+    if (auto st = own->second(*m, code); !st) {
+      if (st.error().reason == "invalid_code") {
+        audit_.record(user.id, "method_confirm_failed", client, {{"type", m->type}});
+      }
+      return tl::unexpected(st.error());
     }
-    return finish_confirm(user, *m, now, client);
+    return activate(user, *m, client);
   }
   TS_ASSIGN_OR_RETURN(auto step, match_totp(*m, code));
   if (!step) {
@@ -241,14 +223,13 @@ Result<std::vector<std::string>> TwoFactor::confirm(const store::User& user, int
   }
   TS_ASSIGN_OR_RETURN(bool won, d_.store.advance_method_step(m->id, *step, now));
   if (!won) return fail(Code::kInvalidArgument, "invalid_code", "That code was already used.");
-  return finish_confirm(user, *m, now, client);
+  return activate(user, *m, client);
 }
 
-Result<std::vector<std::string>> TwoFactor::finish_confirm(const store::User& user,
-                                                           const store::Method& m, int64_t now,
-                                                           const Client& client) {
+Result<std::vector<std::string>> TwoFactor::activate(const store::User& user,
+                                                     const store::Method& m, const Client& client) {
   TS_ASSIGN_OR_RETURN(bool was_on, enabled(user.id));
-  TS_RETURN_IF_ERROR(d_.store.confirm_method(user.id, m.id, now));
+  TS_RETURN_IF_ERROR(d_.store.confirm_method(user.id, m.id, d_.clock.unix_now()));
   if (!was_on) {
     // Two-step verification starts now: earlier password-only sign-ins no longer count as a
     // recent re-authentication (removing it again needs password + second factor).

@@ -4,6 +4,7 @@
 // conditional write in the store.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -33,40 +34,38 @@ struct CodeCheck {
   int recovery_remaining = -1; // set when a recovery code was used
 };
 
-// What a code-checking factor with its own service answers (SMS, and later others).
-enum class CodeVerdict {
-  kAccepted,    // right, and now consumed
-  kWrong,       // wrong code (an attempt was spent)
-  kNoLiveCode,  // nothing to compare with: none sent, expired, used, or out of attempts
-};
-
-// A factor whose codes its own service checks; TwoFactor::check_code (sign-in, re-auth) and
-// TwoFactor::confirm (enrolment) dispatch to it by method type.
-class CodeVerifier {
- public:
-  virtual ~CodeVerifier() = default;
-  // Checks and consumes `code` for method `m`; `enrolment` for the code that confirms a new
-  // method. Must be a use-once check (single conditional write).
-  virtual Result<CodeVerdict> verify_code(const store::Method& m, std::string_view code,
-                                          bool enrolment) = 0;
-};
-
 class TwoFactor {
  public:
   TwoFactor(Deps deps, Audit& audit);
-
-  // Registers the verifier of a method type ("sms"). Call while wiring, before serving.
-  void add_verifier(std::string type, CodeVerifier& verifier);
 
   // Confirmed methods, default first, then oldest first.
   Result<std::vector<store::Method>> active_methods(int64_t user_id);
   Result<bool> enabled(int64_t user_id);
 
   // Checks and consumes a code. type: "totp" (any TOTP-capable method, or `method_id`),
-  // "recovery", or a type with a registered CodeVerifier ("sms"). kUnauthenticated
-  // "invalid_code" when wrong, replayed or stale; kInvalidArgument for a malformed type.
+  // "recovery", or a type added with add_code_type. kUnauthenticated "invalid_code" when
+  // wrong, replayed or stale; kInvalidArgument for a malformed type. `client` (when known)
+  // goes into audit entries the check writes itself (e.g. a cloned key).
   Result<CodeCheck> check_code(const store::User& user, std::string_view type,
-                               std::string_view code, std::optional<int64_t> method_id);
+                               std::string_view code, std::optional<int64_t> method_id,
+                               const Client* client = nullptr);
+
+  // Another code-type factor (yubiotp, ...): check_code(type) dispatches to `checker`, which
+  // consumes the code with a single conditional write and answers like check_code.
+  using CodeChecker = std::function<Result<CodeCheck>(
+      const store::User&, std::string_view code, std::optional<int64_t> method_id, const Client&)>;
+  void add_code_type(std::string type, CodeChecker checker);
+  // A method type whose first code its own service checks (sms): confirm() dispatches to
+  // `checker`, which consumes the code with a single conditional write and answers
+  // kInvalidArgument "invalid_code" when it is not right; then the method is activated.
+  using FirstCodeChecker = std::function<Status(const store::Method&, std::string_view code)>;
+  void add_confirm_type(std::string type, FirstCodeChecker checker);
+
+  // Turns on a method whose possession was just proven (first code, security key
+  // registration): confirms it, voids earlier password-only re-authentications when 2FA was
+  // off, audits, and returns a fresh recovery-code set.
+  Result<std::vector<std::string>> activate(const store::User& user, const store::Method& m,
+                                            const Client& client);
 
   Result<TotpEnrollment> begin_totp(const store::User& user, std::string_view label);
   // Confirms a pending method with its first code; returns a fresh recovery-code set.
@@ -93,18 +92,12 @@ class TwoFactor {
  private:
   std::string recovery_hash(int64_t user_id, std::string_view canonical) const;
   Result<std::optional<int64_t>> match_totp(const store::Method& m, std::string_view code);
-  CodeVerifier* verifier(std::string_view type) const;
-  // A method's first code was right: confirm it, start 2FA if it was off, new recovery codes.
-  Result<std::vector<std::string>> finish_confirm(const store::User& user, const store::Method& m,
-                                                  int64_t now, const Client& client);
-  Result<CodeCheck> check_with_verifier(CodeVerifier& v, const store::User& user,
-                                        std::string_view type, std::string_view code,
-                                        std::optional<int64_t> method_id);
 
   Deps d_;
   Audit& audit_;
   std::string recovery_key_;
-  std::map<std::string, CodeVerifier*, std::less<>> verifiers_;
+  std::map<std::string, CodeChecker, std::less<>> code_types_;
+  std::map<std::string, FirstCodeChecker, std::less<>> confirm_types_;
 };
 
 // Method types whose secret is a TOTP seed (the authenticator's offline codes included).

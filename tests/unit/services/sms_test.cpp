@@ -60,8 +60,7 @@ class SmsTest : public ServicesTest {
   void rebuild_sms() {
     rebuild();
     Deps d{*store_, clock_, keyring_, config_, metrics_};
-    sms_ = std::make_unique<Sms>(d, *audit_, *twofa_, gateway_);
-    twofa_->add_verifier("sms", *sms_);
+    sms_ = std::make_unique<Sms>(d, *audit_, *twofa_, gateway_);  // registers "sms" with twofa_
   }
 
   // Enrols +41 79 123 45 67 and confirms it; returns the method id.
@@ -186,9 +185,9 @@ TEST_F(SmsTest, ParallelGuessesGetNoMoreThanMaxAttempts) {
       // The right code is among the guesses; only 5 guesses may be compared at all.
       std::string guess = i == 19 ? right : std::to_string(100000 + i);
       if (guess == right) guess = "999999";
-      auto v = sms_->verify_code(m, guess, true);
-      if (v && *v == CodeVerdict::kAccepted) ++accepted;
-      if (v && *v == CodeVerdict::kWrong) ++compared;
+      auto v = sms_->verify(m, guess, true);
+      if (v && *v == SmsVerdict::kAccepted) ++accepted;
+      if (v && *v == SmsVerdict::kWrong) ++compared;
     });
   }
   for (auto& t : threads) t.join();
@@ -413,8 +412,8 @@ TEST_F(SmsTest, ConcurrentUseOfOneCodeWinsOnce) {
   for (int i = 0; i < 4; ++i) {
     threads.emplace_back([&] {
       start.arrive_and_wait();
-      auto v = sms_->verify_code(m, code, false);
-      if (v && *v == CodeVerdict::kAccepted) ++wins;
+      auto v = sms_->verify(m, code, false);
+      if (v && *v == SmsVerdict::kAccepted) ++wins;
     });
   }
   for (auto& t : threads) t.join();
