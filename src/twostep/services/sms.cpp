@@ -94,12 +94,12 @@ Sms::Sms(Deps deps, Audit& audit, TwoFactor& twofa, SmsGateway& gateway)
     if (auto b = parse_budget(entry)) budgets_[b->first] = b->second;
   }
   d_.metrics.describe("twostep_sms_total", "counter", "SMS codes asked for, by outcome.");
-  twofa_.add_code_type("sms", [this](const store::User& u, std::string_view code,
-                                     std::optional<int64_t> method_id, const Client&) {
-    return check_code(u, code, method_id);
+  twofa_.add_code_type(
+      "sms", [this](const store::User& u, std::string_view code, std::optional<int64_t> method_id,
+                    const Client&) { return check_code(u, code, method_id); });
+  twofa_.add_confirm_type("sms", [this](const store::Method& m, std::string_view code) {
+    return confirm_code(m, code);
   });
-  twofa_.add_confirm_type(
-      "sms", [this](const store::Method& m, std::string_view code) { return confirm_code(m, code); });
 }
 
 std::string Sms::code_hash(int64_t user_id, int64_t method_id, std::string_view purpose,
