@@ -227,4 +227,26 @@ inline constexpr auto read_yubikey = [](const auto& q) {
   return k;
 };
 
+// --- SMS codes -----------------------------------------------------------------
+
+#define TWOSTEP_SMS_CODE_COLUMNS                                                      \
+  "id, user_id, method_id, purpose, number_hash, code_hash, created_at, expires_at, " \
+  "sent, attempts, used_at"
+
+inline constexpr auto read_sms_code = [](const auto& q) {
+  SmsCode c;
+  c.id = q.col_int(0);
+  c.user_id = q.col_int(1);
+  c.method_id = q.col_int(2);
+  c.purpose = q.col_text(3);
+  c.number_hash = q.col_text(4);
+  c.code_hash = q.col_text(5);
+  c.created_at = q.col_int(6);
+  c.expires_at = q.col_int(7);
+  c.sent = q.col_bool(8);
+  c.attempts = static_cast<int>(q.col_int(9));
+  c.used_at = q.col_int(10);
+  return c;
+};
+
 }  // namespace twostep::store

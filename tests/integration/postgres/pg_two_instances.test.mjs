@@ -1,6 +1,7 @@
 // Two twostep processes on one PostgreSQL database (no load balancer yet: the test picks the
-// instance). Use-once rules hold across instances: the same recovery code, TOTP code or YubiKey
-// OTP sent to both at once succeeds exactly once. A sign-in started on one instance finishes on the other,
+// instance). Use-once rules hold across instances: the same recovery code, TOTP code, YubiKey
+// OTP or SMS code sent to both at once succeeds exactly once, and sign-ins waiting on both ask
+// for one SMS, not one per instance. A sign-in started on one instance finishes on the other,
 // and a session revoked on one is refused by the other's /verify within its cache time.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,20 +11,30 @@ import {
   Client, assertError, assertStatus, signup, login, uniqueName, totpStep, waitFor,
 } from '../lib/client.mjs';
 import { SoftYubikey } from '../lib/authenticators.mjs';
+import { startFakeGateway } from '../lib/fake_sms_gateway.mjs';
 
 describe('two instances on one PostgreSQL database', () => {
   let db;
   let a;
   let b;
 
+  let gw;
+
   before(async () => {
     db = createPgDatabase(pgAdminUrl());
-    a = await startServer({ env: { TWOSTEP_DATABASE_URL: db.url } });
+    gw = await startFakeGateway();
+    const sms = {
+      TWOSTEP_SMS_GATEWAY: 'http',
+      TWOSTEP_SMS_HTTP_URL: `${gw.url}/v1/send`,
+      TWOSTEP_SMS_RESEND_COOLDOWN_S: '30',
+    };
+    a = await startServer({ env: { TWOSTEP_DATABASE_URL: db.url, ...sms } });
     // Same database and same master key: one deployment, two processes.
     b = await startServer({
       env: {
         TWOSTEP_DATABASE_URL: db.url,
         TWOSTEP_SECURITY_MASTER_KEY_FILE: join(a.dir, 'master.key'),
+        ...sms,
       },
     });
   });
@@ -31,6 +42,7 @@ describe('two instances on one PostgreSQL database', () => {
   after(async () => {
     await b?.stop();
     await a?.stop();
+    await gw?.close();
     db?.drop();
   });
 
@@ -100,6 +112,32 @@ describe('two instances on one PostgreSQL database', () => {
     const otp = key.otp();
     const answers = await Promise.all(clients.map((c) => c.post('/api/v1/login/second-factor',
                                                                 { type: 'yubiotp', code: otp })));
+    const ok = answers.filter((r) => r.status === 200);
+    assert.equal(ok.length, 1, `one success, got ${answers.map((r) => r.status)}`);
+    for (const r of answers.filter((x) => x.status !== 200)) assertError(r, 401, 'invalid_code');
+  });
+
+  test('SMS: sign-ins waiting on both instances get one SMS, and its code works once', async () => {
+    const name = uniqueName('dave');
+    const client = new Client(a);
+    await signup(client, name);
+    const add = await client.post('/api/v1/methods/sms', { phone: '+41 79 555 12 34' });
+    assertStatus(add, 201);
+    const confirm = await client.post(`/api/v1/methods/${add.json.method_id}/confirm`,
+                                      { code: gw.lastCode() });
+    assertStatus(confirm, 200);
+
+    const clients = await pendingEverywhere(8, name);
+    const before = gw.requests.length;
+    const sends = await Promise.all(clients.map((c) => c.post('/api/v1/login/sms', {})));
+    const statuses = sends.map((r) => r.status);
+    assert.equal(statuses.filter((st) => st === 200).length, 1, `one SMS sent: ${statuses}`);
+    for (const r of sends.filter((x) => x.status !== 200)) assertError(r, 429, 'rate_limited');
+    assert.equal(gw.requests.length, before + 1, 'the gateway was called once');
+
+    const code = gw.lastCode();
+    const answers = await Promise.all(clients.map((c) => c.post('/api/v1/login/second-factor',
+                                                                { type: 'sms', code })));
     const ok = answers.filter((r) => r.status === 200);
     assert.equal(ok.length, 1, `one success, got ${answers.map((r) => r.status)}`);
     for (const r of answers.filter((x) => x.status !== 200)) assertError(r, 401, 'invalid_code');

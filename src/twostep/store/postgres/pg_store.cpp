@@ -1504,4 +1504,134 @@ Result<int> PgStore::delete_expired_webauthn_challenges(int64_t now) {
   return q.run();
 }
 
+// --- SMS codes ---------------------------------------------------------------
+
+Result<SmsReservation> PgStore::sms_reserve(const SmsCode& code, int cooldown_s, int64_t day,
+                                            const std::vector<SmsQuota>& quotas) {
+  // SQLite's BEGIN IMMEDIATE makes check-then-write atomic; here each rule is atomic on its own:
+  // the cool-down is per user, so the user's row is locked before reading the newest code; each
+  // quota is one conditional upsert (count < limit), which waits for a concurrent writer of the
+  // same key and re-checks against its result. A full quota rolls back every count added before
+  // it. Quota keys come in the service's fixed order, so two reservations cannot deadlock.
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  SmsReservation out;
+  TS_RETURN_IF_ERROR(lock_user(*c, code.user_id));
+  {
+    Query q(*c,
+            "SELECT COALESCE(MAX(created_at), 0) FROM sms_codes "
+            "WHERE user_id = $1 AND number_hash = $2 AND purpose = $3");
+    q.bind_int(code.user_id).bind_text(code.number_hash).bind_text(code.purpose);
+    TS_ASSIGN_OR_RETURN(int64_t newest, q.scalar("SMS code"));
+    if (newest > 0 && code.created_at - newest < cooldown_s) {
+      out.retry_after_s = newest + cooldown_s - code.created_at;
+      return out;  // rolls back: nothing was written
+    }
+  }
+  for (const SmsQuota& quota : quotas) {
+    Query q(*c,
+            "INSERT INTO sms_quotas AS q(key, day, count) VALUES($1, $2, 1) "
+            "ON CONFLICT(key, day) DO UPDATE SET count = q.count + 1 WHERE q.count < $3 "
+            "RETURNING count");
+    q.bind_text(quota.key).bind_int(day).bind_int(quota.limit);
+    TS_ASSIGN_OR_RETURN(Rows rows, q.exec());
+    if (rows.size() == 0 || rows[0].col_int(0) > quota.limit) {
+      out.over_quota = quota.key;
+      return out;
+    }
+  }
+  {
+    Query q(*c,
+            "INSERT INTO sms_codes(user_id, method_id, purpose, number_hash, code_hash, "
+            "created_at, expires_at) VALUES($1, $2, $3, $4, $5, $6, $7) RETURNING id");
+    q.bind_int(code.user_id)
+        .bind_int(code.method_id)
+        .bind_text(code.purpose)
+        .bind_text(code.number_hash)
+        .bind_text(code.code_hash)
+        .bind_int(code.created_at)
+        .bind_int(code.expires_at);
+    TS_ASSIGN_OR_RETURN(out.code_id, q.scalar("SMS code"));
+  }
+  TS_RETURN_IF_ERROR(tx.commit());
+  return out;
+}
+
+Status PgStore::sms_mark_sent(int64_t code_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "UPDATE sms_codes SET sent = TRUE WHERE id = $1");
+  q.bind_int(code_id);
+  return expect_changed(q.run(), "SMS code");
+}
+
+Status PgStore::sms_cancel(int64_t code_id, int64_t day,
+                           const std::vector<std::string>& quota_keys) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  {
+    Query q(*c, "DELETE FROM sms_codes WHERE id = $1");
+    q.bind_int(code_id);
+    TS_RETURN_IF_ERROR(q.run());
+  }
+  for (const std::string& key : quota_keys) {
+    Query q(*c,
+            "UPDATE sms_quotas SET count = count - 1 WHERE key = $1 AND day = $2 AND count > 0");
+    q.bind_text(key).bind_int(day);
+    TS_RETURN_IF_ERROR(q.run());
+  }
+  return tx.commit();
+}
+
+Result<SmsCode> PgStore::sms_latest_code(int64_t user_id, int64_t method_id,
+                                         const std::string& purpose) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "SELECT " TWOSTEP_SMS_CODE_COLUMNS
+              " FROM sms_codes WHERE user_id = $1 AND purpose = $2 AND sent "
+              "AND ($3 = 0 OR method_id = $3) ORDER BY id DESC LIMIT 1");
+  q.bind_int(user_id).bind_text(purpose).bind_int(method_id);
+  return one(q, read_sms_code, "SMS code");
+}
+
+Result<bool> PgStore::sms_spend_attempt(int64_t code_id, int max_attempts, int64_t now) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "UPDATE sms_codes SET attempts = attempts + 1 WHERE id = $1 AND sent AND used_at = 0 "
+          "AND expires_at > $2 AND attempts < $3");
+  q.bind_int(code_id).bind_int(now).bind_int(max_attempts);
+  TS_ASSIGN_OR_RETURN(int changed, q.run());
+  return changed == 1;
+}
+
+Result<bool> PgStore::sms_consume(int64_t code_id, int64_t now) {
+  // Use once: a concurrent consume waits for the row lock, re-checks used_at = 0 and loses.
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "UPDATE sms_codes SET used_at = $1 WHERE id = $2 AND sent AND used_at = 0 "
+          "AND expires_at > $1");
+  q.bind_int(now).bind_int(code_id);
+  TS_ASSIGN_OR_RETURN(int changed, q.run());
+  return changed == 1;
+}
+
+Result<int> PgStore::sms_purge(int64_t created_before, int64_t before_day) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  int deleted = 0;
+  {
+    Query q(*c, "DELETE FROM sms_codes WHERE created_at < $1");
+    q.bind_int(created_before);
+    TS_ASSIGN_OR_RETURN(deleted, q.run());
+  }
+  {
+    Query q(*c, "DELETE FROM sms_quotas WHERE day < $1");
+    q.bind_int(before_day);
+    TS_RETURN_IF_ERROR(q.run());
+  }
+  TS_RETURN_IF_ERROR(tx.commit());
+  return deleted;
+}
+
 }  // namespace twostep::store::postgres
