@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "twostep/core/error.hpp"
@@ -84,6 +85,20 @@ struct Method {
   int64_t created_at = 0;
   int64_t last_used_at = 0;
   int64_t last_step = -1;  // TOTP: last accepted time step; counters for other types
+};
+
+// An application password for protocol clients (IMAP, WebDAV). Only a keyed hash is stored.
+struct AppPassword {
+  int64_t id = 0;
+  int64_t user_id = 0;
+  std::string name;
+  std::string scopes;   // comma-separated: "mail", "dav", "mail,dav" or "all"
+  std::string lookup;   // the non-secret first group of the password; unique per user
+  std::string hash;     // keyed hash (hex) of "user_id:lookup:secret"
+  uint32_t key_id = 0;  // the master key the hash pepper was derived from
+  int64_t created_at = 0;
+  int64_t last_used_at = 0;  // 0 = never
+  std::string last_used_ip;
 };
 
 class Store {
@@ -180,6 +195,21 @@ class Store {
   virtual Result<bool> use_recovery_code(int64_t user_id, const std::string& hash,
                                          int64_t now) = 0;
   virtual Result<int> remaining_recovery_codes(int64_t user_id) = 0;
+
+  // --- application passwords -------------------------------------------------
+  // `p.id` is ignored. One conditional insert: kResourceExhausted "too_many_app_passwords"
+  // when the user already has `max_per_user`; kAlreadyExists when (user_id, lookup) is taken;
+  // kNotFound when the user does not exist.
+  virtual Result<AppPassword> create_app_password(const AppPassword& p, int max_per_user) = 0;
+  // Oldest first.
+  virtual Result<std::vector<AppPassword>> app_passwords_of_user(int64_t user_id) = 0;
+  // The protocol check's one indexed read: the user named `username` (case-insensitive)
+  // and their application password with `lookup`. kNotFound when either is missing.
+  virtual Result<std::pair<User, AppPassword>> app_password_for_login(
+      const std::string& username, const std::string& lookup) = 0;
+  virtual Status touch_app_password(int64_t id, int64_t now, const std::string& ip) = 0;
+  // Returns what was deleted; kNotFound if the password is not the user's.
+  virtual Result<AppPassword> delete_app_password(int64_t user_id, int64_t id) = 0;
 };
 
 // Opens the backend named by a database URL: "sqlite:PATH" (or "sqlite::memory:").

@@ -1061,4 +1061,114 @@ Result<int> SqliteStore::remaining_recovery_codes(int64_t user_id) {
   return static_cast<int>(n);
 }
 
+// --- application passwords ---------------------------------------------------
+
+namespace {
+
+#define TWOSTEP_APP_PASSWORD_COLUMNS                                            \
+  "id, user_id, name, scopes, lookup, hash, key_id, created_at, last_used_at, " \
+  "last_used_ip"
+
+// Reads the ten app-password columns starting at column `first`.
+AppPassword read_app_password_at(const Query& q, int first) {
+  AppPassword p;
+  p.id = q.col_int(first);
+  p.user_id = q.col_int(first + 1);
+  p.name = q.col_text(first + 2);
+  p.scopes = q.col_text(first + 3);
+  p.lookup = q.col_text(first + 4);
+  p.hash = q.col_text(first + 5);
+  p.key_id = static_cast<uint32_t>(q.col_int(first + 6));
+  p.created_at = q.col_int(first + 7);
+  p.last_used_at = q.col_int(first + 8);
+  p.last_used_ip = q.col_text(first + 9);
+  return p;
+}
+
+AppPassword read_app_password(const Query& q) { return read_app_password_at(q, 0); }
+
+}  // namespace
+
+Result<AppPassword> SqliteStore::create_app_password(const AppPassword& p, int max_per_user) {
+  // The limit and the insert are one statement, so two concurrent creations at max - 1 can
+  // never both succeed.
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(
+      Query q, prepare(*c,
+                       "INSERT INTO app_passwords(user_id, name, scopes, lookup, hash, key_id, "
+                       "created_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE "
+                       "(SELECT COUNT(*) FROM app_passwords WHERE user_id = ?1) < ?8 "
+                       "RETURNING " TWOSTEP_APP_PASSWORD_COLUMNS));
+  q.bind_int(p.user_id)
+      .bind_text(p.name)
+      .bind_text(p.scopes)
+      .bind_text(p.lookup)
+      .bind_text(p.hash)
+      .bind_int(p.key_id)
+      .bind_int(p.created_at)
+      .bind_int(max_per_user);
+  auto row = q.step();
+  if (!row) {
+    Error e = std::move(row.error());
+    if (e.code == Code::kNotFound) {
+      return refine(std::move(e), Code::kNotFound, "not_found", "User not found.");
+    }
+    return refine(std::move(e), Code::kAlreadyExists, "already_exists",
+                  "That application password already exists.");
+  }
+  if (!*row) {
+    return core::fail(Code::kResourceExhausted, "too_many_app_passwords",
+                      "You have " + std::to_string(max_per_user) +
+                          " application passwords, the most allowed. Revoke one you no "
+                          "longer use first.");
+  }
+  AppPassword created = read_app_password(q);
+  TS_RETURN_IF_ERROR(q.finish());
+  return created;
+}
+
+Result<std::vector<AppPassword>> SqliteStore::app_passwords_of_user(int64_t user_id) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT " TWOSTEP_APP_PASSWORD_COLUMNS
+                                           " FROM app_passwords WHERE user_id = ? "
+                                           "ORDER BY created_at, id"));
+  q.bind_int(user_id);
+  return all(q, read_app_password);
+}
+
+Result<std::pair<User, AppPassword>> SqliteStore::app_password_for_login(
+    const std::string& username, const std::string& lookup) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(
+      Query q, prepare(*c,
+                       "SELECT u.id, u.username, u.password_hash, u.disabled, u.created_at, "
+                       "u.last_login_at, a.id, a.user_id, a.name, a.scopes, a.lookup, a.hash, "
+                       "a.key_id, a.created_at, a.last_used_at, a.last_used_ip "
+                       "FROM users u JOIN app_passwords a ON a.user_id = u.id "
+                       "WHERE u.username = ? AND a.lookup = ?"));
+  q.bind_text(username).bind_text(lookup);
+  auto read = [](const Query& r) {
+    return std::make_pair(read_user(r), read_app_password_at(r, 6));
+  };
+  return one(q, read, "Application password");
+}
+
+Status SqliteStore::touch_app_password(int64_t id, int64_t now, const std::string& ip) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "UPDATE app_passwords SET last_used_at = ?, "
+                                       "last_used_ip = ? WHERE id = ?"));
+  q.bind_int(now).bind_text(ip).bind_int(id);
+  return expect_changed(q.run(), "Application password");
+}
+
+Result<AppPassword> SqliteStore::delete_app_password(int64_t user_id, int64_t id) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "DELETE FROM app_passwords WHERE id = ? AND user_id = ? "
+                                       "RETURNING " TWOSTEP_APP_PASSWORD_COLUMNS));
+  q.bind_int(id).bind_int(user_id);
+  return one(q, read_app_password, "Application password");
+}
+
 }  // namespace twostep::store::sqlite
