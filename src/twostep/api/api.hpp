@@ -10,6 +10,7 @@
 #include "twostep/http/pool.hpp"
 #include "twostep/http/router.hpp"
 #include "twostep/services/accounts.hpp"
+#include "twostep/services/app_passwords.hpp"
 #include "twostep/services/audit.hpp"
 #include "twostep/services/login.hpp"
 #include "twostep/services/sessions.hpp"
@@ -25,6 +26,7 @@ struct Services {
   services::TwoFactor& twofa;
   services::Login& login;
   services::Throttles& throttles;
+  services::AppPasswords& app_passwords;
 };
 
 struct Pools {

@@ -73,6 +73,8 @@ core::Result<std::unique_ptr<App>> App::open(core::Config config) {
   app->twofa_ = std::make_unique<services::TwoFactor>(deps, *app->audit_);
   app->login_ = std::make_unique<services::Login>(deps, *app->audit_, *app->sessions_,
                                                   *app->twofa_, *app->throttles_);
+  app->app_passwords_ =
+      std::make_unique<services::AppPasswords>(deps, *app->audit_, *app->throttles_, *app->twofa_);
   return app;
 }
 
@@ -106,10 +108,10 @@ int App::serve() {
 
   std::string web_dir = cfg.server.web_dir.empty() ? std::string(TWOSTEP_WEB_DIR) : cfg.server.web_dir;
   http::Router router;
-  auto handle = api::add_routes(
-      router, api::ApiOptions{cfg, web_dir},
-      api::Services{*audit_, *accounts_, *sessions_, *twofa_, *login_, *throttles_},
-      api::Pools{hash_pool, db_pool}, metrics_);
+  auto handle = api::add_routes(router, api::ApiOptions{cfg, web_dir},
+                                api::Services{*audit_, *accounts_, *sessions_, *twofa_, *login_,
+                                              *throttles_, *app_passwords_},
+                                api::Pools{hash_pool, db_pool}, metrics_);
 
   http::ServerOptions opts;
   opts.threads = cfg.server.threads > 0 ? cfg.server.threads : cores;

@@ -10,6 +10,7 @@
 #include "twostep/core/metrics.hpp"
 #include "twostep/crypto/keyring.hpp"
 #include "twostep/services/accounts.hpp"
+#include "twostep/services/app_passwords.hpp"
 #include "twostep/services/audit.hpp"
 #include "twostep/services/login.hpp"
 #include "twostep/services/sessions.hpp"
@@ -50,6 +51,7 @@ class App {
   std::unique_ptr<services::Sessions> sessions_;
   std::unique_ptr<services::TwoFactor> twofa_;
   std::unique_ptr<services::Login> login_;
+  std::unique_ptr<services::AppPasswords> app_passwords_;
 };
 
 // "127.0.0.1:8080" / "[::1]:8080" → host, port.
