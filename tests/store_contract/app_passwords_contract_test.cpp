@@ -120,7 +120,7 @@ TEST_P(AppPasswordStoreContract, LimitPerUserIsEnforced) {
   }
   auto fourth = store().create_app_password(record(alice.id, "more"), 3);
   ASSERT_FALSE(fourth.has_value());
-  EXPECT_EQ(fourth.error().code, Code::kResourceExhausted);
+  EXPECT_EQ(fourth.error().code, Code::kFailedPrecondition);
   EXPECT_EQ(fourth.error().reason, "too_many_app_passwords");
   EXPECT_EQ(must(store().app_passwords_of_user(alice.id)).size(), 3u);
   // Another user's count is their own.
@@ -142,7 +142,7 @@ TEST_P(AppPasswordStoreContract, ConcurrentCreationsNeverPassTheLimit) {
       auto r = store().create_app_password(record(alice.id, "t" + std::to_string(i)), kMax);
       if (r) {
         won++;
-      } else if (r.error().code == Code::kResourceExhausted) {
+      } else if (r.error().code == Code::kFailedPrecondition) {
         refused++;
       } else {
         other++;

@@ -154,8 +154,14 @@ const std::string& AppPasswords::dummy_hash() {
 Result<CreatedAppPassword> AppPasswords::create(const store::User& user, std::string_view name,
                                                 const std::vector<std::string>& scopes,
                                                 const Client& client) {
-  TS_ASSIGN_OR_RETURN(std::string clean, clean_label(name, ""));
-  if (clean.empty()) return fail(Code::kInvalidArgument, "invalid_request", "name: required.");
+  // The rules of method labels, under this field's name.
+  auto clean = clean_label(name, "");
+  if (!clean) {
+    core::Error e = clean.error();
+    if (e.message.rfind("label:", 0) == 0) e.message.replace(0, 5, "name");
+    return tl::unexpected(std::move(e));
+  }
+  if (clean->empty()) return fail(Code::kInvalidArgument, "invalid_request", "name: required.");
   TS_ASSIGN_OR_RETURN(std::string scope_text, normalize_scopes(scopes));
   for (int attempt = 0;; ++attempt) {
     std::string chars;
@@ -165,7 +171,7 @@ Result<CreatedAppPassword> AppPasswords::create(const store::User& user, std::st
     AppPasswordParts parts{chars.substr(0, kLookupChars), chars.substr(kLookupChars)};
     store::AppPassword p;
     p.user_id = user.id;
-    p.name = clean;
+    p.name = *clean;
     p.scopes = scope_text;
     p.lookup = parts.lookup;
     p.key_id = key_id_;

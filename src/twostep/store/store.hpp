@@ -197,7 +197,7 @@ class Store {
   virtual Result<int> remaining_recovery_codes(int64_t user_id) = 0;
 
   // --- application passwords -------------------------------------------------
-  // `p.id` is ignored. One conditional insert: kResourceExhausted "too_many_app_passwords"
+  // `p.id` is ignored. One conditional insert: kFailedPrecondition "too_many_app_passwords"
   // when the user already has `max_per_user`; kAlreadyExists when (user_id, lookup) is taken;
   // kNotFound when the user does not exist.
   virtual Result<AppPassword> create_app_password(const AppPassword& p, int max_per_user) = 0;

@@ -1117,7 +1117,7 @@ Result<AppPassword> SqliteStore::create_app_password(const AppPassword& p, int m
                   "That application password already exists.");
   }
   if (!*row) {
-    return core::fail(Code::kResourceExhausted, "too_many_app_passwords",
+    return core::fail(Code::kFailedPrecondition, "too_many_app_passwords",
                       "You have " + std::to_string(max_per_user) +
                           " application passwords, the most allowed. Revoke one you no "
                           "longer use first.");
