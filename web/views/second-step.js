@@ -6,6 +6,7 @@ import { errorBox, field, h, onSubmit, setTitle } from '../lib/dom.js';
 import { METHOD_TYPES, typeName } from '../lib/methods.js';
 import { navigate } from '../lib/router.js';
 import { showNav } from '../lib/session.js';
+import { afterSignIn } from '../lib/return-to.js';
 
 // state: {methods:[{id,type,label}], default:id}
 export function renderSecondStep(root, state) {
@@ -171,7 +172,7 @@ export function renderSecondStep(root, state) {
       showRemaining(result.recovery_codes_remaining);
       return;
     }
-    await navigate('/account');
+    await afterSignIn(navigate);
   }
 
   function showRemaining(count) {
@@ -179,7 +180,7 @@ export function renderSecondStep(root, state) {
     const low = count <= 3;
     const cont = h(
       'button',
-      { type: 'button', class: 'primary wide', 'data-testid': 'continue', onclick: () => navigate('/account') },
+      { type: 'button', class: 'primary wide', 'data-testid': 'continue', onclick: () => afterSignIn(navigate) },
       'Continue',
     );
     root.replaceChildren(

@@ -1,5 +1,5 @@
 // The security page: turn two-step verification on or off, manage methods and
-// recovery codes. Sensitive actions go through withReauth().
+// recovery codes, and app passwords. Sensitive actions go through withReauth().
 
 import { del, patch, post } from '../lib/api.js';
 import { CANCELLED, confirmDialog, withReauth } from '../lib/dialogs.js';
@@ -7,6 +7,7 @@ import { errorBox, h, setTitle, time, uid } from '../lib/dom.js';
 import { enrollableTypes, typeName } from '../lib/methods.js';
 import { loadMe, redirectIfSignedOut, showNav } from '../lib/session.js';
 import { flashBox } from './auth.js';
+import { appPasswordsCard } from './app-passwords.js';
 import { renderRecoveryCodes } from './recovery-codes.js';
 
 export async function securityView(root) {
@@ -66,6 +67,7 @@ export async function securityView(root) {
             'Turn on two-step verification',
           ),
         ),
+        appPasswordsCard({ twofa: false }),
       );
       return;
     }
@@ -127,6 +129,7 @@ export async function securityView(root) {
           ),
         ),
       ),
+      appPasswordsCard({ twofa: true }),
     );
   }
 
