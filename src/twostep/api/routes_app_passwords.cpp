@@ -165,15 +165,14 @@ class AppPasswordRoutes final : public Area {
   }
 
   // 401 for nginx auth_request. WWW-Authenticate makes WebDAV clients ask for a password;
-  // X-Twostep-Redirect (and the body's signin_url) is the sign-in page with the original URL
-  // (X-Original-URL, set in the nginx configuration) as `rd`, for browsers.
+  // X-Twostep-Redirect is the sign-in page with the original URL (X-Original-URL, set in the
+  // nginx configuration) as `rd`, for browsers. The body keeps the {"error","message"} shape.
   Response deny(const Request& req, const core::Error* why = nullptr, int status = 401) {
-    std::string url = services::signin_url(cfg_, req.header("x-original-url").value_or(""));
     auto r = json_response(status, json{{"error", why ? why->reason : "not_authenticated"},
-                                        {"message", why ? why->message : "Please sign in."},
-                                        {"signin_url", url}});
+                                        {"message", why ? why->message : "Please sign in."}});
     if (status == 401) r.set("WWW-Authenticate", "Basic realm=\"twostep\", charset=\"UTF-8\"");
-    r.set("X-Twostep-Redirect", std::move(url));
+    r.set("X-Twostep-Redirect",
+          services::signin_url(cfg_, req.header("x-original-url").value_or("")));
     return r;
   }
 
