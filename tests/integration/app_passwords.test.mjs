@@ -328,6 +328,25 @@ describe('application passwords', () => {
     assertStatus(await new Client(server).get('/api/v1/return-url?rd=%2Fsecurity'), 200);
   });
 
+  test('the CLI lists and revokes a user\'s application passwords', async () => {
+    const { client, username } = await newSignedIn(server, 'cli');
+    const { id, password } = await createAppPassword(client, { name: 'Lost phone', scopes: ['mail'] });
+    const list = await server.cli(['app-password', 'list', username]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, new RegExp(`^${id}\\s+Lost phone\\s+mail\\s`, 'm'));
+    assert.ok(!list.stdout.includes(password.slice(5)), 'the list never shows the password');
+    const unknown = await server.cli(['app-password', 'list', uniqueName('nobody')]);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /no such user/);
+    const wrongId = await server.cli(['app-password', 'revoke', username, String(id + 1000)]);
+    assert.notEqual(wrongId.code, 0);
+    const revoke = await server.cli(['app-password', 'revoke', username, String(id)]);
+    assert.equal(revoke.code, 0, revoke.stderr);
+    assertError(await appAuth(new Client(server), username, password, 'imap'), 401, 'invalid_credentials');
+    const audit = await client.get('/api/v1/audit');
+    assert.ok(audit.json.events.some((e) => e.event === 'app_password_revoked' && e.ip === 'cli'));
+  });
+
   test('many parallel checks of one application password all pass (no use-once)', async () => {
     const { client, username } = await newSignedIn(server);
     const { password } = await createAppPassword(client, { scopes: ['mail'] });

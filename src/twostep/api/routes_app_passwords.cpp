@@ -55,6 +55,8 @@ class AppPasswordRoutes final : public Area {
  public:
   using Area::Area;
   void add(http::Router& r) override {
+    metrics_.describe("twostep_app_auth_total", "counter",
+                      "Protocol sign-in checks (app-auth, Basic on verify) by outcome.");
     r.add("GET", "/api/v1/app-passwords", bind(this, &AppPasswordRoutes::list));
     r.add("POST", "/api/v1/app-passwords", bind(this, &AppPasswordRoutes::create));
     r.add("DELETE", "/api/v1/app-passwords/{id}", bind(this, &AppPasswordRoutes::revoke));

@@ -36,6 +36,7 @@ class App {
   services::Sessions& sessions() { return *sessions_; }
   services::TwoFactor& twofa() { return *twofa_; }
   services::Audit& audit() { return *audit_; }
+  services::AppPasswords& app_passwords() { return *app_passwords_; }
 
  private:
   explicit App(core::Config config) : config_(std::move(config)) {}

@@ -313,17 +313,10 @@ Result<ProtocolUser> AppPasswords::check_main_password(std::string_view username
   auto canonical = canonical_username(username);
   const std::string name = canonical ? *canonical : std::string(username.substr(0, 64));
   TS_ASSIGN_OR_RETURN(Throttled keys, check_throttles(name, client));
-  std::optional<store::User> user;
-  if (canonical) {
-    auto u = d_.store.user_by_name(*canonical);
-    if (u) {
-      user = std::move(*u);
-    } else if (u.error().code != Code::kNotFound) {
-      return tl::unexpected(u.error());
-    }
-  }
-  const bool ok = crypto::verify_password(user ? user->password_hash : dummy_hash(), password);
-  if (!user || !ok) {
+  TS_ASSIGN_OR_RETURN(PasswordCheck check,
+                      verify_user_password(d_.store, canonical, password, dummy_hash()));
+  std::optional<store::User>& user = check.user;
+  if (!check.ok) {
     return tl::unexpected(record_failure(user ? user->id : 0, keys, name, scope, client));
   }
   if (user->disabled) {

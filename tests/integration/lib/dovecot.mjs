@@ -3,12 +3,12 @@
 // and speaks IMAP over a raw socket.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { sourceDir } from './nginx.mjs';
-import { checkpasswordBin, freePort } from './protocols.mjs';
+import { checkpasswordBin, freePort, supervise } from './protocols.mjs';
 
 function replaceOrFail(text, from, to, what) {
   const out = text.replace(from, to);
@@ -74,9 +74,7 @@ service imap-login {
   const child = spawn('dovecot', ['-F', '-c', join(dir, 'dovecot.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-  const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  const proc = supervise(child, { dir });
   const server = {
     port,
     dir,
@@ -87,16 +85,7 @@ service imap-login {
         return '';
       }
     },
-    async stop() {
-      process.removeListener('exit', killOnExit);
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop: proc.stop,
   };
   // Ready when the greeting arrives.
   const deadline = Date.now() + 15000;

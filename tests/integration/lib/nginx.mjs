@@ -6,12 +6,12 @@
 // Requests go through curl with --resolve, so the Host headers are the real subdomains.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './protocols.mjs';
+import { freePort, supervise } from './protocols.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const sourceDir = process.env.TWOSTEP_SOURCE_DIR || resolve(here, '../../..');
@@ -99,10 +99,9 @@ http {
   });
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-  const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
-  const early = exited.then(({ code }) => {
+  // SIGQUIT: nginx's graceful stop.
+  const proc = supervise(child, { signal: 'SIGQUIT', dir });
+  const early = proc.exited.then(({ code }) => {
     throw new Error(`nginx exited (code ${code}):\n${output}\n${readLog(dir)}`);
   });
   await Promise.race([waitForPort(port, 10000), early]);
@@ -112,16 +111,7 @@ http {
     dir,
     davRoot,
     log: () => readLog(dir),
-    async stop() {
-      process.removeListener('exit', killOnExit);
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGQUIT');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop: proc.stop,
   };
 }
 

@@ -3,7 +3,7 @@
 // free ports and the binaries.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { twostepBin } from './server.mjs';
@@ -86,4 +86,25 @@ export function runCheckpassword({ input, args, env = {}, url, timeoutMs = 20000
 // "user\0password\0" as Dovecot writes it.
 export function checkpasswordInput(username, password) {
   return Buffer.concat([Buffer.from(username, 'utf8'), Buffer.from([0]), Buffer.from(password, 'utf8'), Buffer.from([0])]);
+}
+
+// Looks after a spawned server (nginx, Dovecot): killed if the test process exits, and stop()
+// sends `signal`, waits up to 5 s (then SIGKILL) and removes `dir`.
+export function supervise(child, { signal = 'SIGTERM', dir } = {}) {
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  const exited = new Promise((r) => child.once('exit', (code, sig) => r({ code, signal: sig })));
+  return {
+    exited,
+    async stop() {
+      process.removeListener('exit', killOnExit);
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill(signal);
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
