@@ -2,7 +2,7 @@
 // shipped deploy/dovecot/auth-twostep.conf.ext (passdb checkpassword → twostep-checkpassword),
 // and speaks IMAP over a raw socket.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
@@ -36,9 +36,12 @@ export async function startDovecot({ twostepUrl }) {
   // No TLS in the test: allow plain-text logins over loopback.
   auth = replaceOrFail(auth, /disable_plaintext_auth = yes/, 'disable_plaintext_auth = no', 'disable_plaintext_auth');
   writeFileSync(join(dir, 'auth-twostep.conf.ext'), auth);
+  // Without root, Dovecot cannot chroot its login and anvil processes.
+  const noChroot = root ? '' : '  chroot =';
+  const group = root ? '' : execFileSync('id', ['-gn'], { encoding: 'utf8' }).trim();
   const users = root
     ? ''
-    : `default_internal_user = ${me.username}\ndefault_login_user = ${me.username}\ndefault_internal_group = ${me.username}\n`;
+    : `default_internal_user = ${me.username}\ndefault_login_user = ${me.username}\ndefault_internal_group = ${group}\n`;
   writeFileSync(join(dir, 'dovecot.conf'), `
 base_dir = ${dir}/run
 state_dir = ${dir}/state
@@ -55,11 +58,13 @@ ${users}
 # No growing delay after failed logins from one address (the tests fail on purpose; twostep
 # rate limits on its own).
 service anvil {
+${noChroot}
   unix_listener anvil-auth-penalty {
     mode = 0
   }
 }
 service imap-login {
+${noChroot}
   inet_listener imap {
     address = 127.0.0.1
     port = ${port}
