@@ -145,9 +145,19 @@ describe('nginx auth_request with WebDAV', () => {
     assert.equal(JSON.parse(foreign.body).error, 'invalid_redirect');
     const sibling = await curl(nginx, 'id.example.com', `/api/v1/return-url?rd=${encodeURIComponent(davUrl('/a'))}`);
     assert.equal(sibling.status, 200);
-    const verify = await curl(nginx, 'id.example.com', '/api/v1/verify', { headers: { 'x-original-url': 'http://example.com.evil.net/' } });
+    const verify = await new Client(server).get('/api/v1/verify', { headers: { 'x-original-url': 'http://example.com.evil.net/' } });
     assert.equal(verify.status, 401);
-    assert.equal(verify.headers['x-twostep-redirect'], `http://id.example.com:${nginx.port}/login`);
+    assert.equal(verify.headers.get('x-twostep-redirect'), `http://id.example.com:${nginx.port}/login`);
+  });
+
+  test('the protocol checks are not reachable from outside through id.example.com', async () => {
+    const body = JSON.stringify({ username: user.username, password: STRONG_PASSWORD, service: 'imap' });
+    const appAuth = await curl(nginx, 'id.example.com', '/api/v1/app-auth', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    assert.equal(appAuth.status, 404);
+    const verify = await curl(nginx, 'id.example.com', '/api/v1/verify', { user: `${user.username}:${STRONG_PASSWORD}` });
+    assert.equal(verify.status, 404);
+    // The rest of twostep is.
+    assert.equal((await curl(nginx, 'id.example.com', '/healthz')).status, 200);
   });
 
   test('the main password works until 2FA is on, then only application passwords do', async () => {
