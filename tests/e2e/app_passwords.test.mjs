@@ -67,7 +67,8 @@ describe('app passwords on the security page', () => {
     await page.getByTestId('scope-mail').check();
     await page.getByTestId('scope-dav').check();
 
-    await new Promise((r) => setTimeout(r, 1100)); // past the re-authentication window
+    // Past the 1-s re-authentication window (times are whole seconds: up to 2 s).
+    await new Promise((r) => setTimeout(r, 2100));
     await page.getByTestId('app-password-create').click();
     await page.getByTestId('reauth-dialog').waitFor();
     await page.getByTestId('reauth-password').fill(PASSWORD);

@@ -60,7 +60,7 @@ export function renderLoginForm(root, { error = null } = {}) {
       return;
     }
     if (result.status === 'enrollment_required') {
-      setFlash('Your organisation requires two-step verification. Turn it on to continue.', 'warning');
+      // The security page says which organisation requires it and that nothing else opens.
       await navigate('/security');
       return;
     }

@@ -13,6 +13,7 @@
 #include "twostep/services/app_passwords.hpp"
 #include "twostep/services/audit.hpp"
 #include "twostep/services/login.hpp"
+#include "twostep/services/orgs.hpp"
 #include "twostep/services/sessions.hpp"
 #include "twostep/services/throttle.hpp"
 #include "twostep/services/twofa.hpp"
@@ -26,6 +27,7 @@ struct Services {
   services::TwoFactor& twofa;
   services::Login& login;
   services::Throttles& throttles;
+  services::Orgs& orgs;
   services::AppPasswords& app_passwords;
 };
 

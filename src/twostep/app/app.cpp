@@ -71,10 +71,12 @@ core::Result<std::unique_ptr<App>> App::open(core::Config config) {
   app->accounts_ = std::make_unique<services::Accounts>(deps, *app->audit_);
   app->sessions_ = std::make_unique<services::Sessions>(deps, *app->audit_);
   app->twofa_ = std::make_unique<services::TwoFactor>(deps, *app->audit_);
-  app->login_ = std::make_unique<services::Login>(deps, *app->audit_, *app->sessions_,
-                                                  *app->twofa_, *app->throttles_);
-  app->app_passwords_ =
-      std::make_unique<services::AppPasswords>(deps, *app->audit_, *app->throttles_, *app->twofa_);
+  app->orgs_ = std::make_unique<services::Orgs>(deps, *app->audit_, *app->sessions_, *app->twofa_,
+                                                *app->throttles_);
+  app->login_ = std::make_unique<services::Login>(deps, *app->audit_, *app->sessions_, *app->twofa_,
+                                                  *app->throttles_, app->orgs_.get());
+  app->app_passwords_ = std::make_unique<services::AppPasswords>(
+      deps, *app->audit_, *app->throttles_, *app->twofa_, app->orgs_.get());
   return app;
 }
 
@@ -82,7 +84,7 @@ App::~App() = default;
 
 namespace {
 net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFactor& twofa,
-                                  http::WorkerPool& db) {
+                                  services::Orgs& orgs, http::WorkerPool& db) {
   auto ex = co_await net::this_coro::executor;
   net::steady_timer timer(ex);
   for (;;) {
@@ -93,6 +95,7 @@ net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFac
     co_await db.run([&] {
       sessions.purge_expired();
       twofa.purge_unconfirmed();
+      orgs.enforce_deadlines();  // grace periods that ended since the last round
       return 0;
     });
   }
@@ -110,7 +113,7 @@ int App::serve() {
   http::Router router;
   auto handle = api::add_routes(router, api::ApiOptions{cfg, web_dir},
                                 api::Services{*audit_, *accounts_, *sessions_, *twofa_, *login_,
-                                              *throttles_, *app_passwords_},
+                                              *throttles_, *orgs_, *app_passwords_},
                                 api::Pools{hash_pool, db_pool}, metrics_);
 
   http::ServerOptions opts;
@@ -135,7 +138,7 @@ int App::serve() {
     std::fprintf(stderr, "twostep: %s\n", bound.error().message.c_str());
     return 1;
   }
-  net::co_spawn(server.io(), housekeeping(*sessions_, *twofa_, db_pool), net::detached);
+  net::co_spawn(server.io(), housekeeping(*sessions_, *twofa_, *orgs_, db_pool), net::detached);
   std::printf("listening on http://%s\n", bound->c_str());
   std::fflush(stdout);
   LOG_INFO("twostep " << TWOSTEP_VERSION << " serving " << cfg.server.public_url

@@ -13,6 +13,7 @@
 #include "twostep/services/app_passwords.hpp"
 #include "twostep/services/audit.hpp"
 #include "twostep/services/login.hpp"
+#include "twostep/services/orgs.hpp"
 #include "twostep/services/sessions.hpp"
 #include "twostep/services/throttle.hpp"
 #include "twostep/services/twofa.hpp"
@@ -36,6 +37,7 @@ class App {
   services::Sessions& sessions() { return *sessions_; }
   services::TwoFactor& twofa() { return *twofa_; }
   services::Audit& audit() { return *audit_; }
+  services::Orgs& orgs() { return *orgs_; }
   services::AppPasswords& app_passwords() { return *app_passwords_; }
 
  private:
@@ -51,6 +53,7 @@ class App {
   std::unique_ptr<services::Accounts> accounts_;
   std::unique_ptr<services::Sessions> sessions_;
   std::unique_ptr<services::TwoFactor> twofa_;
+  std::unique_ptr<services::Orgs> orgs_;  // before login_, which uses it
   std::unique_ptr<services::Login> login_;
   std::unique_ptr<services::AppPasswords> app_passwords_;
 };

@@ -54,6 +54,12 @@ struct AccountsConfig {
   bool protocol_main_password = true;
 };
 
+struct OrgsConfig {
+  // Whether any signed-in user may create an organisation (and so add any account to it, see
+  // its 2FA status and reset it). Off: only the operator creates them (twostep org create).
+  bool user_create = false;
+};
+
 struct SessionsConfig {
   std::string cookie_domain;          // empty = host-only
   int remember_days = 30;             // "stay signed in" sliding lifetime
@@ -97,6 +103,7 @@ struct Config {
   DatabaseConfig database;
   SecurityConfig security;
   AccountsConfig accounts;
+  OrgsConfig orgs;
   SessionsConfig sessions;
   RateLimitConfig rate_limit;
   TotpConfig totp;

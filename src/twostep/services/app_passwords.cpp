@@ -10,6 +10,7 @@
 #include "twostep/crypto/password.hpp"
 #include "twostep/crypto/random.hpp"
 #include "twostep/services/accounts.hpp"
+#include "twostep/services/orgs.hpp"
 
 namespace twostep::services {
 using core::Code;
@@ -118,11 +119,13 @@ bool scope_allows(std::string_view scopes, std::string_view needed) {
   return false;
 }
 
-AppPasswords::AppPasswords(Deps deps, Audit& audit, Throttles& throttles, TwoFactor& twofa)
+AppPasswords::AppPasswords(Deps deps, Audit& audit, Throttles& throttles, TwoFactor& twofa,
+                           Orgs* orgs)
     : d_(deps),
       audit_(audit),
       throttles_(throttles),
       twofa_(twofa),
+      orgs_(orgs),
       key_id_(deps.keyring.current_id()),
       key_(deps.keyring.derive(kPepperPurpose)) {}
 
@@ -326,12 +329,25 @@ Result<ProtocolUser> AppPasswords::check_main_password(std::string_view username
                 "This account is disabled. Contact your administrator.");
   }
   throttles_.clear(keys.account_key);
+  // Why the main password may not open protocols, if it may not.
+  const char* refusal = nullptr;
   TS_ASSIGN_OR_RETURN(bool twofa, twofa_.enabled(user->id));
-  if (twofa || !d_.config.accounts.protocol_main_password) {
+  if (twofa) {
+    refusal = "two_step_verification_on";
+  } else if (!d_.config.accounts.protocol_main_password) {
+    refusal = "configuration";
+  } else if (orgs_ != nullptr) {
+    // The organisation's grace period counts here as at sign-in; after it, the web sign-in
+    // opens only the enrolment, and protocols must not be the way around it.
+    TS_ASSIGN_OR_RETURN(auto required, orgs_->requirement(user->id));
+    if (required && required->deadline <= d_.clock.unix_now()) {
+      refusal = "organisation_requires_two_step_verification";
+    }
+  }
+  if (refusal != nullptr) {
     d_.metrics.inc("twostep_app_auth_total", "outcome=\"app_password_required\"");
     audit_.record(user->id, "app_auth_refused", client,
-                  {{"reason", twofa ? "two_step_verification_on" : "configuration"},
-                   {"scope", std::string(scope)}});
+                  {{"reason", refusal}, {"scope", std::string(scope)}});
     return tl::unexpected(app_password_required(d_.config));
   }
   d_.metrics.inc("twostep_app_auth_total", "outcome=\"password\"");

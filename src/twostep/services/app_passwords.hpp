@@ -57,9 +57,14 @@ std::vector<std::string> split_scopes(std::string_view scopes);
 // Whether a password with `scopes` may be used where `needed` is required.
 bool scope_allows(std::string_view scopes, std::string_view needed);
 
+class Orgs;
+
 class AppPasswords {
  public:
-  AppPasswords(Deps deps, Audit& audit, Throttles& throttles, TwoFactor& twofa);
+  // `orgs` (optional): an organisation that requires two-step verification, past its
+  // deadline, refuses the main password for protocols like 2FA itself does.
+  AppPasswords(Deps deps, Audit& audit, Throttles& throttles, TwoFactor& twofa,
+               Orgs* orgs = nullptr);
 
   // --- managing ----------------------------------------------------------------------------
   // name: 1..64 characters, no control characters. At most kMaxAppPasswords per user.
@@ -79,7 +84,8 @@ class AppPasswords {
                                                          std::string_view scope,
                                                          const Client& client);
   // Argon2id (hash pool). The main password is accepted for protocols only when two-step
-  // verification is off and accounts.protocol_main_password allows it; otherwise, after a
+  // verification is off, no organisation requires it by now, and
+  // accounts.protocol_main_password allows it; otherwise, after a
   // correct password, kUnauthenticated "app_password_required" with a message that says how to
   // create one. Wrong password or unknown user: kUnauthenticated "invalid_credentials" (same
   // cost and answer).
@@ -111,6 +117,7 @@ class AppPasswords {
   Audit& audit_;
   Throttles& throttles_;
   TwoFactor& twofa_;
+  Orgs* orgs_;
   uint32_t key_id_;
   std::string key_;  // pepper derived from the current master key
   std::once_flag dummy_once_;

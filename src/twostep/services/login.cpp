@@ -15,8 +15,14 @@ core::Error invalid_credentials() {
 }
 }  // namespace
 
-Login::Login(Deps deps, Audit& audit, Sessions& sessions, TwoFactor& twofa, Throttles& throttles)
-    : d_(deps), audit_(audit), sessions_(sessions), twofa_(twofa), throttles_(throttles) {
+Login::Login(Deps deps, Audit& audit, Sessions& sessions, TwoFactor& twofa, Throttles& throttles,
+             Orgs* orgs)
+    : d_(deps),
+      audit_(audit),
+      sessions_(sessions),
+      twofa_(twofa),
+      throttles_(throttles),
+      orgs_(orgs) {
   auto h = crypto::hash_password(crypto::random_token(24), params());
   if (!h) throw std::runtime_error("cannot compute the reference password hash");
   dummy_hash_ = *h;
@@ -109,10 +115,32 @@ Result<LoginOutcome> Login::password(std::string_view username, std::string_view
     audit_.record(user->id, "password_accepted", client, {{"next", "second_factor"}});
     return out;
   }
+  // No second factor: an organisation may require one.
+  if (orgs_ != nullptr) {
+    TS_ASSIGN_OR_RETURN(out.enrollment, orgs_->requirement(user->id));
+  }
+  if (out.enrollment && out.enrollment->deadline <= d_.clock.unix_now()) {
+    out.kind = LoginOutcome::Kind::kEnrollmentRequired;
+    TS_ASSIGN_OR_RETURN(
+        out.session, sessions_.create(*user, SessionState::kEnrollmentRequired, remember, client));
+    (void)d_.store.set_last_login(user->id, d_.clock.unix_now());
+    d_.metrics.inc("twostep_login_total", "outcome=\"enrollment_required\"");
+    audit_.record(
+        user->id, "login_succeeded", client,
+        {{"factors", "password"}, {"enrollment", "required"}, {"org", out.enrollment->org_name}});
+    return out;
+  }
   out.kind = LoginOutcome::Kind::kSignedIn;
   TS_ASSIGN_OR_RETURN(out.session, start_session(*user, remember, client));
   d_.metrics.inc("twostep_login_total", "outcome=\"success\"");
-  audit_.record(user->id, "login_succeeded", client, {{"factors", "password"}});
+  if (out.enrollment) {
+    audit_.record(user->id, "login_succeeded", client,
+                  {{"factors", "password"},
+                   {"enrollment_deadline", std::to_string(out.enrollment->deadline)},
+                   {"org", out.enrollment->org_name}});
+  } else {
+    audit_.record(user->id, "login_succeeded", client, {{"factors", "password"}});
+  }
   return out;
 }
 

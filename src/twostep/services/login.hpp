@@ -11,6 +11,7 @@
 #include "twostep/services/accounts.hpp"
 #include "twostep/services/audit.hpp"
 #include "twostep/services/context.hpp"
+#include "twostep/services/orgs.hpp"
 #include "twostep/services/sessions.hpp"
 #include "twostep/services/throttle.hpp"
 #include "twostep/services/twofa.hpp"
@@ -18,10 +19,14 @@
 namespace twostep::services {
 
 struct LoginOutcome {
-  enum class Kind { kSignedIn, kSecondFactor } kind = Kind::kSignedIn;
+  // kEnrollmentRequired: an organisation's deadline for a second factor has passed; the
+  // session (state kEnrollmentRequired) opens only what is needed to add a first method.
+  enum class Kind { kSignedIn, kSecondFactor, kEnrollmentRequired } kind = Kind::kSignedIn;
   store::User user;
   IssuedSession session;
   std::vector<store::Method> methods;  // kSecondFactor: default first
+  // kSignedIn within an organisation's grace period, and kEnrollmentRequired: what requires it.
+  std::optional<EnrollmentRequirement> enrollment;
 };
 
 struct SecondStepOutcome {
@@ -32,7 +37,9 @@ struct SecondStepOutcome {
 
 class Login {
  public:
-  Login(Deps deps, Audit& audit, Sessions& sessions, TwoFactor& twofa, Throttles& throttles);
+  // Without `orgs`, no organisation policy applies (tests of the plain sign-in flow).
+  Login(Deps deps, Audit& audit, Sessions& sessions, TwoFactor& twofa, Throttles& throttles,
+        Orgs* orgs = nullptr);
 
   // Runs Argon2id: call it on the hashing pool.
   Result<LoginOutcome> password(std::string_view username, std::string_view password,
@@ -75,6 +82,7 @@ class Login {
   Sessions& sessions_;
   TwoFactor& twofa_;
   Throttles& throttles_;
+  Orgs* orgs_;
   std::string dummy_hash_;  // verified for unknown users so they cost the same
 };
 

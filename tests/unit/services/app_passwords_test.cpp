@@ -7,6 +7,7 @@
 #include "fixture.hpp"
 #include "twostep/crypto/encoding.hpp"
 #include "twostep/factors/otp.hpp"
+#include "twostep/services/orgs.hpp"
 
 namespace twostep::services::testing {
 namespace {
@@ -261,6 +262,27 @@ TEST_F(AppPasswordsTest, MainPasswordRefusedOnceTwoStepIsOn) {
   EXPECT_TRUE(check_app("alice", created.password));
   auto events = count_events(u.id);
   EXPECT_NE(std::find(events.begin(), events.end(), "app_auth_refused"), events.end());
+}
+
+TEST_F(AppPasswordsTest, MainPasswordRefusedOnceAnOrganisationRequiresTwoStep) {
+  Deps d{*store_, clock_, keyring_, config_, metrics_};
+  Orgs orgs(d, *audit_, *sessions_, *twofa_, *throttles_);
+  AppPasswords app(d, *audit_, *throttles_, *twofa_, &orgs);
+  auto owner = make_user("owner");
+  auto member = make_user("member");
+  auto org = orgs.create(Actor::cli(), "Acme", "owner", client_);
+  ASSERT_TRUE(org) << org.error().message;
+  ASSERT_TRUE(orgs.add_member(Actor::cli(), org->id, "member", store::OrgRole::kMember, client_));
+  ASSERT_TRUE(orgs.set_policy(Actor::cli(), org->id, true, 2, client_));
+  // Within the grace period the main password still works, as at the web sign-in.
+  EXPECT_TRUE(app.check_main_password("member", kPassword, "mail", client_));
+  clock_.advance(std::chrono::hours(49));
+  auto r = app.check_main_password("member", kPassword, "mail", client_);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, "app_password_required");
+  auto events = count_events(member.id);
+  EXPECT_NE(std::find(events.begin(), events.end(), "app_auth_refused"), events.end());
+  (void)owner;
 }
 
 TEST_F(AppPasswordsTest, WrongPasswordAndUnknownUserLookTheSame) {

@@ -1061,6 +1061,292 @@ Result<int> SqliteStore::remaining_recovery_codes(int64_t user_id) {
   return static_cast<int>(n);
 }
 
+// --- organisations -----------------------------------------------------------
+
+namespace {
+
+#define TWOSTEP_ORG_COLUMNS "id, name, created_at, require_2fa, grace_days, policy_since"
+
+// Reads the org columns starting at column `first` (joins put them after others).
+Org read_org_at(const Query& q, int first) {
+  Org o;
+  o.id = q.col_int(first);
+  o.name = q.col_text(first + 1);
+  o.created_at = q.col_int(first + 2);
+  o.require_2fa = q.col_bool(first + 3);
+  o.grace_days = static_cast<int>(q.col_int(first + 4));
+  o.policy_since = q.col_int(first + 5);
+  return o;
+}
+
+Org read_org(const Query& q) { return read_org_at(q, 0); }
+
+OrgRole read_role(const Query& q, int i) {
+  return parse_org_role(q.col_text(i)).value_or(OrgRole::kMember);
+}
+
+// The confirmed method types come back as "a,b" from group_concat(DISTINCT ...).
+#define TWOSTEP_ORG_MEMBER_COLUMNS                                         \
+  "m.org_id, m.user_id, u.username, m.role, m.added_at, u.last_login_at, " \
+  "COALESCE((SELECT group_concat(DISTINCT t.type) FROM methods t "         \
+  "WHERE t.user_id = m.user_id AND t.confirmed = 1), '') "                 \
+  "FROM org_members m JOIN users u ON u.id = m.user_id"
+
+OrgMember read_org_member(const Query& q) {
+  OrgMember m;
+  m.org_id = q.col_int(0);
+  m.user_id = q.col_int(1);
+  m.username = q.col_text(2);
+  m.role = read_role(q, 3);
+  m.added_at = q.col_int(4);
+  m.last_login_at = q.col_int(5);
+  std::string types = q.col_text(6);
+  size_t pos = 0;
+  while (pos < types.size()) {
+    size_t end = std::min(types.find(',', pos), types.size());
+    if (end > pos) m.method_types.push_back(types.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  std::sort(m.method_types.begin(), m.method_types.end());
+  return m;
+}
+
+#define TWOSTEP_ORG_AUDIT_COLUMNS                                                           \
+  "a.id, a.org_id, a.at, a.actor_id, a.subject_id, a.event, a.ip, a.user_agent, a.detail, " \
+  "COALESCE(actor.username, ''), COALESCE(subject.username, '')"
+
+OrgAuditEvent read_org_audit(const Query& q) {
+  OrgAuditEvent e;
+  e.id = q.col_int(0);
+  e.org_id = q.col_int(1);
+  e.at = q.col_int(2);
+  e.actor_id = q.col_int(3);
+  e.subject_id = q.col_int(4);
+  e.event = q.col_text(5);
+  e.ip = q.col_text(6);
+  e.user_agent = q.col_text(7);
+  e.detail = q.col_text(8);
+  e.actor_name = q.col_text(9);
+  e.subject_name = q.col_text(10);
+  return e;
+}
+
+// After a conditional write on a membership changed nothing: was it not a member, or the
+// only owner?
+core::Status membership_refusal(Connection& c, int64_t org_id, int64_t user_id) {
+  TS_ASSIGN_OR_RETURN(Query q, prepare(c,
+                                       "SELECT EXISTS(SELECT 1 FROM org_members "
+                                       "WHERE org_id = ? AND user_id = ?)"));
+  q.bind_int(org_id).bind_int(user_id);
+  TS_ASSIGN_OR_RETURN(int64_t member, q.scalar("Member"));
+  if (member == 0) {
+    return core::fail(Code::kNotFound, "not_found", "No such member.");
+  }
+  return core::fail(Code::kFailedPrecondition, "last_owner",
+                    "An organisation needs at least one owner: make someone else an owner first.");
+}
+
+}  // namespace
+
+Result<Org> SqliteStore::create_org(const std::string& name, int64_t owner_id, int64_t now) {
+  auto c = lease(Access::kWrite);
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  Org org;
+  {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                         "INSERT INTO orgs(name, created_at) VALUES(?, ?) "
+                                         "RETURNING " TWOSTEP_ORG_COLUMNS));
+    q.bind_text(name).bind_int(now);
+    auto row = one(q, read_org, "Organisation");
+    if (!row) {
+      return refine(std::move(row.error()), Code::kAlreadyExists, "org_name_taken",
+                    "An organisation with that name exists already.");
+    }
+    org = std::move(*row);
+  }
+  {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                         "INSERT INTO org_members(org_id, user_id, role, "
+                                         "added_at) VALUES(?, ?, 'owner', ?)"));
+    q.bind_int(org.id).bind_int(owner_id).bind_int(now);
+    auto st = q.run();
+    if (!st) {
+      return refine(std::move(st.error()), Code::kNotFound, "not_found", "User not found.");
+    }
+  }
+  TS_RETURN_IF_ERROR(tx.commit());
+  return org;
+}
+
+Result<Org> SqliteStore::org_by_id(int64_t id) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q,
+                      prepare(*c, "SELECT " TWOSTEP_ORG_COLUMNS " FROM orgs WHERE id = ?"));
+  q.bind_int(id);
+  return one(q, read_org, "Organisation");
+}
+
+Result<Org> SqliteStore::org_by_name(const std::string& name) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q,
+                      prepare(*c, "SELECT " TWOSTEP_ORG_COLUMNS " FROM orgs WHERE name = ?"));
+  q.bind_text(name);
+  return one(q, read_org, "Organisation");
+}
+
+Result<std::vector<Org>> SqliteStore::list_orgs() {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT " TWOSTEP_ORG_COLUMNS " FROM orgs ORDER BY id"));
+  return all(q, read_org);
+}
+
+Result<std::vector<OrgMembership>> SqliteStore::orgs_of_user(int64_t user_id) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "SELECT o.id, o.name, o.created_at, o.require_2fa, "
+                                       "o.grace_days, o.policy_since, m.role, m.added_at "
+                                       "FROM org_members m JOIN orgs o ON o.id = m.org_id "
+                                       "WHERE m.user_id = ? ORDER BY o.id"));
+  q.bind_int(user_id);
+  return all(q, [](const Query& r) {
+    return OrgMembership{read_org_at(r, 0), read_role(r, 6), r.col_int(7)};
+  });
+}
+
+Result<std::vector<OrgMember>> SqliteStore::org_members(int64_t org_id) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT " TWOSTEP_ORG_MEMBER_COLUMNS
+                                           " WHERE m.org_id = ? ORDER BY u.username"));
+  q.bind_int(org_id);
+  return all(q, read_org_member);
+}
+
+Result<OrgMember> SqliteStore::org_member(int64_t org_id, int64_t user_id) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT " TWOSTEP_ORG_MEMBER_COLUMNS
+                                           " WHERE m.org_id = ? AND m.user_id = ?"));
+  q.bind_int(org_id).bind_int(user_id);
+  return one(q, read_org_member, "Member");
+}
+
+Status SqliteStore::add_org_member(int64_t org_id, int64_t user_id, OrgRole role, int64_t now) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "INSERT INTO org_members(org_id, user_id, role, added_at) "
+                                       "VALUES(?, ?, ?, ?)"));
+  q.bind_int(org_id).bind_int(user_id).bind_text(org_role_name(role)).bind_int(now);
+  auto st = q.run();
+  if (!st) {
+    return refine(std::move(st.error()), Code::kAlreadyExists, "already_member",
+                  "That user is a member already.");
+  }
+  return core::ok();
+}
+
+Status SqliteStore::set_org_member_role(int64_t org_id, int64_t user_id, OrgRole role) {
+  // ?1 role, ?2 org, ?3 user. The owner count is read inside the same UPDATE, which holds the
+  // write lock, so two owners demoting each other at once cannot both succeed.
+  auto c = lease(Access::kWrite);
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "UPDATE org_members SET role = ?1 "
+                                       "WHERE org_id = ?2 AND user_id = ?3 AND "
+                                       "(role <> 'owner' OR ?1 = 'owner' OR "
+                                       "(SELECT COUNT(*) FROM org_members "
+                                       "WHERE org_id = ?2 AND role = 'owner') > 1)"));
+  q.bind_text(org_role_name(role)).bind_int(org_id).bind_int(user_id);
+  TS_ASSIGN_OR_RETURN(int changed, q.run());
+  if (changed == 0) {
+    return membership_refusal(*c, org_id, user_id);
+  }
+  return tx.commit();
+}
+
+Status SqliteStore::remove_org_member(int64_t org_id, int64_t user_id) {
+  auto c = lease(Access::kWrite);
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "DELETE FROM org_members WHERE org_id = ?1 AND "
+                                       "user_id = ?2 AND (role <> 'owner' OR "
+                                       "(SELECT COUNT(*) FROM org_members "
+                                       "WHERE org_id = ?1 AND role = 'owner') > 1)"));
+  q.bind_int(org_id).bind_int(user_id);
+  TS_ASSIGN_OR_RETURN(int changed, q.run());
+  if (changed == 0) {
+    return membership_refusal(*c, org_id, user_id);
+  }
+  return tx.commit();
+}
+
+Result<Org> SqliteStore::set_org_policy(int64_t org_id, bool require_2fa, int grace_days,
+                                        int64_t now) {
+  // ?1 require, ?2 grace, ?3 now, ?4 org. Bare columns are the row before the write.
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "UPDATE orgs SET require_2fa = ?1, grace_days = ?2, "
+                                       "policy_since = CASE WHEN ?1 = 0 THEN 0 "
+                                       "WHEN require_2fa = 1 THEN policy_since ELSE ?3 END "
+                                       "WHERE id = ?4 RETURNING " TWOSTEP_ORG_COLUMNS));
+  q.bind_bool(require_2fa).bind_int(grace_days).bind_int(now).bind_int(org_id);
+  return one(q, read_org, "Organisation");
+}
+
+Status SqliteStore::append_org_audit(const OrgAuditEvent& e) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "INSERT INTO org_audit(org_id, at, actor_id, subject_id, "
+                                       "event, ip, user_agent, detail) "
+                                       "VALUES(?, ?, ?, ?, ?, ?, ?, ?)"));
+  q.bind_int(e.org_id)
+      .bind_int(e.at)
+      .bind_int(e.actor_id)
+      .bind_int(e.subject_id)
+      .bind_text(e.event)
+      .bind_text(e.ip)
+      .bind_text(e.user_agent)
+      .bind_text(e.detail);
+  TS_RETURN_IF_ERROR(q.run());
+  return core::ok();
+}
+
+Result<std::vector<OrgAuditEvent>> SqliteStore::org_audit(int64_t org_id, int limit) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q,
+                      prepare(*c, "SELECT " TWOSTEP_ORG_AUDIT_COLUMNS " FROM org_audit a "
+                                  "LEFT JOIN users actor ON actor.id = a.actor_id "
+                                  "LEFT JOIN users subject ON subject.id = a.subject_id "
+                                  "WHERE a.org_id = ? ORDER BY a.at DESC, a.id DESC LIMIT ?"));
+  q.bind_int(org_id).bind_int(limit > 0 ? limit : -1);
+  return all(q, read_org_audit);
+}
+
+Result<int> SqliteStore::restrict_sessions_without_2fa(int64_t user_id) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "UPDATE sessions SET state = ?1 WHERE user_id = ?2 AND "
+                                       "state = ?3 AND NOT EXISTS(SELECT 1 FROM methods "
+                                       "WHERE user_id = ?2 AND confirmed = 1)"));
+  q.bind_int(static_cast<int>(SessionState::kEnrollmentRequired))
+      .bind_int(user_id)
+      .bind_int(static_cast<int>(SessionState::kFull));
+  return q.run();
+}
+
+Result<int> SqliteStore::lift_restricted_sessions(int64_t user_id) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "UPDATE sessions SET state = ?1 WHERE user_id = ?2 AND "
+                                       "state = ?3 AND NOT EXISTS(SELECT 1 FROM methods "
+                                       "WHERE user_id = ?2 AND confirmed = 1)"));
+  q.bind_int(static_cast<int>(SessionState::kFull))
+      .bind_int(user_id)
+      .bind_int(static_cast<int>(SessionState::kEnrollmentRequired));
+  return q.run();
+}
+
 // --- application passwords ---------------------------------------------------
 
 namespace {
