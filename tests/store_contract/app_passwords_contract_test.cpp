@@ -1,51 +1,24 @@
 // The store contract for application passwords: what every backend must do, run
 // against each entry of store_factories() (the PostgreSQL backend runs it too).
 // Tests speak only the Store interface.
-#include <gtest/gtest.h>
-
 #include <atomic>
-#include <latch>
-#include <memory>
-#include <stdexcept>
 #include <string>
-#include <thread>
+#include <utility>
 #include <vector>
 
-#include "backends.hpp"
-#include "twostep/store/store.hpp"
+#include "fixture.hpp"
 
 namespace twostep::store {
 namespace {
 
-using contract::StoreFactory;
-using contract::TestDatabase;
+using contract::kNow;
+using contract::must;
 using core::Code;
 
-constexpr int64_t kNow = 1'700'000'000;
-
-template <class T>
-T must(core::Result<T> r) {
-  if (!r) {
-    throw std::runtime_error("unexpected error: " + r.error().message + " / " + r.error().detail);
-  }
-  return std::move(*r);
-}
-
-class AppPasswordStoreContract : public ::testing::TestWithParam<StoreFactory> {
+class AppPasswordStoreContract : public contract::ContractFixture {
  protected:
-  void SetUp() override {
-    db_ = GetParam().make();
-    store_ = must(open_store(db_->url()));
-    must(store_->migrate());
-  }
-  Store &store() { return *store_; }
-
-  User user(const std::string &name) {
-    return must(store().create_user(name, "hash-" + name, kNow));
-  }
-
-  static AppPassword record(int64_t user_id, const std::string &lookup,
-                            const std::string &name = "phone") {
+  static AppPassword record(int64_t user_id, const std::string& lookup,
+                            const std::string& name = "phone") {
     AppPassword p;
     p.user_id = user_id;
     p.name = name;
@@ -56,9 +29,6 @@ class AppPasswordStoreContract : public ::testing::TestWithParam<StoreFactory> {
     p.created_at = kNow;
     return p;
   }
-
-  std::unique_ptr<TestDatabase> db_;  // outlives store_
-  std::unique_ptr<Store> store_;
 };
 
 TEST_P(AppPasswordStoreContract, CreateStoresEveryField) {
@@ -134,22 +104,16 @@ TEST_P(AppPasswordStoreContract, ConcurrentCreationsNeverPassTheLimit) {
   std::atomic<int> won{0};
   std::atomic<int> refused{0};
   std::atomic<int> other{0};
-  std::latch start(kThreads);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kThreads; ++i) {
-    threads.emplace_back([&, i] {
-      start.arrive_and_wait();
-      auto r = store().create_app_password(record(alice.id, "t" + std::to_string(i)), kMax);
-      if (r) {
-        won++;
-      } else if (r.error().code == Code::kFailedPrecondition) {
-        refused++;
-      } else {
-        other++;
-      }
-    });
-  }
-  for (auto &t : threads) t.join();
+  in_parallel(kThreads, [&](int i) {
+    auto r = store().create_app_password(record(alice.id, "t" + std::to_string(i)), kMax);
+    if (r) {
+      won++;
+    } else if (r.error().code == Code::kFailedPrecondition) {
+      refused++;
+    } else {
+      other++;
+    }
+  });
   EXPECT_EQ(won.load(), kMax);
   EXPECT_EQ(refused.load(), kThreads - kMax);
   EXPECT_EQ(other.load(), 0);
@@ -211,25 +175,15 @@ TEST_P(AppPasswordStoreContract, DeleteOnlyTheUsersOwnAndOnce) {
 TEST_P(AppPasswordStoreContract, ConcurrentDeletesSucceedOnce) {
   User alice = user("alice");
   AppPassword p = must(store().create_app_password(record(alice.id, "abcd"), 50));
-  constexpr int kThreads = 8;
   std::atomic<int> won{0};
-  std::latch start(kThreads);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kThreads; ++i) {
-    threads.emplace_back([&] {
-      start.arrive_and_wait();
-      if (store().delete_app_password(alice.id, p.id)) won++;
-    });
-  }
-  for (auto &t : threads) t.join();
+  in_parallel(8, [&](int) {
+    if (store().delete_app_password(alice.id, p.id)) won++;
+  });
   EXPECT_EQ(won.load(), 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, AppPasswordStoreContract,
-                         ::testing::ValuesIn(contract::store_factories()),
-                         [](const ::testing::TestParamInfo<StoreFactory> &info) {
-                           return info.param.name;
-                         });
+                         ::testing::ValuesIn(contract::store_factories()), contract::backend_name);
 
 }  // namespace
 }  // namespace twostep::store

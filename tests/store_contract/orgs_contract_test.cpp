@@ -1,80 +1,22 @@
 // The store contract for organisations: memberships and roles, the last-owner rule under
 // concurrency, the 2FA policy, the organisation's audit log, and the session restriction that
 // enforces the policy. Runs against every entry of store_factories().
-#include <gtest/gtest.h>
-
 #include <atomic>
-#include <latch>
-#include <memory>
-#include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "backends.hpp"
-#include "twostep/store/store.hpp"
+#include "fixture.hpp"
 
 namespace twostep::store {
 namespace {
 
-using contract::StoreFactory;
-using contract::TestDatabase;
+using contract::kNow;
+using contract::must;
+using contract::must_ok;
 using core::Code;
 
-constexpr int64_t kNow = 1'700'000'000;
-
-template <class T>
-T must(core::Result<T> r) {
-  if (!r) {
-    throw std::runtime_error("unexpected error: " + r.error().message + " / " + r.error().detail);
-  }
-  return std::move(*r);
-}
-
-void must_ok(const core::Status& st) {
-  if (!st) {
-    throw std::runtime_error("unexpected error: " + st.error().message + " / " + st.error().detail);
-  }
-}
-
-#define EXPECT_CODE(expr, expected_code)                      \
-  do {                                                        \
-    auto&& r_ = (expr);                                       \
-    if (r_.has_value()) {                                     \
-      ADD_FAILURE() << #expr << " succeeded, expected error"; \
-    } else {                                                  \
-      EXPECT_EQ(r_.error().code, expected_code) << #expr;     \
-    }                                                         \
-  } while (0)
-
-// The minimal fixture of store_contract_test.cpp: a fresh migrated database per test.
-class OrgStoreContract : public ::testing::TestWithParam<StoreFactory> {
+class OrgStoreContract : public contract::ContractFixture {
  protected:
-  void SetUp() override {
-    db_ = GetParam().make();
-    store_ = must(open_store(db_->url()));
-    must(store_->migrate());
-  }
-  Store& store() { return *store_; }
-
-  User user(const std::string& name) {
-    return must(store().create_user(name, "hash-" + name, kNow));
-  }
-
-  Session session_for(int64_t user_id, const std::string& token_hash,
-                      SessionState state = SessionState::kFull) {
-    Session s;
-    s.token_hash = token_hash;
-    s.user_id = user_id;
-    s.state = state;
-    s.created_at = kNow;
-    s.last_seen_at = kNow;
-    s.expires_at = kNow + 3600;
-    s.absolute_expires_at = kNow + 86400;
-    s.auth_at = kNow;
-    return must(store().create_session(s));
-  }
-
   Method method_for(int64_t user_id, const std::string& type, bool confirmed) {
     Method m;
     m.user_id = user_id;
@@ -95,22 +37,6 @@ class OrgStoreContract : public ::testing::TestWithParam<StoreFactory> {
     for (const auto& m : must(store().org_members(org_id))) n += m.role == OrgRole::kOwner;
     return n;
   }
-
-  template <class F>
-  static void in_parallel(int n, F body) {
-    std::latch start(n);
-    std::vector<std::thread> threads;
-    for (int i = 0; i < n; ++i) {
-      threads.emplace_back([&, i] {
-        start.arrive_and_wait();
-        body(i);
-      });
-    }
-    for (auto& t : threads) t.join();
-  }
-
-  std::unique_ptr<TestDatabase> db_;
-  std::unique_ptr<Store> store_;
 };
 
 TEST_P(OrgStoreContract, CreateMakesTheCreatorOwner) {
@@ -367,10 +293,7 @@ TEST_P(OrgStoreContract, RestrictAndLiftSessions) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, OrgStoreContract,
-                         ::testing::ValuesIn(contract::store_factories()),
-                         [](const ::testing::TestParamInfo<StoreFactory>& info) {
-                           return info.param.name;
-                         });
+                         ::testing::ValuesIn(contract::store_factories()), contract::backend_name);
 
 }  // namespace
 }  // namespace twostep::store

@@ -365,7 +365,8 @@ export async function securityView(root) {
         },
       });
       body.replaceChildren(container);
-      container.querySelector('h2')?.focus();
+      // An enrolment view may name its first field (e.g. where a YubiKey types).
+      (container.querySelector('[autofocus]') || container.querySelector('h2'))?.focus();
     } catch (err) {
       if (!(await redirectIfSignedOut(err))) errors.show(err.message);
     }

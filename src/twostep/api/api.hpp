@@ -14,6 +14,7 @@
 #include "twostep/services/audit.hpp"
 #include "twostep/services/login.hpp"
 #include "twostep/services/orgs.hpp"
+#include "twostep/services/security_keys.hpp"
 #include "twostep/services/sessions.hpp"
 #include "twostep/services/throttle.hpp"
 #include "twostep/services/twofa.hpp"
@@ -28,6 +29,7 @@ struct Services {
   services::Login& login;
   services::Throttles& throttles;
   services::Orgs& orgs;
+  services::SecurityKeys& security_keys;
   services::AppPasswords& app_passwords;
 };
 

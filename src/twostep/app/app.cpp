@@ -75,6 +75,12 @@ core::Result<std::unique_ptr<App>> App::open(core::Config config) {
                                                 *app->throttles_);
   app->login_ = std::make_unique<services::Login>(deps, *app->audit_, *app->sessions_, *app->twofa_,
                                                   *app->throttles_, app->orgs_.get());
+  try {
+    app->security_keys_ =
+        std::make_unique<services::SecurityKeys>(deps, *app->audit_, *app->twofa_, *app->login_);
+  } catch (const std::invalid_argument& e) {
+    return fail(Code::kInvalidArgument, "invalid_config", e.what());
+  }
   app->app_passwords_ = std::make_unique<services::AppPasswords>(
       deps, *app->audit_, *app->throttles_, *app->twofa_, app->orgs_.get());
   return app;
@@ -84,7 +90,8 @@ App::~App() = default;
 
 namespace {
 net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFactor& twofa,
-                                  services::Orgs& orgs, http::WorkerPool& db) {
+                                  services::Orgs& orgs, services::SecurityKeys& keys,
+                                  http::WorkerPool& db) {
   auto ex = co_await net::this_coro::executor;
   net::steady_timer timer(ex);
   for (;;) {
@@ -96,6 +103,7 @@ net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFac
       sessions.purge_expired();
       twofa.purge_unconfirmed();
       orgs.enforce_deadlines();  // grace periods that ended since the last round
+      keys.purge_expired();
       return 0;
     });
   }
@@ -113,7 +121,7 @@ int App::serve() {
   http::Router router;
   auto handle = api::add_routes(router, api::ApiOptions{cfg, web_dir},
                                 api::Services{*audit_, *accounts_, *sessions_, *twofa_, *login_,
-                                              *throttles_, *orgs_, *app_passwords_},
+                                              *throttles_, *orgs_, *security_keys_, *app_passwords_},
                                 api::Pools{hash_pool, db_pool}, metrics_);
 
   http::ServerOptions opts;
@@ -138,7 +146,8 @@ int App::serve() {
     std::fprintf(stderr, "twostep: %s\n", bound.error().message.c_str());
     return 1;
   }
-  net::co_spawn(server.io(), housekeeping(*sessions_, *twofa_, *orgs_, db_pool), net::detached);
+  net::co_spawn(server.io(), housekeeping(*sessions_, *twofa_, *orgs_, *security_keys_, db_pool),
+                net::detached);
   std::printf("listening on http://%s\n", bound->c_str());
   std::fflush(stdout);
   LOG_INFO("twostep " << TWOSTEP_VERSION << " serving " << cfg.server.public_url

@@ -14,6 +14,7 @@
 #include "twostep/services/audit.hpp"
 #include "twostep/services/login.hpp"
 #include "twostep/services/orgs.hpp"
+#include "twostep/services/security_keys.hpp"
 #include "twostep/services/sessions.hpp"
 #include "twostep/services/throttle.hpp"
 #include "twostep/services/twofa.hpp"
@@ -38,6 +39,7 @@ class App {
   services::TwoFactor& twofa() { return *twofa_; }
   services::Audit& audit() { return *audit_; }
   services::Orgs& orgs() { return *orgs_; }
+  services::SecurityKeys& security_keys() { return *security_keys_; }
   services::AppPasswords& app_passwords() { return *app_passwords_; }
 
  private:
@@ -55,6 +57,7 @@ class App {
   std::unique_ptr<services::TwoFactor> twofa_;
   std::unique_ptr<services::Orgs> orgs_;  // before login_, which uses it
   std::unique_ptr<services::Login> login_;
+  std::unique_ptr<services::SecurityKeys> security_keys_;
   std::unique_ptr<services::AppPasswords> app_passwords_;
 };
 

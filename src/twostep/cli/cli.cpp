@@ -5,8 +5,11 @@
 
 #include <cstdio>
 #include <ctime>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <optional>
+#include <sstream>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -218,6 +221,16 @@ int run(int argc, char** argv) {
   auto* org_remove = org->add_subcommand("remove", "Remove a user from an organisation");
   org_remove->add_option("ORG", org_ref, "Organisation id or name")->required();
   org_remove->add_option("USER", name, "Username")->required();
+  auto* yubikey = cli.add_subcommand("yubikey", "Manage Yubico OTP keys");
+  yubikey->require_subcommand(1);
+  std::string key_file;
+  bool replace_keys = false;
+  auto* yubikey_import = yubikey->add_subcommand(
+      "import", "Import keys from a personalization tool's CSV export (- = standard input)");
+  yubikey_import->add_option("FILE", key_file, "CSV file")->required();
+  yubikey_import->add_flag("--replace", replace_keys,
+                           "Replace keys already imported (they were reprogrammed)");
+  auto* yubikey_list = yubikey->add_subcommand("list", "List imported keys and who uses them");
   auto* apppw = cli.add_subcommand("app-password", "Manage a user's application passwords");
   apppw->require_subcommand(1);
   int64_t apppw_id = 0;
@@ -276,6 +289,33 @@ int run(int argc, char** argv) {
   if (org->parsed()) {
     return org_command(**app, org->get_subcommands().front()->get_name(),
                        OrgArgs{org_ref, name, owner, role, require_2fa, grace_days});
+  }
+  if (yubikey_import->parsed()) {
+    std::string text;
+    if (key_file == "-") {
+      text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    } else {
+      std::ifstream in(key_file, std::ios::binary);
+      if (!in) return fatal("cannot read " + key_file);
+      std::ostringstream ss;
+      ss << in.rdbuf();
+      text = ss.str();
+    }
+    auto n = (*app)->security_keys().import_yubikeys(text, replace_keys, kCliClient);
+    core::secure_zero(text.data(), text.size());
+    if (!n) return fatal(n.error().message);
+    std::cout << "imported " << *n << " new YubiKey" << (*n == 1 ? "" : "s") << "\n";
+    return 0;
+  }
+  if (yubikey_list->parsed()) {
+    auto keys = (*app)->security_keys().list_yubikeys();
+    if (!keys) return fatal(keys.error().message);
+    std::printf("%-34s %-22s %-22s %s\n", "PUBLIC ID", "IMPORTED", "LAST USED", "USER");
+    for (const auto& k : *keys) {
+      std::printf("%-34s %-22s %-22s %s\n", k.public_id.c_str(), format_time(k.imported_at).c_str(),
+                  format_time(k.last_used_at).c_str(), k.owner.empty() ? "-" : k.owner.c_str());
+    }
+    return 0;
   }
   if (apppw_list->parsed() || apppw_revoke->parsed()) {
     auto user = (*app)->store().user_by_name(name);

@@ -98,6 +98,15 @@ struct SmsConfig {
   std::string twilio_base_url = "https://api.twilio.com";
 };
 
+// Security keys (WebAuthn). The RP id is the host of server.public_url and its origin is
+// always accepted; `origins` adds others (e.g. a second name for the same server).
+struct WebauthnConfig {
+  std::vector<std::string> origins;
+  std::string rp_name = "twostep";              // shown by the browser and the key
+  std::string user_verification = "preferred";  // required | preferred | discouraged
+  std::string attestation = "none";             // none | indirect | direct (conveyance)
+};
+
 struct Config {
   ServerConfig server;
   DatabaseConfig database;
@@ -108,6 +117,7 @@ struct Config {
   RateLimitConfig rate_limit;
   TotpConfig totp;
   SmsConfig sms;
+  WebauthnConfig webauthn;
 
   // True when public_url is https: cookies get Secure, responses get HSTS.
   bool https() const;

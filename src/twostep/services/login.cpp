@@ -180,7 +180,7 @@ Result<SecondStepOutcome> Login::second_factor(const SessionView& pending, std::
     return fail(Code::kFailedPrecondition, "conflict", "This sign-in is already complete.");
   }
   TS_RETURN_IF_ERROR(check_second_factor_lock(pending.user.id));
-  auto check = twofa_.check_code(pending.user, type, code, method_id);
+  auto check = twofa_.check_code(pending.user, type, code, method_id, &client);
   if (!check) {
     if (check.error().code != Code::kUnauthenticated) return tl::unexpected(check.error());
     return tl::unexpected(record_failure(pending, type, check.error(), client));
@@ -208,6 +208,20 @@ Result<SecondStepOutcome> Login::complete(const SessionView& pending, const Code
 Result<IssuedSession> Login::reauth(const SessionView& current, std::string_view password,
                                     std::string_view type, std::string_view code,
                                     const Client& client) {
+  return reauth(
+      current, password,
+      [&]() -> Result<CodeCheck> {
+        if (type.empty() || code.empty()) {
+          return fail(Code::kInvalidArgument, "invalid_request",
+                      "type and code: a second factor is required.");
+        }
+        return twofa_.check_code(current.user, type, code, std::nullopt, &client);
+      },
+      client);
+}
+
+Result<IssuedSession> Login::reauth(const SessionView& current, std::string_view password,
+                                    const FactorCheck& second_factor, const Client& client) {
   const std::string key = "login:user:" + current.user.username;
   TS_RETURN_IF_ERROR(throttles_.check(key));
   if (!crypto::verify_password(current.user.password_hash, password)) {
@@ -220,11 +234,7 @@ Result<IssuedSession> Login::reauth(const SessionView& current, std::string_view
   if (twofa) {
     const std::string fkey = "2fa:user:" + std::to_string(current.user.id);
     TS_RETURN_IF_ERROR(throttles_.check(fkey));
-    if (type.empty() || code.empty()) {
-      return fail(Code::kInvalidArgument, "invalid_request",
-                  "type and code: a second factor is required.");
-    }
-    auto check = twofa_.check_code(current.user, type, code, std::nullopt);
+    auto check = second_factor();
     if (!check) {
       if (check.error().code == Code::kUnauthenticated) {
         audit_.record(current.user.id, "reauth_failed", client, {{"reason", "second_factor"}});

@@ -3,6 +3,7 @@
 // step, and re-authentication for sensitive changes.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -65,6 +66,12 @@ class Login {
   Result<IssuedSession> reauth(const SessionView& current, std::string_view password,
                                std::string_view type, std::string_view code,
                                const Client& client);
+  // The same with the second factor checked by `second_factor` (security keys), which is
+  // called only after the password matched and when 2FA is on; a kUnauthenticated answer
+  // counts as a failed second factor.
+  using FactorCheck = std::function<Result<CodeCheck>()>;
+  Result<IssuedSession> reauth(const SessionView& current, std::string_view password,
+                               const FactorCheck& second_factor, const Client& client);
   // Signs a brand-new account in (after sign-up).
   Result<IssuedSession> start_session(const store::User& user, bool remember, const Client& client);
 

@@ -151,6 +151,15 @@ struct OrgAuditEvent {
   std::string subject_name;
 };
 
+// A Yubico OTP key imported from a personalization tool's export.
+struct YubikeyRecord {
+  std::string public_id;      // lower-case modhex
+  std::string secret;         // private id + AES key, sealed by the caller; opaque bytes here
+  int64_t last_counter = -1;  // highest accepted (session counter << 8 | use); -1 = never used
+  int64_t imported_at = 0;
+  int64_t last_used_at = 0;
+};
+
 // An application password for protocol clients (IMAP, WebDAV). Only a keyed hash is stored.
 struct AppPassword {
   int64_t id = 0;
@@ -294,6 +303,31 @@ class Store {
   // kFull. Both return how many sessions changed.
   virtual Result<int> restrict_sessions_without_2fa(int64_t user_id) = 0;
   virtual Result<int> lift_restricted_sessions(int64_t user_id) = 0;
+
+  // --- security keys: Yubico OTP keys and WebAuthn challenges ---------------
+  // (WebAuthn credentials and YubiKey bindings are methods; the WebAuthn signature counter
+  // uses advance_method_step.)
+  // Adds imported keys in one transaction. Without `replace`, a public id that is already
+  // known is kAlreadyExists and nothing is written; with it, the key's secret is replaced and
+  // its counter reset (the key was reprogrammed). Returns how many keys were new.
+  virtual Result<int> import_yubikeys(const std::vector<YubikeyRecord>& keys, bool replace,
+                                      int64_t now) = 0;
+  virtual Result<YubikeyRecord> yubikey_by_public_id(const std::string& public_id) = 0;
+  // Ordered by public id.
+  virtual Result<std::vector<YubikeyRecord>> list_yubikeys() = 0;
+  // Use-once: sets last_counter = counter and last_used_at = now only if counter >
+  // last_counter. true when this call won; kNotFound for an unknown key.
+  virtual Result<bool> advance_yubikey_counter(const std::string& public_id, int64_t counter,
+                                               int64_t now) = 0;
+  // Stores a challenge for (session, purpose), replacing an earlier one. kNotFound when the
+  // session is gone.
+  virtual Status put_webauthn_challenge(int64_t session_id, const std::string& purpose,
+                                        const std::string& challenge, int64_t expires_at) = 0;
+  // Takes the challenge in one write (deleted whether or not it has expired): returns it when
+  // it had not expired at `now`, kNotFound otherwise. Two concurrent takes: one wins.
+  virtual Result<std::string> take_webauthn_challenge(int64_t session_id,
+                                                      const std::string& purpose, int64_t now) = 0;
+  virtual Result<int> delete_expired_webauthn_challenges(int64_t now) = 0;
 
   // --- application passwords -------------------------------------------------
   // `p.id` is ignored. One conditional insert: kFailedPrecondition "too_many_app_passwords"

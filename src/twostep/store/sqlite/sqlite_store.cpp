@@ -282,6 +282,17 @@ Method read_method(const Query& q) {
   return m;
 }
 
+// A use-once conditional UPDATE: true when this call changed the row; otherwise false when
+// the row exists (the step or counter was already spent), kNotFound when it does not.
+core::Result<bool> won_or_spent(Query& update, Query& exists, const char* what) {
+  TS_ASSIGN_OR_RETURN(int changed, update.run());
+  if (changed == 1) {
+    return true;
+  }
+  TS_RETURN_IF_ERROR(exists.scalar(what));
+  return false;
+}
+
 // Reads exactly one row with `read`; kNotFound (naming `what`) when there is none.
 template <class Read>
 auto one(Query& q, Read read, const char* what) -> core::Result<decltype(read(q))> {
@@ -989,21 +1000,13 @@ Status SqliteStore::update_method_params(int64_t user_id, int64_t method_id,
 
 Result<bool> SqliteStore::advance_method_step(int64_t method_id, int64_t step, int64_t now) {
   auto c = lease(Access::kWrite);
-  {
-    TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                         "UPDATE methods SET last_step = ?, last_used_at = ? "
-                                         "WHERE id = ? AND last_step < ?"));
-    q.bind_int(step).bind_int(now).bind_int(method_id).bind_int(step);
-    TS_ASSIGN_OR_RETURN(int changed, q.run());
-    if (changed == 1) {
-      return true;
-    }
-  }
-  // Lost (or the method is gone): tell the two apart for the caller.
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT 1 FROM methods WHERE id = ?"));
-  q.bind_int(method_id);
-  TS_RETURN_IF_ERROR(q.scalar("Method"));
-  return false;
+  TS_ASSIGN_OR_RETURN(Query update, prepare(*c,
+                                            "UPDATE methods SET last_step = ?, last_used_at = ? "
+                                            "WHERE id = ? AND last_step < ?"));
+  update.bind_int(step).bind_int(now).bind_int(method_id).bind_int(step);
+  TS_ASSIGN_OR_RETURN(Query exists, prepare(*c, "SELECT 1 FROM methods WHERE id = ?"));
+  exists.bind_int(method_id);
+  return won_or_spent(update, exists, "Method");
 }
 
 Status SqliteStore::touch_method(int64_t method_id, int64_t now) {
@@ -1344,6 +1347,130 @@ Result<int> SqliteStore::lift_restricted_sessions(int64_t user_id) {
   q.bind_int(static_cast<int>(SessionState::kFull))
       .bind_int(user_id)
       .bind_int(static_cast<int>(SessionState::kEnrollmentRequired));
+  return q.run();
+}
+
+// --- security keys -----------------------------------------------------------
+
+namespace {
+
+#define TWOSTEP_YUBIKEY_COLUMNS "public_id, secret, last_counter, imported_at, last_used_at"
+
+YubikeyRecord read_yubikey(const Query& q) {
+  YubikeyRecord k;
+  k.public_id = q.col_text(0);
+  k.secret = q.col_blob(1);
+  k.last_counter = q.col_int(2);
+  k.imported_at = q.col_int(3);
+  k.last_used_at = q.col_int(4);
+  return k;
+}
+
+}  // namespace
+
+Result<int> SqliteStore::import_yubikeys(const std::vector<YubikeyRecord>& keys, bool replace,
+                                         int64_t now) {
+  auto c = lease(Access::kWrite);
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  int added = 0;
+  for (const YubikeyRecord& k : keys) {
+    int64_t exists = 0;
+    {
+      TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                           "SELECT EXISTS(SELECT 1 FROM yubikeys "
+                                           "WHERE public_id = ?)"));
+      q.bind_text(k.public_id);
+      TS_ASSIGN_OR_RETURN(exists, q.scalar("YubiKey"));
+    }
+    if (exists != 0 && !replace) {
+      return core::fail(Code::kAlreadyExists, "yubikey_exists",
+                        "A YubiKey with public id " + k.public_id + " is already imported.");
+    }
+    // A reprogrammed key (replace) starts its counter again.
+    TS_ASSIGN_OR_RETURN(Query q,
+                        prepare(*c, exists != 0 ? "UPDATE yubikeys SET secret = ?, imported_at = "
+                                                  "?, last_counter = -1, last_used_at = 0 "
+                                                  "WHERE public_id = ?"
+                                                : "INSERT INTO yubikeys(secret, imported_at, "
+                                                  "public_id) VALUES(?, ?, ?)"));
+    q.bind_blob(k.secret).bind_int(now).bind_text(k.public_id);
+    TS_RETURN_IF_ERROR(q.run());
+    added += exists != 0 ? 0 : 1;
+  }
+  TS_RETURN_IF_ERROR(tx.commit());
+  return added;
+}
+
+Result<YubikeyRecord> SqliteStore::yubikey_by_public_id(const std::string& public_id) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(
+      Query q, prepare(*c, "SELECT " TWOSTEP_YUBIKEY_COLUMNS " FROM yubikeys WHERE public_id = ?"));
+  q.bind_text(public_id);
+  return one(q, read_yubikey, "YubiKey");
+}
+
+Result<std::vector<YubikeyRecord>> SqliteStore::list_yubikeys() {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(
+      Query q, prepare(*c, "SELECT " TWOSTEP_YUBIKEY_COLUMNS " FROM yubikeys ORDER BY public_id"));
+  return all(q, read_yubikey);
+}
+
+Result<bool> SqliteStore::advance_yubikey_counter(const std::string& public_id, int64_t counter,
+                                                  int64_t now) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query update,
+                      prepare(*c,
+                              "UPDATE yubikeys SET last_counter = ?, last_used_at = ? "
+                              "WHERE public_id = ? AND last_counter < ?"));
+  update.bind_int(counter).bind_int(now).bind_text(public_id).bind_int(counter);
+  TS_ASSIGN_OR_RETURN(Query exists, prepare(*c, "SELECT 1 FROM yubikeys WHERE public_id = ?"));
+  exists.bind_text(public_id);
+  return won_or_spent(update, exists, "YubiKey");
+}
+
+Status SqliteStore::put_webauthn_challenge(int64_t session_id, const std::string& purpose,
+                                           const std::string& challenge, int64_t expires_at) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "INSERT INTO webauthn_challenges(session_id, purpose, "
+                                       "challenge, expires_at) VALUES(?1, ?2, ?3, ?4) "
+                                       "ON CONFLICT(session_id, purpose) DO UPDATE SET "
+                                       "challenge = ?3, expires_at = ?4"));
+  q.bind_int(session_id).bind_text(purpose).bind_blob(challenge).bind_int(expires_at);
+  auto r = q.run();
+  if (!r) {
+    return refine(std::move(r.error()), Code::kNotFound, "not_found", "Session not found.");
+  }
+  return core::ok();
+}
+
+Result<std::string> SqliteStore::take_webauthn_challenge(int64_t session_id,
+                                                         const std::string& purpose, int64_t now) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "DELETE FROM webauthn_challenges WHERE session_id = ? "
+                                       "AND purpose = ? RETURNING challenge, expires_at"));
+  q.bind_int(session_id).bind_text(purpose);
+  TS_ASSIGN_OR_RETURN(bool row, q.step());
+  if (!row) {
+    return not_found("Challenge");
+  }
+  std::string challenge = q.col_blob(0);
+  int64_t expires_at = q.col_int(1);
+  TS_RETURN_IF_ERROR(q.finish());
+  if (expires_at <= now) {
+    return not_found("Challenge");
+  }
+  return challenge;
+}
+
+Result<int> SqliteStore::delete_expired_webauthn_challenges(int64_t now) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q,
+                      prepare(*c, "DELETE FROM webauthn_challenges WHERE expires_at <= ?"));
+  q.bind_int(now);
   return q.run();
 }
 

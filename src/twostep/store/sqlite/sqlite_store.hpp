@@ -144,6 +144,18 @@ class SqliteStore final : public Store {
   Result<std::vector<OrgAuditEvent>> org_audit(int64_t org_id, int limit) override;
   Result<int> restrict_sessions_without_2fa(int64_t user_id) override;
   Result<int> lift_restricted_sessions(int64_t user_id) override;
+  // security keys
+  Result<int> import_yubikeys(const std::vector<YubikeyRecord>& keys, bool replace,
+                              int64_t now) override;
+  Result<YubikeyRecord> yubikey_by_public_id(const std::string& public_id) override;
+  Result<std::vector<YubikeyRecord>> list_yubikeys() override;
+  Result<bool> advance_yubikey_counter(const std::string& public_id, int64_t counter,
+                                       int64_t now) override;
+  Status put_webauthn_challenge(int64_t session_id, const std::string& purpose,
+                                const std::string& challenge, int64_t expires_at) override;
+  Result<std::string> take_webauthn_challenge(int64_t session_id, const std::string& purpose,
+                                              int64_t now) override;
+  Result<int> delete_expired_webauthn_challenges(int64_t now) override;
 
   Result<AppPassword> create_app_password(const AppPassword& p, int max_per_user) override;
   Result<std::vector<AppPassword>> app_passwords_of_user(int64_t user_id) override;
