@@ -2,7 +2,7 @@
 // confirm. Every enrolment view exports enrol(container, {me, onConfirmed, onCancel}).
 
 import { post } from '../lib/api.js';
-import { base64Utf8, errorBox, field, groupsOf4, h, onSubmit } from '../lib/dom.js';
+import { base64Utf8, errorBox, field, groupsOf4, h, oneTimeCodeAttrs, onSubmit } from '../lib/dom.js';
 
 export async function enrol(container, { onConfirmed, onCancel }) {
   const started = await post('/methods/totp', {});
@@ -11,17 +11,7 @@ export async function enrol(container, { onConfirmed, onCancel }) {
   const errors = errorBox();
   const code = field(
     'Code from the app',
-    {
-      type: 'text',
-      name: 'code',
-      autocomplete: 'one-time-code',
-      inputmode: 'numeric',
-      pattern: '[0-9 ]*',
-      maxlength: 12,
-      spellcheck: 'false',
-      required: true,
-      'data-testid': 'totp-code',
-    },
+    { ...oneTimeCodeAttrs('totp-code'), required: true },
     'The 6 digits the app shows now.',
   );
   const cancel = h('button', { type: 'button', class: 'secondary', 'data-testid': 'totp-cancel' }, 'Cancel');

@@ -2,11 +2,12 @@
 // request, or a recovery code.
 
 import { ApiError, post } from '../lib/api.js';
-import { errorBox, field, h, onSubmit, setTitle } from '../lib/dom.js';
+import { errorBox, field, h, oneTimeCodeAttrs, onSubmit, setTitle } from '../lib/dom.js';
 import { METHOD_TYPES, typeName } from '../lib/methods.js';
 import { navigate } from '../lib/router.js';
 import { showNav } from '../lib/session.js';
 import { getAssertion, webauthnSupported } from '../lib/webauthn.js';
+import { drawSmsStep } from './second-step-sms.js';
 import { afterSignIn } from '../lib/return-to.js';
 
 // state: {methods:[{id,type,label}], default:id}
@@ -173,19 +174,12 @@ export function renderSecondStep(root, state) {
         h('p', {}, info.codePrompt || 'Enter the code.'),
         codeForm({
           label: 'Code',
-          inputAttrs: {
-            type: 'text',
-            name: 'code',
-            autocomplete: 'one-time-code',
-            inputmode: 'numeric',
-            pattern: '[0-9 ]*',
-            maxlength: 12,
-            ...(info.codeInput || {}),
-            'data-testid': 'code-input',
-          },
+          inputAttrs: { ...oneTimeCodeAttrs('code-input'), ...(info.codeInput || {}), 'data-testid': 'code-input' },
           body: (value) => ({ type: info.codeType || m.type, code: value.replace(/\s+/g, ''), method_id: m.id }),
         }),
       );
+    } else if (info.signIn === 'sms') {
+      drawSmsStep(panel, { method: m, heading, codeForm });
     } else if (info.signIn === 'webauthn' && webauthnSupported()) {
       panel.replaceChildren(
         heading,

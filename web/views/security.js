@@ -50,7 +50,10 @@ export async function securityView(root) {
     ),
   );
 
-  const reauthOpts = () => ({ twofa: Boolean(me.twofa_enabled) });
+  const reauthOpts = () => ({
+    twofa: Boolean(me.twofa_enabled),
+    types: (me.methods || []).map((m) => m.type),
+  });
 
   async function refresh(message) {
     me = (await loadMe()) || me;

@@ -16,6 +16,7 @@
 #include "twostep/services/orgs.hpp"
 #include "twostep/services/security_keys.hpp"
 #include "twostep/services/sessions.hpp"
+#include "twostep/services/sms.hpp"
 #include "twostep/services/throttle.hpp"
 #include "twostep/services/twofa.hpp"
 
@@ -28,6 +29,7 @@ struct Services {
   services::TwoFactor& twofa;
   services::Login& login;
   services::Throttles& throttles;
+  services::Sms& sms;
   services::Orgs& orgs;
   services::SecurityKeys& security_keys;
   services::AppPasswords& app_passwords;
@@ -36,6 +38,7 @@ struct Services {
 struct Pools {
   http::WorkerPool& hash;  // Argon2id: sized by a memory budget
   http::WorkerPool& db;    // store calls
+  http::WorkerPool& sms;   // SMS gateway calls (block on the network for seconds)
 };
 
 struct ApiOptions {

@@ -16,6 +16,8 @@
 #include "twostep/services/orgs.hpp"
 #include "twostep/services/security_keys.hpp"
 #include "twostep/services/sessions.hpp"
+#include "twostep/services/sms.hpp"
+#include "twostep/services/sms_gateway.hpp"
 #include "twostep/services/throttle.hpp"
 #include "twostep/services/twofa.hpp"
 #include "twostep/store/store.hpp"
@@ -38,6 +40,8 @@ class App {
   services::Sessions& sessions() { return *sessions_; }
   services::TwoFactor& twofa() { return *twofa_; }
   services::Audit& audit() { return *audit_; }
+  services::Sms& sms() { return *sms_; }
+  services::SmsGateway& sms_gateway() { return *sms_gateway_; }
   services::Orgs& orgs() { return *orgs_; }
   services::SecurityKeys& security_keys() { return *security_keys_; }
   services::AppPasswords& app_passwords() { return *app_passwords_; }
@@ -57,6 +61,8 @@ class App {
   std::unique_ptr<services::TwoFactor> twofa_;
   std::unique_ptr<services::Orgs> orgs_;  // before login_, which uses it
   std::unique_ptr<services::Login> login_;
+  std::unique_ptr<services::SmsGateway> sms_gateway_;
+  std::unique_ptr<services::Sms> sms_;
   std::unique_ptr<services::SecurityKeys> security_keys_;
   std::unique_ptr<services::AppPasswords> app_passwords_;
 };

@@ -17,6 +17,7 @@
 #include "twostep/app/app.hpp"
 #include "twostep/core/config.hpp"
 #include "twostep/core/secret.hpp"
+#include "twostep/factors/sms/phone.hpp"
 
 namespace twostep::cli {
 namespace {
@@ -190,6 +191,17 @@ int run(int argc, char** argv) {
   user_passwd->add_option("NAME", name, "Username")->required();
   user_passwd->add_flag("--password-stdin", password_stdin, "Read the password from standard input");
 
+  auto* sms = cli.add_subcommand("sms", "Check phone numbers and the SMS gateway");
+  sms->require_subcommand(1);
+  std::string phone;
+  std::string region;
+  auto* sms_check = sms->add_subcommand("check", "Show whether a number may receive SMS codes");
+  sms_check->add_option("NUMBER", phone, "+41 79 123 45 67, or national with --region")->required();
+  sms_check->add_option("--region", region, "Region of a national number, e.g. CH");
+  auto* sms_test =
+      sms->add_subcommand("test", "Send a test message through the configured gateway");
+  sms_test->add_option("NUMBER", phone, "+41 79 123 45 67, or national with --region")->required();
+  sms_test->add_option("--region", region, "Region of a national number, e.g. CH");
   auto* org = cli.add_subcommand("org", "Manage organisations, their members and 2FA policy");
   org->require_subcommand(1);
   std::string org_ref;
@@ -283,6 +295,19 @@ int run(int argc, char** argv) {
                   u.disabled ? "disabled" : "active", on && *on ? "on" : "off",
                   format_time(u.created_at).c_str(), format_time(u.last_login_at).c_str());
     }
+    return 0;
+  }
+  if (sms_check->parsed() || sms_test->parsed()) {
+    const auto& allowed = (*app)->config().sms.allowed_regions;
+    auto number = factors::sms::parse_phone(phone, region, allowed);
+    if (!number) return fatal(number.error().reason + ": " + number.error().message);
+    std::cout << number->e164 << " (" << factors::sms::region_name(number->region)
+              << ", mobile) may receive codes; shown as " << number->masked << "\n";
+    if (sms_check->parsed()) return 0;
+    auto sent = (*app)->sms_gateway().send(services::SmsMessage{
+        number->e164, "This is a test message from twostep. No action is needed."});
+    if (!sent) return fatal(sent.error().message + " (" + sent.error().detail + ")");
+    std::cout << "sent through the " << (*app)->sms_gateway().name() << " gateway\n";
     return 0;
   }
   if (require_on || require_off) require_2fa = require_on;
