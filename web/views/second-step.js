@@ -8,6 +8,7 @@ import { navigate } from '../lib/router.js';
 import { showNav } from '../lib/session.js';
 import { getAssertion, webauthnSupported } from '../lib/webauthn.js';
 import { drawSmsStep } from './second-step-sms.js';
+import { afterSignIn } from '../lib/return-to.js';
 
 // state: {methods:[{id,type,label}], default:id}
 export function renderSecondStep(root, state) {
@@ -203,7 +204,7 @@ export function renderSecondStep(root, state) {
       showRemaining(result.recovery_codes_remaining);
       return;
     }
-    await navigate('/account');
+    await afterSignIn(navigate);
   }
 
   function showRemaining(count) {
@@ -211,7 +212,7 @@ export function renderSecondStep(root, state) {
     const low = count <= 3;
     const cont = h(
       'button',
-      { type: 'button', class: 'primary wide', 'data-testid': 'continue', onclick: () => navigate('/account') },
+      { type: 'button', class: 'primary wide', 'data-testid': 'continue', onclick: () => afterSignIn(navigate) },
       'Continue',
     );
     root.replaceChildren(

@@ -10,6 +10,7 @@
 #include "twostep/http/pool.hpp"
 #include "twostep/http/router.hpp"
 #include "twostep/services/accounts.hpp"
+#include "twostep/services/app_passwords.hpp"
 #include "twostep/services/audit.hpp"
 #include "twostep/services/login.hpp"
 #include "twostep/services/orgs.hpp"
@@ -31,6 +32,7 @@ struct Services {
   services::Sms& sms;
   services::Orgs& orgs;
   services::SecurityKeys& security_keys;
+  services::AppPasswords& app_passwords;
 };
 
 struct Pools {

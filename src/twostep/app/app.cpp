@@ -85,6 +85,8 @@ core::Result<std::unique_ptr<App>> App::open(core::Config config) {
   TS_RETURN_IF_ERROR(services::check_sms_config(cfg));
   TS_ASSIGN_OR_RETURN(app->sms_gateway_, services::make_sms_gateway(cfg.sms));
   app->sms_ = std::make_unique<services::Sms>(deps, *app->audit_, *app->twofa_, *app->sms_gateway_);
+  app->app_passwords_ = std::make_unique<services::AppPasswords>(
+      deps, *app->audit_, *app->throttles_, *app->twofa_, app->orgs_.get());
   return app;
 }
 
@@ -130,10 +132,11 @@ int App::serve() {
 
   std::string web_dir = cfg.server.web_dir.empty() ? std::string(TWOSTEP_WEB_DIR) : cfg.server.web_dir;
   http::Router router;
-  auto handle = api::add_routes(router, api::ApiOptions{cfg, web_dir},
-                                api::Services{*audit_, *accounts_, *sessions_, *twofa_, *login_,
-                                              *throttles_, *sms_, *orgs_, *security_keys_},
-                                api::Pools{hash_pool, db_pool, sms_pool}, metrics_);
+  auto handle =
+      api::add_routes(router, api::ApiOptions{cfg, web_dir},
+                      api::Services{*audit_, *accounts_, *sessions_, *twofa_, *login_, *throttles_,
+                                    *sms_, *orgs_, *security_keys_, *app_passwords_},
+                      api::Pools{hash_pool, db_pool, sms_pool}, metrics_);
 
   http::ServerOptions opts;
   opts.threads = cfg.server.threads > 0 ? cfg.server.threads : cores;

@@ -10,6 +10,7 @@
 #include "twostep/core/metrics.hpp"
 #include "twostep/crypto/keyring.hpp"
 #include "twostep/services/accounts.hpp"
+#include "twostep/services/app_passwords.hpp"
 #include "twostep/services/audit.hpp"
 #include "twostep/services/login.hpp"
 #include "twostep/services/orgs.hpp"
@@ -43,6 +44,7 @@ class App {
   services::SmsGateway& sms_gateway() { return *sms_gateway_; }
   services::Orgs& orgs() { return *orgs_; }
   services::SecurityKeys& security_keys() { return *security_keys_; }
+  services::AppPasswords& app_passwords() { return *app_passwords_; }
 
  private:
   explicit App(core::Config config) : config_(std::move(config)) {}
@@ -62,6 +64,7 @@ class App {
   std::unique_ptr<services::SmsGateway> sms_gateway_;
   std::unique_ptr<services::Sms> sms_;
   std::unique_ptr<services::SecurityKeys> security_keys_;
+  std::unique_ptr<services::AppPasswords> app_passwords_;
 };
 
 // "127.0.0.1:8080" / "[::1]:8080" → host, port.

@@ -243,6 +243,15 @@ int run(int argc, char** argv) {
   yubikey_import->add_flag("--replace", replace_keys,
                            "Replace keys already imported (they were reprogrammed)");
   auto* yubikey_list = yubikey->add_subcommand("list", "List imported keys and who uses them");
+  auto* apppw = cli.add_subcommand("app-password", "Manage a user's application passwords");
+  apppw->require_subcommand(1);
+  int64_t apppw_id = 0;
+  auto* apppw_list = apppw->add_subcommand("list", "List a user's application passwords");
+  apppw_list->add_option("NAME", name, "Username")->required();
+  auto* apppw_revoke =
+      apppw->add_subcommand("revoke", "Revoke one of a user's application passwords");
+  apppw_revoke->add_option("NAME", name, "Username")->required();
+  apppw_revoke->add_option("ID", apppw_id, "Application password id (from list)")->required();
 
   CLI11_PARSE(cli, argc, argv);
 
@@ -330,6 +339,26 @@ int run(int argc, char** argv) {
     for (const auto& k : *keys) {
       std::printf("%-34s %-22s %-22s %s\n", k.public_id.c_str(), format_time(k.imported_at).c_str(),
                   format_time(k.last_used_at).c_str(), k.owner.empty() ? "-" : k.owner.c_str());
+    }
+    return 0;
+  }
+  if (apppw_list->parsed() || apppw_revoke->parsed()) {
+    auto user = (*app)->store().user_by_name(name);
+    if (!user) return fatal("no such user");
+    if (apppw_revoke->parsed()) {
+      auto st = (*app)->app_passwords().revoke(*user, apppw_id, kCliClient);
+      if (!st) return fatal(st.error().message);
+      std::cout << "revoked application password " << apppw_id << " of " << user->username << "\n";
+      return 0;
+    }
+    auto list = (*app)->app_passwords().list(user->id);
+    if (!list) return fatal(list.error().message);
+    std::printf("%-6s %-32s %-10s %-22s %s\n", "ID", "NAME", "SCOPES", "CREATED", "LAST USED");
+    for (const auto& p : *list) {
+      std::string used = format_time(p.last_used_at);
+      if (!p.last_used_ip.empty()) used += " from " + p.last_used_ip;
+      std::printf("%-6lld %-32s %-10s %-22s %s\n", static_cast<long long>(p.id), p.name.c_str(),
+                  p.scopes.c_str(), format_time(p.created_at).c_str(), used.c_str());
     }
     return 0;
   }

@@ -54,6 +54,7 @@ std::vector<Binding> bindings(Config& c) {
       {"accounts", "password_max_length", &c.accounts.password_max_length},
       {"accounts", "password_min_score", &c.accounts.password_min_score},
       {"orgs", "user_create", &c.orgs.user_create},
+      {"accounts", "protocol_main_password", &c.accounts.protocol_main_password},
       {"sessions", "cookie_domain", &c.sessions.cookie_domain},
       {"sessions", "remember_days", &c.sessions.remember_days},
       {"sessions", "idle_timeout_s", &c.sessions.idle_timeout_s},

@@ -49,6 +49,9 @@ struct AccountsConfig {
   int password_min_length = 10;
   int password_max_length = 256;
   int password_min_score = 3;  // zxcvbn 0..4
+  // Protocols (IMAP, WebDAV) accept the main password while two-step verification is off;
+  // false = application passwords only, for everyone.
+  bool protocol_main_password = true;
 };
 
 struct OrgsConfig {

@@ -249,4 +249,39 @@ inline constexpr auto read_sms_code = [](const auto& q) {
   return c;
 };
 
+// --- application passwords -------------------------------------------------------
+
+#define TWOSTEP_APP_PASSWORD_COLUMNS                                            \
+  "id, user_id, name, scopes, lookup, hash, key_id, created_at, last_used_at, " \
+  "last_used_ip"
+
+// Reads the ten app-password columns starting at column `first`.
+inline constexpr auto read_app_password_at = [](const auto& q, int first) {
+  AppPassword p;
+  p.id = q.col_int(first);
+  p.user_id = q.col_int(first + 1);
+  p.name = q.col_text(first + 2);
+  p.scopes = q.col_text(first + 3);
+  p.lookup = q.col_text(first + 4);
+  p.hash = q.col_text(first + 5);
+  p.key_id = static_cast<uint32_t>(q.col_int(first + 6));
+  p.created_at = q.col_int(first + 7);
+  p.last_used_at = q.col_int(first + 8);
+  p.last_used_ip = q.col_text(first + 9);
+  return p;
+};
+
+inline constexpr auto read_app_password = [](const auto& q) { return read_app_password_at(q, 0); };
+
+// The protocol check's join: the user's columns (TWOSTEP_USER_COLUMNS with "u."), then the
+// password's ("a.").
+#define TWOSTEP_USER_AND_APP_PASSWORD_COLUMNS                                               \
+  "u.id, u.username, u.password_hash, u.disabled, u.created_at, u.last_login_at, a.id, "    \
+  "a.user_id, a.name, a.scopes, a.lookup, a.hash, a.key_id, a.created_at, a.last_used_at, " \
+  "a.last_used_ip"
+
+inline constexpr auto read_user_and_app_password = [](const auto& q) {
+  return std::make_pair(read_user(q), read_app_password_at(q, 6));
+};
+
 }  // namespace twostep::store

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "twostep/core/error.hpp"
@@ -186,6 +187,20 @@ struct SmsReservation {
   int64_t code_id = 0;        // > 0: reserved (counted and inserted, not yet sent)
   int64_t retry_after_s = 0;  // > 0: a code for the same user and number is too recent
   std::string over_quota;     // non-empty: the key of the quota that is full
+};
+
+// An application password for protocol clients (IMAP, WebDAV). Only a keyed hash is stored.
+struct AppPassword {
+  int64_t id = 0;
+  int64_t user_id = 0;
+  std::string name;
+  std::string scopes;   // comma-separated: "mail", "dav", "mail,dav" or "all"
+  std::string lookup;   // the non-secret first group of the password; unique per user
+  std::string hash;     // keyed hash (hex) of "user_id:lookup:secret"
+  uint32_t key_id = 0;  // the master key the hash pepper was derived from
+  int64_t created_at = 0;
+  int64_t last_used_at = 0;  // 0 = never
+  std::string last_used_ip;
 };
 
 class Store {
@@ -370,6 +385,21 @@ class Store {
   // Housekeeping: deletes codes created before `created_before` and quota counts of days
   // before `before_day`; returns how many codes.
   virtual Result<int> sms_purge(int64_t created_before, int64_t before_day) = 0;
+
+  // --- application passwords -------------------------------------------------
+  // `p.id` is ignored. One conditional insert: kFailedPrecondition "too_many_app_passwords"
+  // when the user already has `max_per_user`; kAlreadyExists when (user_id, lookup) is taken;
+  // kNotFound when the user does not exist.
+  virtual Result<AppPassword> create_app_password(const AppPassword& p, int max_per_user) = 0;
+  // Oldest first.
+  virtual Result<std::vector<AppPassword>> app_passwords_of_user(int64_t user_id) = 0;
+  // The protocol check's one indexed read: the user named `username` (case-insensitive)
+  // and their application password with `lookup`. kNotFound when either is missing.
+  virtual Result<std::pair<User, AppPassword>> app_password_for_login(
+      const std::string& username, const std::string& lookup) = 0;
+  virtual Status touch_app_password(int64_t id, int64_t now, const std::string& ip) = 0;
+  // Returns what was deleted; kNotFound if the password is not the user's.
+  virtual Result<AppPassword> delete_app_password(int64_t user_id, int64_t id) = 0;
 };
 
 // Opens the backend named by a database URL: "sqlite:PATH" (or "sqlite::memory:").

@@ -1634,4 +1634,79 @@ Result<int> PgStore::sms_purge(int64_t created_before, int64_t before_day) {
   return deleted;
 }
 
+// --- application passwords -------------------------------------------------------
+
+Result<AppPassword> PgStore::create_app_password(const AppPassword& p, int max_per_user) {
+  // SQLite's single statement "insert if fewer than max" is atomic under its one writer; here
+  // two creations at max - 1 would both count max - 1, so the user's row is locked first and the
+  // count is read after the lock.
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  TS_RETURN_IF_ERROR(lock_user(*c, p.user_id));
+  Query q(*c,
+          "INSERT INTO app_passwords(user_id, name, scopes, lookup, hash, key_id, created_at) "
+          "SELECT $1, $2, $3, $4, $5, $6, $7 WHERE "
+          "(SELECT COUNT(*) FROM app_passwords WHERE user_id = $1) < $8 "
+          "RETURNING " TWOSTEP_APP_PASSWORD_COLUMNS);
+  q.bind_int(p.user_id)
+      .bind_text(p.name)
+      .bind_text(p.scopes)
+      .bind_text(p.lookup)
+      .bind_text(p.hash)
+      .bind_int(p.key_id)
+      .bind_int(p.created_at)
+      .bind_int(max_per_user);
+  auto rows = q.exec();
+  if (!rows) {
+    return refine(std::move(rows.error()), Code::kAlreadyExists, "already_exists",
+                  "That application password already exists.");
+  }
+  if (rows->size() == 0) {
+    return core::fail(Code::kFailedPrecondition, "too_many_app_passwords",
+                      "You have " + std::to_string(max_per_user) +
+                          " application passwords, the most allowed. Revoke one you no "
+                          "longer use first.");
+  }
+  AppPassword created = read_app_password((*rows)[0]);
+  TS_RETURN_IF_ERROR(tx.commit());
+  return created;
+}
+
+Result<std::vector<AppPassword>> PgStore::app_passwords_of_user(int64_t user_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "SELECT " TWOSTEP_APP_PASSWORD_COLUMNS
+              " FROM app_passwords WHERE user_id = $1 ORDER BY created_at, id");
+  q.bind_int(user_id);
+  return all(q, read_app_password);
+}
+
+Result<std::pair<User, AppPassword>> PgStore::app_password_for_login(const std::string& username,
+                                                                     const std::string& lookup) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  // The username expression of the index users_username_nocase, as in user_by_name.
+  Query q(*c, "SELECT " TWOSTEP_USER_AND_APP_PASSWORD_COLUMNS
+              " FROM users u JOIN app_passwords a ON a.user_id = u.id "
+              "WHERE lower(u.username COLLATE \"C\") = lower($1 COLLATE \"C\") "
+              "AND a.lookup = $2");
+  q.bind_text(username).bind_text(lookup);
+  return one(q, read_user_and_app_password, "Application password");
+}
+
+Status PgStore::touch_app_password(int64_t id, int64_t now, const std::string& ip) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "UPDATE app_passwords SET last_used_at = $1, last_used_ip = $2 WHERE id = $3");
+  q.bind_int(now).bind_text(display_text(ip)).bind_int(id);
+  return expect_changed(q.run(), "Application password");
+}
+
+Result<AppPassword> PgStore::delete_app_password(int64_t user_id, int64_t id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "DELETE FROM app_passwords WHERE id = $1 AND user_id = $2 "
+          "RETURNING " TWOSTEP_APP_PASSWORD_COLUMNS);
+  q.bind_int(id).bind_int(user_id);
+  return one(q, read_app_password, "Application password");
+}
+
 }  // namespace twostep::store::postgres

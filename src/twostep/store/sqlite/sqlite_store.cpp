@@ -1420,4 +1420,81 @@ Result<int> SqliteStore::sms_purge(int64_t created_before, int64_t before_day) {
   return deleted;
 }
 
+// --- application passwords ---------------------------------------------------
+
+Result<AppPassword> SqliteStore::create_app_password(const AppPassword& p, int max_per_user) {
+  // The limit and the insert are one statement, so two concurrent creations at max - 1 can
+  // never both succeed.
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(
+      Query q, prepare(*c,
+                       "INSERT INTO app_passwords(user_id, name, scopes, lookup, hash, key_id, "
+                       "created_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE "
+                       "(SELECT COUNT(*) FROM app_passwords WHERE user_id = ?1) < ?8 "
+                       "RETURNING " TWOSTEP_APP_PASSWORD_COLUMNS));
+  q.bind_int(p.user_id)
+      .bind_text(p.name)
+      .bind_text(p.scopes)
+      .bind_text(p.lookup)
+      .bind_text(p.hash)
+      .bind_int(p.key_id)
+      .bind_int(p.created_at)
+      .bind_int(max_per_user);
+  auto row = q.step();
+  if (!row) {
+    Error e = std::move(row.error());
+    if (e.code == Code::kNotFound) {
+      return refine(std::move(e), Code::kNotFound, "not_found", "User not found.");
+    }
+    return refine(std::move(e), Code::kAlreadyExists, "already_exists",
+                  "That application password already exists.");
+  }
+  if (!*row) {
+    return core::fail(Code::kFailedPrecondition, "too_many_app_passwords",
+                      "You have " + std::to_string(max_per_user) +
+                          " application passwords, the most allowed. Revoke one you no "
+                          "longer use first.");
+  }
+  AppPassword created = read_app_password(q);
+  TS_RETURN_IF_ERROR(q.finish());
+  return created;
+}
+
+Result<std::vector<AppPassword>> SqliteStore::app_passwords_of_user(int64_t user_id) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT " TWOSTEP_APP_PASSWORD_COLUMNS
+                                           " FROM app_passwords WHERE user_id = ? "
+                                           "ORDER BY created_at, id"));
+  q.bind_int(user_id);
+  return all(q, read_app_password);
+}
+
+Result<std::pair<User, AppPassword>> SqliteStore::app_password_for_login(
+    const std::string& username, const std::string& lookup) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT " TWOSTEP_USER_AND_APP_PASSWORD_COLUMNS
+                                           " FROM users u JOIN app_passwords a ON a.user_id = u.id "
+                                           "WHERE u.username = ? AND a.lookup = ?"));
+  q.bind_text(username).bind_text(lookup);
+  return one(q, read_user_and_app_password, "Application password");
+}
+
+Status SqliteStore::touch_app_password(int64_t id, int64_t now, const std::string& ip) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "UPDATE app_passwords SET last_used_at = ?, "
+                                       "last_used_ip = ? WHERE id = ?"));
+  q.bind_int(now).bind_text(ip).bind_int(id);
+  return expect_changed(q.run(), "Application password");
+}
+
+Result<AppPassword> SqliteStore::delete_app_password(int64_t user_id, int64_t id) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "DELETE FROM app_passwords WHERE id = ? AND user_id = ? "
+                                       "RETURNING " TWOSTEP_APP_PASSWORD_COLUMNS));
+  q.bind_int(id).bind_int(user_id);
+  return one(q, read_app_password, "Application password");
+}
+
 }  // namespace twostep::store::sqlite

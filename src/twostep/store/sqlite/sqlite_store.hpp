@@ -169,6 +169,13 @@ class SqliteStore final : public Store {
   Result<bool> sms_consume(int64_t code_id, int64_t now) override;
   Result<int> sms_purge(int64_t created_before, int64_t before_day) override;
 
+  Result<AppPassword> create_app_password(const AppPassword& p, int max_per_user) override;
+  Result<std::vector<AppPassword>> app_passwords_of_user(int64_t user_id) override;
+  Result<std::pair<User, AppPassword>> app_password_for_login(const std::string& username,
+                                                              const std::string& lookup) override;
+  Status touch_app_password(int64_t id, int64_t now, const std::string& ip) override;
+  Result<AppPassword> delete_app_password(int64_t user_id, int64_t id) override;
+
  private:
   class Lease;
   enum class Access { kRead, kWrite };
