@@ -105,8 +105,9 @@ process.on('exit', () => {
   }
 });
 
-function launch(dir, env, { startTimeoutMs = 20000 } = {}) {
-  const child = spawn(twostepBin(), ['serve'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+function launch(dir, env, { startTimeoutMs = 20000, configFile } = {}) {
+  const args = configFile ? ['--config', configFile, 'serve'] : ['serve'];
+  const child = spawn(twostepBin(), args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   const out = { stdout: '', stderr: '' };
   const exited = new Promise((resolve) => {
@@ -141,8 +142,9 @@ function launch(dir, env, { startTimeoutMs = 20000 } = {}) {
   return { child, out, exited, listening };
 }
 
-// startServer({env}) → {url, port, dir, env, stop(), restart(), stdout, stderr, pid}
-export async function startServer({ env: overrides = {}, keepDir = false } = {}) {
+// startServer({env, configFile?}) → {url, port, dir, env, stop(), restart(), stdout, stderr, pid}
+// With configFile, `twostep --config FILE serve` (the environment still wins over the file).
+export async function startServer({ env: overrides = {}, keepDir = false, configFile } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'twostep-it-'));
   // A test that names its own database (e.g. a private PostgreSQL cluster) keeps it.
   let pgdb = null;
@@ -151,7 +153,7 @@ export async function startServer({ env: overrides = {}, keepDir = false } = {})
     overrides = { ...overrides, TWOSTEP_DATABASE_URL: pgdb.url };
   }
   const env = baseEnv(dir, overrides);
-  let run = launch(dir, env);
+  let run = launch(dir, env, { configFile });
   let addr;
   try {
     addr = await run.listening;
@@ -205,7 +207,7 @@ export async function startServer({ env: overrides = {}, keepDir = false } = {})
     // Stops and starts again on the same directory (database and key); the port changes.
     async restart() {
       await server.stop({ removeDir: false });
-      run = launch(dir, env);
+      run = launch(dir, env, { configFile });
       const a = await run.listening;
       server.port = a.port;
       server.url = `http://${a.host}:${a.port}`;

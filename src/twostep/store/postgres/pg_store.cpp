@@ -385,6 +385,11 @@ Connection& Connection::operator=(Connection&& other) noexcept {
   return *this;
 }
 
+PGconn* Connection::release() {
+  prepared_.clear();
+  return std::exchange(conn_, nullptr);
+}
+
 void Connection::close() {
   prepared_.clear();
   if (conn_ != nullptr) {

@@ -57,6 +57,9 @@ class Connection {
   Connection& operator=(Connection&& other) noexcept;
 
   PGconn* get() const { return conn_; }
+  // Hands the connection over (the caller PQfinish()es it): the event bus opens its listening
+  // connection with the same defaults and timeouts as the pool's.
+  PGconn* release();
   bool connected() const { return conn_ != nullptr; }
   // Health check before use, without a round trip: false when libpq already knows the connection is
   // broken, or when the idle socket has something to read and reading it shows the server went away
