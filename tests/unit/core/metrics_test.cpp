@@ -113,6 +113,35 @@ TEST(MetricsTest, LabelValuesAreEscaped) {
       << out;
 }
 
+// More (method, status) pairs than a route's lock-free table holds: the rest are still counted,
+// through the locked counters, and rendered in the same series.
+TEST(MetricsTest, ManyStatusesPerRouteAreAllCounted) {
+  Metrics m;
+  auto& series = m.route("/r");
+  for (int status = 100; status < 200; ++status) {
+    m.observe_request(series, "GET", status, 0.01);
+    m.observe_request(series, "GET", status, 0.01);
+  }
+  m.observe_request(series, "BREW", 418,
+                    0.01);  // not a method label the table knows
+  std::string out = m.render();
+  for (int status = 100; status < 200; ++status) {
+    std::string line = "twostep_http_requests_total{route=\"/r\",method=\"GET\",status=\"" +
+                       std::to_string(status) + "\"} 2\n";
+    EXPECT_NE(out.find(line), std::string::npos) << line;
+  }
+  EXPECT_NE(out.find("{route=\"/r\",method=\"BREW\",status=\"418\"} 1\n"), std::string::npos);
+  EXPECT_NE(out.find("twostep_http_request_duration_seconds_count{route=\"/r\"} 201\n"),
+            std::string::npos);
+}
+
+// A registered route that saw no request is not rendered (as before registration existed).
+TEST(MetricsTest, RegisteredButUnusedRouteIsNotRendered) {
+  Metrics m;
+  m.route("/quiet");
+  EXPECT_EQ(m.render(), "");
+}
+
 // Concurrent observers on several threads lose no counts (the per-route series are updated without
 // the registry lock).
 TEST(MetricsTest, ConcurrentObservationsAreAllCounted) {
