@@ -215,6 +215,31 @@ class RequestParser final : public bh::basic_parser<true> {
   bool expect_continue_ = false;
 };
 
+// Writes what the socket takes at once (it is non-blocking). Returns what is left to send
+// (empty buffers: everything went), or nullopt when the connection failed.
+std::optional<std::array<net::const_buffer, 2>> write_now(tcp::socket& socket,
+                                                          std::string_view head,
+                                                          std::string_view body) {
+  std::array<net::const_buffer, 2> bufs{net::buffer(head.data(), head.size()),
+                                        net::buffer(body.data(), body.size())};
+  beast::error_code ec;
+  std::size_t n = socket.write_some(bufs, ec);
+  if (ec == net::error::would_block || ec == net::error::try_again) {
+    ec = {};
+    n = 0;
+  }
+  if (ec) {
+    return std::nullopt;
+  }
+  if (n < head.size()) {
+    bufs[0] += n;
+  } else {
+    bufs[1] += n - head.size();
+    bufs[0] = net::const_buffer();
+  }
+  return bufs;
+}
+
 struct Loop;
 
 // One accepted connection, owned by its session coroutine and touched only on its loop's thread
@@ -386,27 +411,14 @@ net::awaitable<bool> Server::Impl::write_rest(Conn& conn, std::array<net::const_
 // Sends head + body. Responses are small: the socket (non-blocking) nearly always takes them in one
 // call, with no trip through the reactor.
 net::awaitable<bool> Server::Impl::send(Conn& conn, std::string_view head, std::string_view body) {
-  std::array<net::const_buffer, 2> bufs{net::buffer(head.data(), head.size()),
-                                        net::buffer(body.data(), body.size())};
-  beast::error_code ec;
-  std::size_t n = conn.socket.write_some(bufs, ec);
-  if (ec == net::error::would_block || ec == net::error::try_again) {
-    ec = {};
-    n = 0;
-  }
-  if (ec) {
+  auto rest = write_now(conn.socket, head, body);
+  if (!rest) {
     co_return false;
   }
-  if (n == head.size() + body.size()) {
+  if (net::buffer_size(*rest) == 0) {
     co_return true;
   }
-  if (n < head.size()) {
-    bufs[0] += n;
-  } else {
-    bufs[1] += n - head.size();
-    bufs[0] = net::const_buffer();
-  }
-  co_return co_await write_rest(conn, bufs);
+  co_return co_await write_rest(conn, *rest);
 }
 
 net::awaitable<void> Server::Impl::linger_close(Conn& conn) {
@@ -672,8 +684,16 @@ net::awaitable<void> Server::Impl::session(tcp::socket sock, Loop& loop) {
         length = res.body.size();
       }
       serialize_head(conn.head, res, version, keep_alive, opts.hsts, length);
-      if (!co_await send(conn, conn.head, head ? std::string_view() : std::string_view(res.body)) ||
-          !keep_alive) {
+      // send() without its coroutine frame for the usual case: all written at once.
+      auto rest =
+          write_now(socket, conn.head, head ? std::string_view() : std::string_view(res.body));
+      if (!rest) {
+        break;
+      }
+      if (net::buffer_size(*rest) != 0 && !co_await write_rest(conn, *rest)) {
+        break;
+      }
+      if (!keep_alive) {
         break;
       }
     }
