@@ -165,6 +165,17 @@ class Client {
 
   std::string& buffered() { return buf_; }
 
+  // Reads until `needle` has arrived; false on EOF or timeout first.
+  bool fill_until(std::string_view needle, std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (buf_.find(needle) == std::string::npos) {
+      if (!fill(deadline)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
  private:
   int fd_ = -1;
   bool connected_ = false;
@@ -561,15 +572,20 @@ TEST_F(ServerTest, ListenOnBusyPortFails) {
   EXPECT_NE(r.error().message.find("cannot listen"), std::string::npos);
 }
 
-TEST_F(ServerTest, StopDrainsInFlightRequest) {
-  std::promise<void> entered;
-  router_.add("GET", "/slow", [&entered](Request&) -> net::awaitable<Response> {
+// Says when it starts, answers "finished" after `delay`.
+Handler slow_handler(std::promise<void>& entered, std::chrono::milliseconds delay) {
+  return [&entered, delay](Request&) -> net::awaitable<Response> {
     entered.set_value();
     net::steady_timer t(co_await net::this_coro::executor);
-    t.expires_after(300ms);
+    t.expires_after(delay);
     co_await t.async_wait(net::use_awaitable);
     co_return Response::text(200, "finished");
-  });
+  };
+}
+
+TEST_F(ServerTest, StopDrainsInFlightRequest) {
+  std::promise<void> entered;
+  router_.add("GET", "/slow", slow_handler(entered, 300ms));
   start();
   Client idle(port_);  // an idle keep-alive connection must not hold up the drain
   Client c(port_);
@@ -680,9 +696,7 @@ TEST_F(ServerTest, StreamWriterReportsClientGone) {
   {
     Client c(port_);
     ASSERT_TRUE(c.send(get("/events")));
-    auto deadline = Clock::now() + 2s;
-    while (c.buffered().find("\r\n\r\n") == std::string::npos && c.fill(deadline)) {
-    }
+    c.fill_until("\r\n\r\n", 2s);
   }  // closed
   auto f = result.get_future();
   ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
@@ -911,9 +925,7 @@ TEST_F(ServerTest, HandlerHeadersAreChecked) {
   start();
   Client c(port_);
   ASSERT_TRUE(c.send(get("/h")));
-  auto deadline = Clock::now() + 2s;
-  while (c.buffered().find("made") == std::string::npos && c.fill(deadline)) {
-  }
+  ASSERT_TRUE(c.fill_until("made", 2s));
   const std::string& raw = c.buffered();
   EXPECT_EQ(raw.rfind("HTTP/1.1 201 Created\r\n", 0), 0u) << raw;
   EXPECT_NE(raw.find("\r\nX-Ok: fine\r\n"), std::string::npos) << raw;
@@ -930,13 +942,7 @@ TEST_F(ServerTest, HandlerHeadersAreChecked) {
 TEST_F(ServerTest, StopDrainsEveryLoop) {
   std::promise<void> entered;
   router_.add("GET", "/hello", json_handler("{}"));
-  router_.add("GET", "/slow", [&entered](Request&) -> net::awaitable<Response> {
-    entered.set_value();
-    net::steady_timer t(co_await net::this_coro::executor);
-    t.expires_after(200ms);
-    co_await t.async_wait(net::use_awaitable);
-    co_return Response::text(200, "finished");
-  });
+  router_.add("GET", "/slow", slow_handler(entered, 200ms));
   ServerOptions o;
   o.threads = 3;
   start(o);
