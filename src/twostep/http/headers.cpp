@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <cstdint>
 #include <cstring>
 
 namespace twostep::http {
@@ -71,14 +72,69 @@ const std::vector<std::pair<std::string_view, std::string_view>>& security_heade
   return kHeaders;
 }
 
-void apply_security_headers(Response& res, bool hsts) {
-  for (const auto& [name, value] : security_headers()) {
-    if (!res.get(name)) {
-      res.add(std::string(name), std::string(value));
+namespace {
+
+constexpr std::string_view kHstsName = "Strict-Transport-Security";
+
+// Bit i: the handler set security_headers()[i]; the bit after them: it set HSTS.
+uint32_t set_by_handler(const Response& res) {
+  const auto& headers = security_headers();
+  uint32_t mask = 0;
+  for (const auto& h : res.headers) {
+    for (size_t i = 0; i < headers.size(); ++i) {
+      if (iequals(h.first, headers[i].first)) {
+        mask |= 1u << i;
+      }
+    }
+    if (iequals(h.first, kHstsName)) {
+      mask |= 1u << headers.size();
     }
   }
-  if (hsts && !res.get("Strict-Transport-Security")) {
-    res.add("Strict-Transport-Security", std::string(kHstsValue));
+  return mask;
+}
+
+}  // namespace
+
+void apply_security_headers(Response& res, bool hsts) {
+  const auto& headers = security_headers();
+  const uint32_t set = set_by_handler(res);
+  for (size_t i = 0; i < headers.size(); ++i) {
+    if ((set & (1u << i)) == 0) {
+      res.add(std::string(headers[i].first), std::string(headers[i].second));
+    }
+  }
+  if (hsts && (set & (1u << headers.size())) == 0) {
+    res.add(std::string(kHstsName), std::string(kHstsValue));
+  }
+}
+
+void append_security_headers(const Response& res, bool hsts, std::string& out) {
+  struct Text {
+    std::vector<std::string> lines;
+    std::string block;  // all lines
+    std::string hsts;
+  };
+  static const Text text = [] {
+    Text t;
+    for (const auto& [name, value] : security_headers()) {
+      t.lines.push_back(std::string(name) + ": " + std::string(value) + "\r\n");
+      t.block += t.lines.back();
+    }
+    t.hsts = std::string(kHstsName) + ": " + std::string(kHstsValue) + "\r\n";
+    return t;
+  }();
+  const uint32_t set = set_by_handler(res);
+  if ((set & ((1u << text.lines.size()) - 1)) == 0) {
+    out += text.block;
+  } else {
+    for (size_t i = 0; i < text.lines.size(); ++i) {
+      if ((set & (1u << i)) == 0) {
+        out += text.lines[i];
+      }
+    }
+  }
+  if (hsts && (set & (1u << text.lines.size())) == 0) {
+    out += text.hsts;
   }
 }
 

@@ -24,6 +24,10 @@ inline constexpr std::string_view kServerName = "twostep";
 // override one, e.g. Cache-Control for static files); Cache-Control defaults to no-store.
 // Strict-Transport-Security only when `hsts`.
 void apply_security_headers(Response& res, bool hsts);
+// The same headers as text ("Name: value\r\n" each) appended to `out`, for the server's own
+// serialiser: a response that overrides none of them (the usual case) gets one block
+// serialised once at start-up.
+void append_security_headers(const Response& res, bool hsts, std::string& out);
 
 // Addresses (or CIDR ranges such as 10.0.0.0/8) of reverse proxies whose X-Forwarded-For is
 // believed.

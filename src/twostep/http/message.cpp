@@ -33,6 +33,10 @@ std::string_view trim(std::string_view s) {
 }  // namespace
 
 std::string percent_decode(std::string_view s, bool plus_as_space) {
+  if (s.find_first_of(plus_as_space ? std::string_view("%+") : std::string_view("%")) ==
+      std::string_view::npos) {
+    return std::string(s);  // nothing to decode (most paths)
+  }
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
@@ -145,6 +149,7 @@ std::optional<std::string_view> Response::get(std::string_view name) const {
 Response Response::json(int status, std::string body) {
   Response r;
   r.status = status;
+  r.headers.reserve(4);  // room for the few a handler adds (Set-Cookie, ...) without regrowing
   r.headers.emplace_back("Content-Type", "application/json");
   r.body = std::move(body);
   return r;
@@ -153,6 +158,7 @@ Response Response::json(int status, std::string body) {
 Response Response::text(int status, std::string body, std::string content_type) {
   Response r;
   r.status = status;
+  r.headers.reserve(4);
   r.headers.emplace_back("Content-Type", std::move(content_type));
   r.body = std::move(body);
   return r;

@@ -53,6 +53,11 @@ void Router::add(std::string method, std::string pattern, Handler handler) {
     route.segments.emplace_back(s);
   }
   route.handler = std::move(handler);
+  const bool literal = std::none_of(route.segments.begin(), route.segments.end(),
+                                    [](const std::string& s) { return is_param(s); });
+  if (literal) {
+    literal_[route.pattern].push_back(routes_.size());
+  }
   routes_.push_back(std::move(route));
 }
 
@@ -60,7 +65,23 @@ void Router::set_fallback(Handler handler) { fallback_ = std::move(handler); }
 
 Router::Match Router::match(std::string_view method, std::string_view path) const {
   if (path.empty() || path.front() != '/') {
-    return Match{nullptr, {}, {}, 404, {}};
+    Match m;
+    m.status = 404;
+    return m;
+  }
+  // A route without parameters that matches the whole path is the most specific one there
+  // is: no need to look further.
+  if (auto it = literal_.find(path); it != literal_.end()) {
+    for (std::size_t i : it->second) {
+      const Route& r = routes_[i];
+      if (r.method == method || (method == "HEAD" && r.method == "GET")) {
+        Match m;
+        m.handler = &r.handler;
+        m.pattern = r.pattern;
+        m.index = i;
+        return m;
+      }
+    }
   }
   const std::vector<std::string_view> parts = split_path(path);
   const Route* best = nullptr;
@@ -97,6 +118,7 @@ Router::Match Router::match(std::string_view method, std::string_view path) cons
   if (best != nullptr) {
     m.handler = &best->handler;
     m.pattern = best->pattern;
+    m.index = static_cast<std::size_t>(best - routes_.data());
     for (size_t i = 0; i < parts.size(); ++i) {
       if (!best_literals[i]) {
         const std::string& seg = best->segments[i];

@@ -21,7 +21,7 @@
 namespace twostep::http {
 
 struct ServerOptions {
-  int threads = 1;                        // io_context threads
+  int threads = 1;                        // event loops, one thread each
   std::size_t body_limit = 64 * 1024;     // larger -> 413 body_too_large
   std::size_t header_limit = 8 * 1024;    // larger -> 431 headers_too_large
   std::chrono::seconds read_timeout{10};  // a whole request must arrive within this
@@ -48,7 +48,7 @@ class Server {
   void run();
   // Thread-safe; same drain behaviour. May be called before run().
   void stop();
-  // Executor for timers and other coroutines (e.g. event waits).
+  // The first event loop, for timers and other coroutines (e.g. event waits).
   boost::asio::io_context& io();
   int active_connections() const;
 

@@ -32,6 +32,15 @@ Result<bool> Throttles::hit(const std::string& key, const ThrottleRule& rule) {
   return t.locked_until == now + rule.lock_s;
 }
 
-void Throttles::clear(const std::string& key) { (void)d_.store.throttle_clear(key); }
+void Throttles::clear(const std::string& key) {
+  // Nearly every successful sign-in has nothing to clear: a read (no write lock, no WAL
+  // commit) tells, and the write is only paid when there is a row. A failure recorded between
+  // the two is kept, as it would be had it come just after the clear.
+  auto t = d_.store.throttle_get(key);
+  if (t && t->count == 0 && t->locked_until == 0) {
+    return;
+  }
+  (void)d_.store.throttle_clear(key);
+}
 
 }  // namespace twostep::services

@@ -112,6 +112,38 @@ TEST_F(RouterTest, FallbackServesOnlyUnknownGetAndHead) {
   EXPECT_EQ(router_.match("GET", "/api/v1/methods/totp").status, 405);
 }
 
+// The literal route of another method does not hide a parameter route of this method.
+TEST_F(RouterTest, LiteralPathOfOtherMethodFallsBackToParam) {
+  auto m = router_.match("DELETE", "/api/v1/methods/totp");
+  ASSERT_NE(m.handler, nullptr);
+  EXPECT_EQ(m.pattern, "/api/v1/methods/{id}");
+  EXPECT_EQ(m.params.at("id"), "totp");
+}
+
+TEST_F(RouterTest, IndexNamesTheMatchedRoute) {
+  for (auto [method, path] :
+       {std::pair{"GET", "/api/v1/sessions"}, std::pair{"DELETE", "/api/v1/sessions/abc"},
+        std::pair{"POST", "/api/v1/methods/totp"}, std::pair{"GET", "/"}}) {
+    auto m = router_.match(method, path);
+    ASSERT_NE(m.handler, nullptr) << path;
+    ASSERT_LT(m.index, router_.size()) << path;
+    EXPECT_EQ(router_.pattern(m.index), m.pattern) << path;
+  }
+  EXPECT_EQ(router_.match("GET", "/nope").index, Router::kNoRoute);
+  EXPECT_EQ(router_.match("POST", "/api/v1/sessions").index, Router::kNoRoute);
+  router_.set_fallback(tagged("static"));
+  EXPECT_EQ(router_.match("GET", "/app.js").index, Router::kNoRoute);
+}
+
+// HEAD finds the GET route, unless a HEAD route of the same path was registered first.
+TEST(RouterHeadTest, FirstRegisteredOfGetAndHeadWins) {
+  Router r;
+  r.add("HEAD", "/x", tagged("head"));
+  r.add("GET", "/x", tagged("get"));
+  EXPECT_EQ(r.match("HEAD", "/x").index, 0u);
+  EXPECT_EQ(r.match("GET", "/x").index, 1u);
+}
+
 TEST(RouterAddTest, RejectsBadRoutes) {
   Router r;
   EXPECT_THROW(r.add("GET", "no-slash", tagged("x")), std::invalid_argument);

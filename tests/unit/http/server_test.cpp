@@ -165,6 +165,17 @@ class Client {
 
   std::string& buffered() { return buf_; }
 
+  // Reads until `needle` has arrived; false on EOF or timeout first.
+  bool fill_until(std::string_view needle, std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (buf_.find(needle) == std::string::npos) {
+      if (!fill(deadline)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
  private:
   int fd_ = -1;
   bool connected_ = false;
@@ -561,15 +572,20 @@ TEST_F(ServerTest, ListenOnBusyPortFails) {
   EXPECT_NE(r.error().message.find("cannot listen"), std::string::npos);
 }
 
-TEST_F(ServerTest, StopDrainsInFlightRequest) {
-  std::promise<void> entered;
-  router_.add("GET", "/slow", [&entered](Request&) -> net::awaitable<Response> {
+// Says when it starts, answers "finished" after `delay`.
+Handler slow_handler(std::promise<void>& entered, std::chrono::milliseconds delay) {
+  return [&entered, delay](Request&) -> net::awaitable<Response> {
     entered.set_value();
     net::steady_timer t(co_await net::this_coro::executor);
-    t.expires_after(300ms);
+    t.expires_after(delay);
     co_await t.async_wait(net::use_awaitable);
     co_return Response::text(200, "finished");
-  });
+  };
+}
+
+TEST_F(ServerTest, StopDrainsInFlightRequest) {
+  std::promise<void> entered;
+  router_.add("GET", "/slow", slow_handler(entered, 300ms));
   start();
   Client idle(port_);  // an idle keep-alive connection must not hold up the drain
   Client c(port_);
@@ -680,9 +696,7 @@ TEST_F(ServerTest, StreamWriterReportsClientGone) {
   {
     Client c(port_);
     ASSERT_TRUE(c.send(get("/events")));
-    auto deadline = Clock::now() + 2s;
-    while (c.buffered().find("\r\n\r\n") == std::string::npos && c.fill(deadline)) {
-    }
+    c.fill_until("\r\n\r\n", 2s);
   }  // closed
   auto f = result.get_future();
   ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
@@ -804,6 +818,152 @@ TEST_F(ServerTest, DestroyWithoutRun) {
   auto s = std::make_unique<Server>(ServerOptions{}, router_, metrics_);
   ASSERT_TRUE(s->listen("127.0.0.1", 0));
   s.reset();  // must not hang or crash
+}
+
+// The parser is fed whatever the socket has: a request that arrives a few bytes at a time, with its
+// body in a later segment, is the same request.
+TEST_F(ServerTest, RequestArrivingInPiecesIsParsed) {
+  router_.add("POST", "/echo", [](Request& req) -> net::awaitable<Response> {
+    co_return Response::text(
+        200, req.method + "|" + std::string(req.header("x-a").value_or("")) + "|" + req.body);
+  });
+  start();
+  Client c(port_);
+  const std::string raw =
+      "POST /echo HTTP/1.1\r\nHost: t\r\nX-A: piecewise\r\nContent-Length: 11\r\n\r\n"
+      "hello world";
+  for (size_t i = 0; i < raw.size(); i += 7) {
+    ASSERT_TRUE(c.send(raw.substr(i, 7)));
+    std::this_thread::sleep_for(2ms);
+  }
+  auto r = c.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "POST|piecewise|hello world");
+}
+
+// A response larger than the socket buffer: what the first non-blocking write leaves is sent
+// through the reactor, in order, to a client that reads slowly.
+TEST_F(ServerTest, LargeResponseReachesSlowReader) {
+  std::string big(6 * 1024 * 1024, 'x');
+  for (size_t i = 0; i < big.size(); i += 4096) {
+    big[i] = static_cast<char>('a' + (i / 4096) % 26);
+  }
+  router_.add("GET", "/big",
+              [&big](Request&) -> net::awaitable<Response> { co_return Response::text(200, big); });
+  start();
+  Client c(port_);
+  ASSERT_TRUE(c.send(get("/big") + get("/big")));
+  std::this_thread::sleep_for(200ms);  // let the server fill the socket buffers first
+  for (int i = 0; i < 2; ++i) {
+    auto r = c.read_response(false, 20000ms);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body.size(), big.size());
+    EXPECT_TRUE(r->body == big);
+  }
+}
+
+// A client that never reads its (large) response is cut off after read_timeout: writes have a
+// deadline too, so it cannot hold the connection.
+TEST_F(ServerTest, ClientThatNeverReadsIsClosed) {
+  std::string big(32 * 1024 * 1024, 'x');
+  router_.add("GET", "/big",
+              [&big](Request&) -> net::awaitable<Response> { co_return Response::text(200, big); });
+  ServerOptions o;
+  o.read_timeout = 1s;
+  start(o);
+  Client c(port_);
+  ASSERT_TRUE(c.send(get("/big")));
+  auto deadline = Clock::now() + 5s;
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(server_->active_connections(), 1);
+  while (server_->active_connections() > 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(server_->active_connections(), 0);
+}
+
+TEST_F(ServerTest, Http10KeepAliveOnlyWhenAsked) {
+  router_.add("GET", "/hello", json_handler("{}"));
+  start();
+  Client c(port_);
+  ASSERT_TRUE(c.send("GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  auto a = c.read_response();
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->status, 200);
+  EXPECT_EQ(a->header("connection"), "keep-alive");
+  ASSERT_TRUE(c.send("GET /hello HTTP/1.0\r\n\r\n"));
+  auto b = c.read_response();
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->status, 200);
+  EXPECT_FALSE(b->has("connection"));  // HTTP/1.0 closes by default
+  EXPECT_TRUE(c.closed_within(2000ms));
+}
+
+TEST_F(ServerTest, InvalidHandlerStatusIs500) {
+  router_.add("GET", "/odd",
+              [](Request&) -> net::awaitable<Response> { co_return Response::text(1000, "nope"); });
+  start();
+  HttpReply r = request(get("/odd"));
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.body, R"({"error":"internal","message":"Something went wrong on our side."})");
+}
+
+// Handler headers that could split the response, or that the server owns, never reach the wire; the
+// status line carries the standard reason phrase.
+TEST_F(ServerTest, HandlerHeadersAreChecked) {
+  router_.add("GET", "/h", [](Request&) -> net::awaitable<Response> {
+    Response r = Response::text(201, "made");
+    r.add("X-Ok", "fine");
+    r.add("X-Bad", "a\r\nInjected: yes");
+    r.add("Bad Name", "x");
+    r.add("Content-Length", "999");
+    r.add("Server", "spoofed");
+    co_return r;
+  });
+  start();
+  Client c(port_);
+  ASSERT_TRUE(c.send(get("/h")));
+  ASSERT_TRUE(c.fill_until("made", 2s));
+  const std::string& raw = c.buffered();
+  EXPECT_EQ(raw.rfind("HTTP/1.1 201 Created\r\n", 0), 0u) << raw;
+  EXPECT_NE(raw.find("\r\nX-Ok: fine\r\n"), std::string::npos) << raw;
+  EXPECT_EQ(raw.find("Injected"), std::string::npos) << raw;
+  EXPECT_EQ(raw.find("Bad Name"), std::string::npos) << raw;
+  EXPECT_NE(raw.find("\r\nContent-Length: 4\r\n"), std::string::npos) << raw;
+  EXPECT_EQ(raw.find("999"), std::string::npos) << raw;
+  EXPECT_NE(raw.find("\r\nServer: twostep\r\n"), std::string::npos) << raw;
+  EXPECT_EQ(raw.find("spoofed"), std::string::npos) << raw;
+}
+
+// Connections spread over several event loops all drain on stop: idle ones close at once, a busy
+// one finishes its request.
+TEST_F(ServerTest, StopDrainsEveryLoop) {
+  std::promise<void> entered;
+  router_.add("GET", "/hello", json_handler("{}"));
+  router_.add("GET", "/slow", slow_handler(entered, 200ms));
+  ServerOptions o;
+  o.threads = 3;
+  start(o);
+  std::vector<std::unique_ptr<Client>> idle;
+  for (int i = 0; i < 6; ++i) {
+    idle.push_back(std::make_unique<Client>(port_));
+    ASSERT_TRUE(idle.back()->send(get("/hello")));
+    ASSERT_TRUE(idle.back()->read_response());
+  }
+  Client busy(port_);
+  ASSERT_TRUE(busy.send(get("/slow")));
+  ASSERT_EQ(entered.get_future().wait_for(5s), std::future_status::ready);
+  server_->stop();
+  auto r = busy.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "finished");
+  EXPECT_EQ(r->header("connection"), "close");
+  for (auto& c : idle) {
+    EXPECT_TRUE(c->closed_within(1000ms));
+  }
+  EXPECT_TRUE(stop_and_join(3000ms));
 }
 
 }  // namespace
