@@ -89,6 +89,16 @@ struct SmsConfig {
   std::string twilio_base_url = "https://api.twilio.com";
 };
 
+// Push approval: the twostep-auth companion and approvals from signed-in devices.
+struct PushConfig {
+  int approval_ttl_s = 120;     // an approval request's lifetime
+  int enrollment_ttl_s = 600;   // the single-use enrolment link
+  int max_requests = 3;         // approval requests per user per window (push bombing)
+  int request_window_s = 300;
+  int max_clock_skew_s = 60;    // signed requests: |device clock - server clock|
+  int heartbeat_s = 15;         // event streams send a comment this often
+};
+
 struct Config {
   ServerConfig server;
   DatabaseConfig database;
@@ -98,6 +108,7 @@ struct Config {
   RateLimitConfig rate_limit;
   TotpConfig totp;
   SmsConfig sms;
+  PushConfig push;
 
   // True when public_url is https: cookies get Secure, responses get HSTS.
   bool https() const;
