@@ -3,6 +3,7 @@
 #include <utility>  // before Asio headers (Boost 1.74)
 
 #include <array>
+#include <functional>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -175,6 +176,7 @@ struct Conn {
   beast::tcp_stream stream;
   bool idle = false;            // waiting for the first byte of the next request
   bool stop_requested = false;  // server is draining: finish this request, then close
+  std::function<void()> on_stop;  // a running stream's wake-up (StreamWriter::on_stop)
 };
 
 }  // namespace
@@ -237,6 +239,14 @@ class ConnWriter final : public StreamWriter {
     co_await net::async_write(conn_.stream, net::buffer(chunk.data(), chunk.size()), token(ec));
     ok_ = !ec;
     co_return ok_;
+  }
+
+  void on_stop(std::function<void()> fn) override {
+    if (conn_.stop_requested || stopping_.load()) {
+      fn();
+      return;
+    }
+    conn_.on_stop = std::move(fn);
   }
 
  private:
@@ -511,6 +521,7 @@ net::awaitable<void> Server::Impl::serve_stream(Conn& conn, Response& res, unsig
   } catch (const std::exception& e) {
     LOG_ERROR("stream failed route=" << route << " error=\"" << e.what() << "\"");
   }
+  conn.on_stop = nullptr;  // it points into the finished stream's frame
 }
 
 void Server::Impl::begin_shutdown() {  // on `control`
@@ -536,6 +547,11 @@ void Server::Impl::begin_shutdown() {  // on `control`
       c->stop_requested = true;
       if (c->idle) {
         c->stream.cancel();
+      }
+      if (c->on_stop) {
+        auto wake = std::move(c->on_stop);
+        c->on_stop = nullptr;
+        wake();
       }
     });
   }
