@@ -10,7 +10,9 @@
 #include "twostep/http/pool.hpp"
 #include "twostep/http/router.hpp"
 #include "twostep/services/accounts.hpp"
+#include "twostep/services/approvals.hpp"
 #include "twostep/services/audit.hpp"
+#include "twostep/services/events.hpp"
 #include "twostep/services/login.hpp"
 #include "twostep/services/sessions.hpp"
 #include "twostep/services/throttle.hpp"
@@ -25,6 +27,8 @@ struct Services {
   services::TwoFactor& twofa;
   services::Login& login;
   services::Throttles& throttles;
+  services::Approvals& approvals;  // push approval
+  services::EventBus& events;
 };
 
 struct Pools {

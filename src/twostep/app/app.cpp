@@ -73,6 +73,10 @@ core::Result<std::unique_ptr<App>> App::open(core::Config config) {
   app->twofa_ = std::make_unique<services::TwoFactor>(deps, *app->audit_);
   app->login_ = std::make_unique<services::Login>(deps, *app->audit_, *app->sessions_,
                                                   *app->twofa_, *app->throttles_);
+  // In-process events (one instance); PostgreSQL brings LISTEN/NOTIFY for several.
+  app->events_ = std::make_unique<services::InProcessEventBus>();
+  app->approvals_ = std::make_unique<services::Approvals>(
+      deps, *app->audit_, *app->twofa_, *app->login_, *app->throttles_, *app->events_);
   return app;
 }
 
@@ -80,7 +84,7 @@ App::~App() = default;
 
 namespace {
 net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFactor& twofa,
-                                  http::WorkerPool& db) {
+                                  services::Approvals& approvals, http::WorkerPool& db) {
   auto ex = co_await net::this_coro::executor;
   net::steady_timer timer(ex);
   for (;;) {
@@ -91,6 +95,7 @@ net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFac
     co_await db.run([&] {
       sessions.purge_expired();
       twofa.purge_unconfirmed();
+      approvals.purge();
       return 0;
     });
   }
@@ -108,7 +113,8 @@ int App::serve() {
   http::Router router;
   auto handle = api::add_routes(
       router, api::ApiOptions{cfg, web_dir},
-      api::Services{*audit_, *accounts_, *sessions_, *twofa_, *login_, *throttles_},
+      api::Services{*audit_, *accounts_, *sessions_, *twofa_, *login_, *throttles_, *approvals_,
+                    *events_},
       api::Pools{hash_pool, db_pool}, metrics_);
 
   http::ServerOptions opts;
@@ -133,7 +139,7 @@ int App::serve() {
     std::fprintf(stderr, "twostep: %s\n", bound.error().message.c_str());
     return 1;
   }
-  net::co_spawn(server.io(), housekeeping(*sessions_, *twofa_, db_pool), net::detached);
+  net::co_spawn(server.io(), housekeeping(*sessions_, *twofa_, *approvals_, db_pool), net::detached);
   std::printf("listening on http://%s\n", bound->c_str());
   std::fflush(stdout);
   LOG_INFO("twostep " << TWOSTEP_VERSION << " serving " << cfg.server.public_url

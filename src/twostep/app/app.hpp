@@ -10,7 +10,9 @@
 #include "twostep/core/metrics.hpp"
 #include "twostep/crypto/keyring.hpp"
 #include "twostep/services/accounts.hpp"
+#include "twostep/services/approvals.hpp"
 #include "twostep/services/audit.hpp"
+#include "twostep/services/events.hpp"
 #include "twostep/services/login.hpp"
 #include "twostep/services/sessions.hpp"
 #include "twostep/services/throttle.hpp"
@@ -50,6 +52,8 @@ class App {
   std::unique_ptr<services::Sessions> sessions_;
   std::unique_ptr<services::TwoFactor> twofa_;
   std::unique_ptr<services::Login> login_;
+  std::unique_ptr<services::EventBus> events_;
+  std::unique_ptr<services::Approvals> approvals_;
 };
 
 // "127.0.0.1:8080" / "[::1]:8080" → host, port.
