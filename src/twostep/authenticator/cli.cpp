@@ -418,16 +418,20 @@ int cmd_watch(AccountStore& store, const std::string& query, bool as_json) {
   std::vector<std::thread> threads;
   for (const Account* a : watched) threads.emplace_back([&watch, a] { watch.run(*a); });
   // Answers typed on standard input; at its end we keep watching (approve/deny from
-  // another shell then).
-  std::string line;
-  while (std::getline(std::cin, line)) {
-    if (!watch.input(line)) {
-      std::cout.flush();
-      std::_Exit(0);  // the stream threads block in libcurl: do not wait for them
+  // another shell then). Threads blocked in getline or libcurl are not waited for: the
+  // process ends with _Exit once there is nothing left to do.
+  std::thread([&watch] {
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      if (!watch.input(line)) {
+        std::cout.flush();
+        std::_Exit(0);
+      }
     }
-  }
+  }).detach();
   for (auto& t : threads) t.join();
-  return 1;  // every account was refused: nothing left to watch
+  std::cout.flush();
+  std::_Exit(1);  // every account was refused: nothing left to watch
 }
 
 }  // namespace

@@ -394,7 +394,7 @@ Result<ApprovalState> Approvals::decide(int64_t user_id, int64_t id, bool approv
   auto a = d_.store.approval_of_user(user_id, id, now);
   if (!a) {
     if (a.error().code == Code::kNotFound) {
-      return fail(Code::kNotFound, "not_found", "No such sign-in request.");
+      return fail(Code::kNotFound, "not_found", "This sign-in request does not exist or has ended.");
     }
     return tl::unexpected(a.error());
   }
