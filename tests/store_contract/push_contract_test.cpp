@@ -323,6 +323,29 @@ TEST_P(PushStoreContract, EndingTheSessionRemovesItsRequestsAndStaleRowsArePurge
   EXPECT_EQ(store().create_approval(orphan).error().code, Code::kNotFound);
 }
 
+TEST_P(PushStoreContract, ASignInCompletedAnotherWayClosesItsRequests) {
+  auto u = user("alice");
+  auto s = pending_session(u.id, "t1");
+  auto a = approval_for(s);
+  EXPECT_EQ(must(store().pending_approvals_of_user(u.id, kNow)).size(), 1u);
+  must(store().upgrade_session(s.id, "t1-full", SessionState::kFull, kNow, kNow + 3600));
+  EXPECT_TRUE(must(store().pending_approvals_of_user(u.id, kNow)).empty());
+  EXPECT_EQ(must(store().approval_of_user(u.id, a.id, kNow)).state, ApprovalState::kExpired);
+  EXPECT_FALSE(must(store().decide_approval(u.id, a.id, ApprovalState::kApproved, "x", kNow)));
+}
+
+TEST_P(PushStoreContract, ApprovalIdsAreNeverReused) {
+  // A late answer to a request that is gone must not reach a newer one.
+  auto u = user("alice");
+  auto s = pending_session(u.id, "t1");
+  auto first = approval_for(s);
+  must(store().delete_session(s.id));  // the request goes with its sign-in
+  auto s2 = pending_session(u.id, "t2");
+  auto second = approval_for(s2);
+  EXPECT_GT(second.id, first.id);
+  EXPECT_EQ(store().approval_of_user(u.id, first.id, kNow).error().code, Code::kNotFound);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, PushStoreContract,
                          ::testing::ValuesIn(contract::store_factories()),
                          [](const ::testing::TestParamInfo<StoreFactory>& info) {

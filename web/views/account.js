@@ -28,6 +28,13 @@ const EVENT_NAMES = {
   twofa_disabled: 'Two-step verification turned off',
   reauthenticated: 'Identity confirmed',
   reauth_failed: 'Failed identity check',
+  push_enrollment_started: 'Authenticator setup started',
+  push_device_enrolled: 'Authenticator enrolled',
+  push_request_rejected: 'Authenticator request refused',
+  approval_requested: 'Sign-in approval requested',
+  approval_granted: 'Sign-in approved',
+  approval_rate_limited: 'Too many sign-in approval requests',
+  sign_in_rejected: 'Sign-in rejected',
 };
 
 export function eventName(event) {

@@ -202,15 +202,17 @@ class Store {
   virtual Result<bool> advance_push_device_clock(int64_t id, int64_t ts_ms, int64_t now) = 0;
   // `a.id` is ignored; the state is always stored as pending.
   virtual Result<Approval> create_approval(const Approval& a) = 0;
-  // kNotFound unless the approval belongs to the user. The state reads as kExpired for a
-  // pending approval with expires_at <= now.
+  // An approval is open while it is pending, expires_at > now and its session still waits
+  // for the second step (a sign-in completed another way closes its requests).
+  // kNotFound unless the approval belongs to the user. A pending approval that is no longer
+  // open reads as kExpired.
   virtual Result<Approval> approval_of_user(int64_t user_id, int64_t id, int64_t now) = 0;
-  // Pending approvals with expires_at > now, oldest first.
+  // Open approvals of the user, oldest first.
   virtual Result<std::vector<Approval>> pending_approvals_of_user(int64_t user_id,
                                                                   int64_t now) = 0;
   // Exactly one decision: sets state (kApproved or kDenied), decided_at and decided_by only
-  // if the approval is the user's, pending and expires_at > now. true when this call won;
-  // kNotFound when it is not the user's.
+  // if the approval is the user's and open. true when this call won; kNotFound when it is
+  // not the user's.
   virtual Result<bool> decide_approval(int64_t user_id, int64_t id, ApprovalState state,
                                        const std::string& decided_by, int64_t now) = 0;
   // Use once: the pending sign-in that asked takes its approved request. true when this

@@ -1096,11 +1096,17 @@ PushDevice read_device(const Query& q) {
   return d;
 }
 
-// The state column as read at ?now: a pending row past its expiry reads as expired.
-#define TWOSTEP_APPROVAL_COLUMNS                                                          \
-  "id, user_id, session_id, method_id, number, choices, "                               \
-  "CASE WHEN state = 'pending' AND expires_at <= ?1 THEN 'expired' ELSE state END, "    \
-  "created_at, expires_at, decided_at, decided_by, consumed_at, ip, user_agent"
+// A request can be answered only while its sign-in waits for the second step (the session
+// still exists in state 1, kPendingSecondFactor) and until it expires.
+#define TWOSTEP_APPROVAL_OPEN \
+  "(expires_at > ?1 AND EXISTS(SELECT 1 FROM sessions s WHERE s.id = session_id AND s.state = 1))"
+
+// The state column as read at ?1 (now): a pending row that can no longer be answered reads
+// as expired.
+#define TWOSTEP_APPROVAL_COLUMNS                                                            \
+  "id, user_id, session_id, method_id, number, choices, "                                 \
+  "CASE WHEN state = 'pending' AND NOT " TWOSTEP_APPROVAL_OPEN " THEN 'expired' ELSE state " \
+  "END, created_at, expires_at, decided_at, decided_by, consumed_at, ip, user_agent"
 
 const char* approval_state_text(ApprovalState s) {
   switch (s) {
@@ -1282,7 +1288,8 @@ Result<std::vector<Approval>> SqliteStore::pending_approvals_of_user(int64_t use
   auto c = lease(Access::kRead);
   TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT " TWOSTEP_APPROVAL_COLUMNS
                                            " FROM approvals WHERE user_id = ?2 AND "
-                                           "state = 'pending' AND expires_at > ?1 ORDER BY id"));
+                                           "state = 'pending' AND " TWOSTEP_APPROVAL_OPEN
+                                           " ORDER BY id"));
   q.bind_int(now).bind_int(user_id);
   return all(q, read_approval);
 }
@@ -1296,11 +1303,11 @@ Result<bool> SqliteStore::decide_approval(int64_t user_id, int64_t id, ApprovalS
   auto c = lease(Access::kWrite);
   {
     TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                         "UPDATE approvals SET state = ?1, decided_at = ?2, "
+                                         "UPDATE approvals SET state = ?2, decided_at = ?1, "
                                          "decided_by = ?3 WHERE id = ?4 AND user_id = ?5 AND "
-                                         "state = 'pending' AND expires_at > ?2"));
-    q.bind_text(approval_state_text(state))
-        .bind_int(now)
+                                         "state = 'pending' AND " TWOSTEP_APPROVAL_OPEN));
+    q.bind_int(now)
+        .bind_text(approval_state_text(state))
         .bind_text(decided_by)
         .bind_int(id)
         .bind_int(user_id);

@@ -31,9 +31,10 @@ CREATE INDEX push_devices_user_id ON push_devices(user_id);
 -- An approval request of a pending sign-in. `state` moves once, from 'pending' to
 -- 'approved' or 'denied', by one conditional UPDATE; 'expired' is never written (a pending
 -- row past expires_at reads as expired). consumed_at marks the approved request as used by
--- its pending sign-in (once).
+-- its pending sign-in (once). AUTOINCREMENT: an id is never reused after its row goes (with
+-- its session), so a late answer can never land on a newer request.
 CREATE TABLE approvals (
-  id          INTEGER PRIMARY KEY,
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
   user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
   session_id  INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
   method_id   INTEGER NOT NULL DEFAULT 0,
