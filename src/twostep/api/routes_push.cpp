@@ -352,19 +352,25 @@ class PushRoutes final : public Area {
     co_return ok && *ok;
   }
 
-  net::awaitable<bool> send_approval(http::StreamWriter& w, int64_t session_id,
-                                     const std::string& device_id, const store::User& user,
-                                     int64_t id) {
-    if (!co_await viewer_active(session_id, device_id)) co_return true;
+  enum class Sent { kOk, kRetry, kGone };
+
+  // Sends the user's pending requests (all, or only `only_id`) if the viewer may still see
+  // them. kRetry when the store could not answer (e.g. the pool is full): the stream sends
+  // the whole list again at its next beat and clients drop ids they already have.
+  net::awaitable<Sent> send_pending(http::StreamWriter& w, int64_t session_id,
+                                    const std::string& device_id, const store::User& user,
+                                    int64_t only_id) {
     const int64_t uid = user.id;
-    auto [a, err] = co_await on_db([&] { return s_.approvals.pending(uid); });
-    if (!a) co_return true;
-    for (const auto& x : *a) {
-      if (x.id != id) continue;
-      const std::string event = sse_event("approval", approver_json(x, user.username));
-      co_return co_await w.write(event);
+    auto [list, err] = co_await on_db(
+        [&] { return s_.approvals.pending_for_viewer(uid, session_id, device_id); });
+    if (!list) co_return Sent::kRetry;
+    if (!*list) co_return Sent::kOk;  // the viewer was revoked: the next beat ends the stream
+    for (const auto& a : **list) {
+      if (only_id != 0 && a.id != only_id) continue;
+      const std::string event = sse_event("approval", approver_json(a, user.username));
+      if (!co_await w.write(event)) co_return Sent::kGone;
     }
-    co_return true;
+    co_return Sent::kOk;
   }
 
   net::awaitable<void> stream_events(http::StreamWriter& w, int64_t session_id,
@@ -375,16 +381,9 @@ class PushRoutes final : public Area {
     EventWaiter waiter(s_.events, channel, ex);
     w.on_stop([&waiter] { waiter.stop(); });
     if (!co_await w.write("retry: 3000\n\n")) co_return;
-    if (co_await viewer_active(session_id, device_id)) {
-      const int64_t uid = user.id;
-      auto [list, err] = co_await on_db([&] { return s_.approvals.pending(uid); });
-      if (list) {
-        for (const auto& a : *list) {
-          const std::string event = sse_event("approval", approver_json(a, user.username));
-          if (!co_await w.write(event)) co_return;
-        }
-      }
-    }
+    Sent sent = co_await send_pending(w, session_id, device_id, user, 0);
+    if (sent == Sent::kGone) co_return;
+    bool resync = sent == Sent::kRetry;
     const auto beat = std::chrono::seconds(cfg_.push.heartbeat_s);
     auto next_beat = SteadyClock::now() + beat;
     for (;;) {
@@ -404,7 +403,9 @@ class PushRoutes final : public Area {
         }
         const int64_t id = ev.value("id", int64_t{0});
         if (type == "approval") {
-          if (!co_await send_approval(w, session_id, device_id, user, id)) co_return;
+          sent = co_await send_pending(w, session_id, device_id, user, id);
+          if (sent == Sent::kGone) co_return;
+          resync = resync || sent == Sent::kRetry;
         } else if (type == "decided") {
           const std::string event =
               sse_event("decided", json{{"id", id}, {"state", ev.value("state", "")}});
@@ -419,6 +420,11 @@ class PushRoutes final : public Area {
           co_return;
         }
         if (!co_await w.write(": ping\n\n")) co_return;
+        if (resync) {
+          sent = co_await send_pending(w, session_id, device_id, user, 0);
+          if (sent == Sent::kGone) co_return;
+          resync = sent == Sent::kRetry;
+        }
       }
     }
   }

@@ -235,7 +235,7 @@ int cmd_pending(AccountStore& store, const std::string& query, bool as_json) {
 // What `watch` shows and answers: shared by the stream threads and the input loop.
 class Watch {
  public:
-  Watch(const std::vector<Account>& accounts, bool as_json) : accounts_(accounts), json_(as_json) {}
+  explicit Watch(bool as_json) : json_(as_json) {}
 
   void say(const std::string& human, const json& machine) {
     std::lock_guard lock(mu_);
@@ -311,6 +311,7 @@ class Watch {
     Pending p;
     {
       std::lock_guard lock(mu_);
+      std::erase_if(pending_, [](const auto& kv) { return kv.second.expires_at <= unix_now(); });
       if (pending_.empty()) {
         std::cout << "No sign-in request is waiting.\n" << std::flush;
         return true;
@@ -349,6 +350,7 @@ class Watch {
     const Account* account = nullptr;
     int64_t id = 0;
     std::vector<int> choices;
+    int64_t expires_at = 0;
   };
 
   static std::optional<int64_t> parse_int(const std::string& s) {
@@ -365,13 +367,14 @@ class Watch {
   bool handle(const Account& a, const SseEvent& ev) {
     json data = json::parse(ev.data, nullptr, false);
     if (ev.event == "approval" && data.is_object()) {
-      Pending p{&a, data.value("id", int64_t{0}), {}};
+      Pending p{&a, data.value("id", int64_t{0}), {}, data.value("expires_at", int64_t{0})};
       for (const auto& c : data.value("choices", json::array())) {
         if (c.is_number_integer()) p.choices.push_back(c.get<int>());
       }
       {
         std::lock_guard lock(mu_);
-        pending_[p.id] = p;
+        // The server may send a request again (after a reconnection or a resync).
+        if (!pending_.emplace(p.id, p).second) return false;
       }
       std::ostringstream human;
       print_request(human, a, data);
@@ -396,7 +399,6 @@ class Watch {
     return false;
   }
 
-  const std::vector<Account>& accounts_;
   bool json_;
   std::mutex mu_;
   std::map<int64_t, Pending> pending_;  // by request id; the last is the latest
@@ -414,7 +416,7 @@ int cmd_watch(AccountStore& store, const std::string& query, bool as_json) {
     if (!a) return fail(a.error().message);
     watched.push_back(*a);
   }
-  Watch watch(*accounts, as_json);
+  Watch watch(as_json);
   std::vector<std::thread> threads;
   for (const Account* a : watched) threads.emplace_back([&watch, a] { watch.run(*a); });
   // Answers typed on standard input; at its end we keep watching (approve/deny from

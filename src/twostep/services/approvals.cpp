@@ -380,6 +380,15 @@ Result<std::vector<store::Approval>> Approvals::pending(int64_t user_id) {
   return d_.store.pending_approvals_of_user(user_id, d_.clock.unix_now());
 }
 
+Result<std::optional<std::vector<store::Approval>>> Approvals::pending_for_viewer(
+    int64_t user_id, int64_t session_id, const std::string& device_id) {
+  TS_ASSIGN_OR_RETURN(bool active,
+                      device_id.empty() ? session_active(session_id) : device_active(device_id));
+  if (!active) return std::optional<std::vector<store::Approval>>();
+  TS_ASSIGN_OR_RETURN(auto list, pending(user_id));
+  return std::optional<std::vector<store::Approval>>(std::move(list));
+}
+
 Result<ApprovalState> Approvals::decide(int64_t user_id, int64_t id, bool approve,
                                         std::optional<int> number, const Approver& who,
                                         const Client& client) {

@@ -118,6 +118,11 @@ class Approvals {
   // --- approvers -----------------------------------------------------------------
   // Pending requests of the user, oldest first.
   Result<std::vector<store::Approval>> pending(int64_t user_id);
+  // What an event stream may show, in one store round trip: the user's pending requests,
+  // or nullopt when the viewer (a session, or a device when device_id is set) may no
+  // longer see them.
+  Result<std::optional<std::vector<store::Approval>>> pending_for_viewer(
+      int64_t user_id, int64_t session_id, const std::string& device_id);
   // Answers a request: approve with the number shown on the sign-in page, or deny. A wrong
   // number denies. Returns the state this call wrote; 409 conflict (with the state in the
   // message) when the request was already answered or expired; 404 when not the user's.
