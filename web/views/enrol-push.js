@@ -3,47 +3,20 @@
 // {me, onConfirmed, onCancel}) like every enrolment view.
 
 import { post } from '../lib/api.js';
-import { base64Utf8, errorBox, field, h, onSubmit } from '../lib/dom.js';
+import { confirmCodeForm } from '../lib/confirm-code.js';
+import { base64Utf8, h } from '../lib/dom.js';
 
 export async function enrol(container, { onConfirmed, onCancel }) {
   const started = await post('/methods/push', {});
   const { method_id: methodId, enrollment_uri: uri, qr_svg: svg, expires_at: expiresAt } = started;
 
-  const errors = errorBox();
-  const code = field(
-    'Code from twostep-auth',
-    {
-      type: 'text',
-      name: 'code',
-      autocomplete: 'one-time-code',
-      inputmode: 'numeric',
-      pattern: '[0-9 ]*',
-      maxlength: 12,
-      spellcheck: 'false',
-      required: true,
-      'data-testid': 'push-code',
-    },
-    'The 6 digits twostep-auth printed after enrolling (or run: twostep-auth code).',
-  );
-  const cancel = h('button', { type: 'button', class: 'secondary', 'data-testid': 'push-cancel' }, 'Cancel');
-  cancel.addEventListener('click', () => onCancel());
-  const form = h(
-    'form',
-    { class: 'stack', 'data-testid': 'push-confirm-form' },
-    code.wrap,
-    errors.el,
-    h(
-      'div',
-      { class: 'actions' },
-      cancel,
-      h('button', { type: 'submit', class: 'primary', 'data-testid': 'push-confirm' }, 'Turn on'),
-    ),
-  );
-  onSubmit(form, errors, async () => {
-    const result = await post(`/methods/${encodeURIComponent(methodId)}/confirm`, {
-      code: code.input.value.replace(/\s+/g, ''),
-    });
-    onConfirmed(result.recovery_codes || []);
+  const form = confirmCodeForm({
+    methodId,
+    label: 'Code from twostep-auth',
+    hint: 'The 6 digits twostep-auth printed after enrolling (or run: twostep-auth code).',
+    prefix: 'push',
+    onConfirmed,
+    onCancel,
   });
 
   const minutes = Math.max(1, Math.round((expiresAt * 1000 - Date.now()) / 60000));

@@ -4,6 +4,7 @@
 // request, or a recovery code.
 
 import { ApiError, get, post } from '../lib/api.js';
+import { CODE_INPUT } from '../lib/confirm-code.js';
 import { errorBox, field, h, onSubmit, setTitle } from '../lib/dom.js';
 import { METHOD_TYPES, typeName } from '../lib/methods.js';
 import { navigate } from '../lib/router.js';
@@ -282,15 +283,7 @@ export function renderSecondStep(root, state) {
         h('p', {}, info.codePrompt || 'Enter the code.'),
         codeForm({
           label: 'Code',
-          inputAttrs: {
-            type: 'text',
-            name: 'code',
-            autocomplete: 'one-time-code',
-            inputmode: 'numeric',
-            pattern: '[0-9 ]*',
-            maxlength: 12,
-            'data-testid': 'code-input',
-          },
+          inputAttrs: { ...CODE_INPUT, 'data-testid': 'code-input' },
           body: (value) => ({ type: info.codeType || m.type, code: value.replace(/\s+/g, ''), method_id: m.id }),
         }),
       );

@@ -260,7 +260,7 @@ class PushRoutes final : public Area {
       co_await waiter->wait(timeout + std::chrono::milliseconds(1));
     }
 
-    json body{{"id", a->id}, {"state", services::approval_state_name(a->state)}};
+    json body{{"id", a->id}, {"state", store::approval_state_name(a->state)}};
     if (a->state == ApprovalState::kApproved) {
       Client c = client(req);
       const store::Approval& approved = *a;
@@ -315,7 +315,7 @@ class PushRoutes final : public Area {
       return s_.approvals.decide(user_id, id, answer.approve, answer.number, who, c);
     });
     if (!state) co_return err;
-    co_return json_response(200, json{{"id", id}, {"state", services::approval_state_name(*state)}});
+    co_return json_response(200, json{{"id", id}, {"state", store::approval_state_name(*state)}});
   }
 
   Awaitable pending_list(const store::User& user) {

@@ -65,6 +65,21 @@ std::string device_name() {
 
 core::Result<std::vector<Account>> load_accounts(AccountStore& store) { return store.load(); }
 
+// The accounts, and the one `query` names (see select_account).
+struct Selected {
+  std::vector<Account> all;
+  size_t index = 0;
+  const Account& account() const { return all[index]; }
+};
+
+core::Result<Selected> load_selected(AccountStore& store, std::string_view query) {
+  Selected s;
+  TS_ASSIGN_OR_RETURN(s.all, store.load());
+  TS_ASSIGN_OR_RETURN(const Account* a, select_account(s.all, query));
+  s.index = static_cast<size_t>(a - s.all.data());
+  return s;
+}
+
 // --- enroll --------------------------------------------------------------------
 
 int cmd_enroll(AccountStore& store, const std::string& uri, const std::string& name) {
@@ -127,22 +142,20 @@ int cmd_list(AccountStore& store) {
 }
 
 int cmd_code(AccountStore& store, const std::string& query) {
-  auto accounts = load_accounts(store);
-  if (!accounts) return fail(accounts.error().message);
-  auto a = select_account(*accounts, query);
-  if (!a) return fail(a.error().message);
-  std::cout << current_code(**a) << "\n";
+  auto sel = load_selected(store, query);
+  if (!sel) return fail(sel.error().message);
+  const Account* a = &sel->account();
+  std::cout << current_code(*a) << "\n";
   return 0;
 }
 
 int cmd_remove(AccountStore& store, const std::string& query) {
-  auto accounts = load_accounts(store);
-  if (!accounts) return fail(accounts.error().message);
-  auto a = select_account(*accounts, query);
-  if (!a) return fail(a.error().message);
-  const std::string name = (*a)->name;
-  std::erase_if(*accounts, [&](const Account& x) { return x.name == name; });
-  if (auto st = store.save(*accounts); !st) return fail(st.error().message);
+  auto sel = load_selected(store, query);
+  if (!sel) return fail(sel.error().message);
+  const Account* a = &sel->account();
+  const std::string name = a->name;
+  std::erase_if(sel->all, [&](const Account& x) { return x.name == name; });
+  if (auto st = store.save(sel->all); !st) return fail(st.error().message);
   std::cout << "removed " << name
             << " from this authenticator (remove the method on the Security page too)\n";
   return 0;
@@ -177,12 +190,11 @@ int answer(const Account& a, int64_t id, bool approve, int number, std::ostream&
 
 int cmd_answer(AccountStore& store, const std::string& query, int64_t id, bool approve,
                int number) {
-  auto accounts = load_accounts(store);
-  if (!accounts) return fail(accounts.error().message);
-  auto a = select_account(*accounts, query);
-  if (!a) return fail(a.error().message);
+  auto sel = load_selected(store, query);
+  if (!sel) return fail(sel.error().message);
+  const Account* a = &sel->account();
   std::ostringstream out;
-  int rc = answer(**a, id, approve, number, out);
+  int rc = answer(*a, id, approve, number, out);
   (rc == 0 ? std::cout : std::cerr) << out.str();
   return rc;
 }
@@ -211,19 +223,18 @@ void print_request(std::ostream& out, const Account& a, const json& r) {
 }
 
 int cmd_pending(AccountStore& store, const std::string& query, bool as_json) {
-  auto accounts = load_accounts(store);
-  if (!accounts) return fail(accounts.error().message);
-  auto a = select_account(*accounts, query);
-  if (!a) return fail(a.error().message);
-  HttpResult r = DeviceClient(**a).send("GET", kApprovalsTarget, "");
+  auto sel = load_selected(store, query);
+  if (!sel) return fail(sel.error().message);
+  const Account* a = &sel->account();
+  HttpResult r = DeviceClient(*a).send("GET", kApprovalsTarget, "");
   if (!r.ok()) return fail(describe_failure(r));
   json j = json::parse(r.body, nullptr, false);
   const json list = j.is_object() ? j.value("approvals", json::array()) : json::array();
   for (const auto& x : list) {
     if (as_json) {
-      std::cout << approval_line(**a, x, "approval").dump() << "\n";
+      std::cout << approval_line(*a, x, "approval").dump() << "\n";
     } else {
-      print_request(std::cout, **a, x);
+      print_request(std::cout, *a, x);
     }
   }
   if (!as_json && list.empty()) std::cout << "No sign-in requests waiting.\n";

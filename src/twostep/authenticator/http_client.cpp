@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <memory>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -31,15 +32,28 @@ SlistPtr header_list(const std::vector<std::string>& headers) {
   return SlistPtr(list);
 }
 
-void common_options(CURL* c, const std::string& url, curl_slist* headers) {
+// A configured handle and the header list it points to (which must outlive it).
+struct Easy {
+  CurlPtr curl;
+  SlistPtr headers;
+  CURL* get() const { return curl.get(); }
+};
+
+std::optional<Easy> prepare(const std::string& url, const std::vector<std::string>& headers) {
+  Easy e{CurlPtr(curl_easy_init()), header_list(headers)};
+  if (!e.curl) return std::nullopt;
+  CURL* c = e.get();
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, e.headers.get());
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "twostep-auth/" TWOSTEP_VERSION);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);  // a signed request is for one URL only
+  return e;
 }
+
+HttpResult not_started() { return HttpResult{0, "", "cannot start libcurl"}; }
 
 struct StreamState {
   CURL* curl = nullptr;
@@ -77,54 +91,44 @@ void http_global_init() { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 HttpResult http_request(const std::string& method, const std::string& url, const std::string& body,
                         const std::vector<std::string>& headers, std::chrono::seconds timeout) {
+  auto c = prepare(url, headers);
+  if (!c) return not_started();
   HttpResult r;
-  CurlPtr c(curl_easy_init());
-  if (!c) {
-    r.error = "cannot start libcurl";
-    return r;
-  }
-  SlistPtr list = header_list(headers);
-  common_options(c.get(), url, list.get());
-  curl_easy_setopt(c.get(), CURLOPT_TIMEOUT, static_cast<long>(timeout.count()));
-  curl_easy_setopt(c.get(), CURLOPT_CUSTOMREQUEST, method.c_str());
+  curl_easy_setopt(c->get(), CURLOPT_TIMEOUT, static_cast<long>(timeout.count()));
+  curl_easy_setopt(c->get(), CURLOPT_CUSTOMREQUEST, method.c_str());
   if (method != "GET") {
-    curl_easy_setopt(c.get(), CURLOPT_POSTFIELDS, body.c_str());
-    curl_easy_setopt(c.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    curl_easy_setopt(c->get(), CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(c->get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   }
-  curl_easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, append_body);
-  curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, &r.body);
-  CURLcode rc = curl_easy_perform(c.get());
+  curl_easy_setopt(c->get(), CURLOPT_WRITEFUNCTION, append_body);
+  curl_easy_setopt(c->get(), CURLOPT_WRITEDATA, &r.body);
+  CURLcode rc = curl_easy_perform(c->get());
   if (rc != CURLE_OK) {
     r.error = curl_easy_strerror(rc);
     return r;
   }
-  curl_easy_getinfo(c.get(), CURLINFO_RESPONSE_CODE, &r.status);
+  curl_easy_getinfo(c->get(), CURLINFO_RESPONSE_CODE, &r.status);
   return r;
 }
 
 HttpResult http_stream(const std::string& url, const std::vector<std::string>& headers,
                        const std::function<bool(std::string_view)>& on_data,
                        std::chrono::seconds idle) {
+  auto c = prepare(url, headers);
+  if (!c) return not_started();
   HttpResult r;
-  CurlPtr c(curl_easy_init());
-  if (!c) {
-    r.error = "cannot start libcurl";
-    return r;
-  }
-  SlistPtr list = header_list(headers);
-  common_options(c.get(), url, list.get());
   StreamState st;
-  st.curl = c.get();
+  st.curl = c->get();
   st.on_data = &on_data;
   st.idle = idle;
-  curl_easy_setopt(c.get(), CURLOPT_HTTPGET, 1L);
-  curl_easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, stream_body);
-  curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, &st);
-  curl_easy_setopt(c.get(), CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(c.get(), CURLOPT_XFERINFOFUNCTION, stream_progress);
-  curl_easy_setopt(c.get(), CURLOPT_XFERINFODATA, &st);
-  CURLcode rc = curl_easy_perform(c.get());
-  curl_easy_getinfo(c.get(), CURLINFO_RESPONSE_CODE, &r.status);
+  curl_easy_setopt(c->get(), CURLOPT_HTTPGET, 1L);
+  curl_easy_setopt(c->get(), CURLOPT_WRITEFUNCTION, stream_body);
+  curl_easy_setopt(c->get(), CURLOPT_WRITEDATA, &st);
+  curl_easy_setopt(c->get(), CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c->get(), CURLOPT_XFERINFOFUNCTION, stream_progress);
+  curl_easy_setopt(c->get(), CURLOPT_XFERINFODATA, &st);
+  CURLcode rc = curl_easy_perform(c->get());
+  curl_easy_getinfo(c->get(), CURLINFO_RESPONSE_CODE, &r.status);
   r.body = std::move(st.error_body);
   if (rc != CURLE_OK && rc != CURLE_WRITE_ERROR) {
     r.error = st.idle_timeout ? "the event stream went silent" : curl_easy_strerror(rc);

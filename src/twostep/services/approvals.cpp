@@ -14,6 +14,7 @@ namespace twostep::services {
 using core::Code;
 using core::fail;
 using store::ApprovalState;
+using store::approval_state_name;
 
 namespace {
 
@@ -39,20 +40,6 @@ int64_t decided_by_method(const std::string& decided_by) {
 }
 
 }  // namespace
-
-const char* approval_state_name(ApprovalState s) {
-  switch (s) {
-    case ApprovalState::kApproved:
-      return "approved";
-    case ApprovalState::kDenied:
-      return "denied";
-    case ApprovalState::kExpired:
-      return "expired";
-    case ApprovalState::kPending:
-      break;
-  }
-  return "pending";
-}
 
 std::string approval_created_event(int64_t id) {
   return "{\"type\":\"approval\",\"id\":" + std::to_string(id) + "}";

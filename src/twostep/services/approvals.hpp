@@ -74,7 +74,6 @@ struct Approver {
 std::string approval_created_event(int64_t id);
 std::string approval_decided_event(int64_t id, store::ApprovalState state);
 std::string session_revoked_event(int64_t session_id);
-const char* approval_state_name(store::ApprovalState s);
 
 class Approvals {
  public:

@@ -33,6 +33,21 @@ struct PushDevice {
 // 'expired' is never stored: a pending approval past expires_at reads as expired.
 enum class ApprovalState : int { kPending = 0, kApproved = 1, kDenied = 2, kExpired = 3 };
 
+// "pending", "approved", "denied", "expired": in the database and in the API.
+inline const char* approval_state_name(ApprovalState s) {
+  switch (s) {
+    case ApprovalState::kApproved:
+      return "approved";
+    case ApprovalState::kDenied:
+      return "denied";
+    case ApprovalState::kExpired:
+      return "expired";
+    case ApprovalState::kPending:
+      break;
+  }
+  return "pending";
+}
+
 struct Approval {
   int64_t id = 0;
   int64_t user_id = 0;

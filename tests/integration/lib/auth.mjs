@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 
-import { twostepBin } from './server.mjs';
+import { runCli, twostepBin } from './server.mjs';
 
 export function authBin() {
   if (process.env.TWOSTEP_AUTH_BIN) return process.env.TWOSTEP_AUTH_BIN;
@@ -47,6 +47,11 @@ function authEnv(home) {
   return { ...process.env, XDG_CONFIG_HOME: home };
 }
 
+// runAuth(home, args, {input, timeoutMs}) → {code, stdout, stderr}
+export function runAuth(home, args, { input, timeoutMs = 20000 } = {}) {
+  return runCli(args, { env: authEnv(home), input, timeoutMs, bin: authBin() });
+}
+
 const live = new Set();
 process.on('exit', () => {
   for (const c of live) {
@@ -56,34 +61,35 @@ process.on('exit', () => {
   }
 });
 
-// runAuth(home, args, {input, timeoutMs}) → {code, stdout, stderr}
-export function runAuth(home, args, { input, timeoutMs = 20000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(authBin(), args, { env: authEnv(home), stdio: ['pipe', 'pipe', 'pipe'] });
-    live.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`twostep-auth ${args.join(' ')} did not finish in ${timeoutMs} ms\n${stdout}\n${stderr}`));
-    }, timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      live.delete(child);
-      resolve({ code, signal, stdout, stderr });
-    });
-    child.stdin.on('error', () => {});
-    if (input !== undefined) child.stdin.end(input);
-    else child.stdin.end();
-  });
+// Events as they come, and next(pred): the first one (already seen or to come) that matches.
+function eventLog(what, describe = () => '') {
+  const events = [];
+  const waiters = [];
+  return {
+    events,
+    push(ev) {
+      events.push(ev);
+      for (const w of [...waiters]) {
+        if (w.pred(ev)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          clearTimeout(w.timer);
+          w.resolve(ev);
+        }
+      }
+    },
+    next(pred, timeoutMs = 10000) {
+      const seen = events.find(pred);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const w = { pred, resolve };
+        w.timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(w), 1);
+          reject(new Error(`${what}: no matching event in ${timeoutMs} ms; saw ${JSON.stringify(events)}\n${describe()}`));
+        }, timeoutMs);
+        waiters.push(w);
+      });
+    },
+  };
 }
 
 // `twostep-auth watch --json`: events as parsed lines; next(pred) waits for a matching one.
@@ -93,11 +99,10 @@ export function startWatch(home, args = []) {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   live.add(child);
-  const events = [];
-  const waiters = [];
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (d) => (stderr += d));
+  const log = eventLog('watch', () => stderr);
   const exited = new Promise((resolve) => {
     child.on('exit', (code, signal) => {
       live.delete(child);
@@ -111,33 +116,14 @@ export function startWatch(home, args = []) {
     } catch {
       ev = { event: 'text', line };
     }
-    events.push(ev);
-    for (const w of [...waiters]) {
-      if (w.pred(ev)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        clearTimeout(w.timer);
-        w.resolve(ev);
-      }
-    }
+    log.push(ev);
   });
   return {
-    events,
+    events: log.events,
+    next: log.next,
     exited,
     get stderr() {
       return stderr;
-    },
-    // Resolves with the first event (already seen or to come) matching pred.
-    next(pred, timeoutMs = 10000) {
-      const seen = events.find(pred);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const w = { pred, resolve };
-        w.timer = setTimeout(() => {
-          waiters.splice(waiters.indexOf(w), 1);
-          reject(new Error(`watch: no matching event in ${timeoutMs} ms; saw ${JSON.stringify(events)}\n${stderr}`));
-        }, timeoutMs);
-        waiters.push(w);
-      });
     },
     type(line) {
       child.stdin.write(`${line}\n`);
@@ -188,12 +174,10 @@ export async function rawFetch(url, method, headers, body) {
 
 // Reads a Server-Sent Events response body (fetch) into events; next(pred) waits for one.
 export function sseReader(response) {
-  const events = [];
-  const waiters = [];
+  const log = eventLog('sse');
   let buffer = '';
   const decoder = new TextDecoder();
   const reader = response.body.getReader();
-  let ended = false;
   const done = (async () => {
     try {
       for (;;) {
@@ -210,39 +194,15 @@ export function sseReader(response) {
             if (line.startsWith('event:')) event = line.slice(6).trim();
             else if (line.startsWith('data:')) data.push(line.slice(5).trim());
           }
-          if (!data.length) continue;
-          const ev = { event, data: JSON.parse(data.join('\n')) };
-          events.push(ev);
-          for (const w of [...waiters]) {
-            if (w.pred(ev)) {
-              waiters.splice(waiters.indexOf(w), 1);
-              clearTimeout(w.timer);
-              w.resolve(ev);
-            }
-          }
+          if (data.length) log.push({ event, data: JSON.parse(data.join('\n')) });
         }
       }
     } catch {}
-    ended = true;
   })();
   return {
-    events,
+    events: log.events,
+    next: log.next,
     done,
-    get ended() {
-      return ended;
-    },
-    next(pred, timeoutMs = 10000) {
-      const seen = events.find(pred);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const w = { pred, resolve };
-        w.timer = setTimeout(() => {
-          waiters.splice(waiters.indexOf(w), 1);
-          reject(new Error(`sse: no matching event in ${timeoutMs} ms; saw ${JSON.stringify(events)}`));
-        }, timeoutMs);
-        waiters.push(w);
-      });
-    },
     cancel() {
       return reader.cancel().catch(() => {});
     },

@@ -1108,20 +1108,6 @@ PushDevice read_device(const Query& q) {
   "CASE WHEN state = 'pending' AND NOT " TWOSTEP_APPROVAL_OPEN " THEN 'expired' ELSE state " \
   "END, created_at, expires_at, decided_at, decided_by, consumed_at, ip, user_agent"
 
-const char* approval_state_text(ApprovalState s) {
-  switch (s) {
-    case ApprovalState::kApproved:
-      return "approved";
-    case ApprovalState::kDenied:
-      return "denied";
-    case ApprovalState::kExpired:
-      return "expired";
-    case ApprovalState::kPending:
-      break;
-  }
-  return "pending";
-}
-
 ApprovalState approval_state_from(const std::string& s) {
   if (s == "approved") return ApprovalState::kApproved;
   if (s == "denied") return ApprovalState::kDenied;
@@ -1307,7 +1293,7 @@ Result<bool> SqliteStore::decide_approval(int64_t user_id, int64_t id, ApprovalS
                                          "decided_by = ?3 WHERE id = ?4 AND user_id = ?5 AND "
                                          "state = 'pending' AND " TWOSTEP_APPROVAL_OPEN));
     q.bind_int(now)
-        .bind_text(approval_state_text(state))
+        .bind_text(approval_state_name(state))
         .bind_text(decided_by)
         .bind_int(id)
         .bind_int(user_id);
