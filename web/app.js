@@ -6,12 +6,15 @@ import { loadMe, setFlash } from './lib/session.js';
 import { loginView, signupView } from './views/auth.js';
 import { accountView } from './views/account.js';
 import { securityView } from './views/security.js';
+import { orgsView, orgView } from './views/orgs.js';
 
 route('/', async () => ({ redirect: (await loadMe()) ? '/account' : '/login' }));
 route('/login', loginView);
 route('/signup', signupView);
 route('/account', accountView);
 route('/security', securityView);
+route('/orgs', orgsView);
+route('/org', orgView);
 
 document.getElementById('signout').addEventListener('click', async (event) => {
   const button = event.currentTarget;

@@ -1,59 +1,22 @@
 // The store contract for push approval: enrolment links, devices and their replay guard,
 // approvals decided exactly once. Runs against every backend of store_factories().
-#include <gtest/gtest.h>
-
 #include <atomic>
-#include <latch>
-#include <memory>
-#include <stdexcept>
 #include <string>
-#include <thread>
-#include <vector>
 
-#include "backends.hpp"
-#include "twostep/store/store.hpp"
+#include "fixture.hpp"
 
 namespace twostep::store {
 namespace {
 
-using contract::StoreFactory;
-using contract::TestDatabase;
+using contract::kNow;
+using contract::must;
+using contract::must_ok;
 using core::Code;
 
-constexpr int64_t kNow = 1'700'000'000;
-
-template <class T>
-T must(core::Result<T> r) {
-  if (!r) {
-    throw std::runtime_error("unexpected error: " + r.error().message + " / " + r.error().detail);
-  }
-  return std::move(*r);
-}
-
-void must(core::Status s) {
-  if (!s) throw std::runtime_error("unexpected error: " + s.error().message);
-}
-
-class PushStoreContract : public ::testing::TestWithParam<StoreFactory> {
+class PushStoreContract : public contract::ContractFixture {
  protected:
-  void SetUp() override {
-    db_ = GetParam().make();
-    store_ = must(open_store(db_->url()));
-    must(store_->migrate());
-  }
-  Store& store() { return *store_; }
-
-  User user(const std::string& name) { return must(store().create_user(name, "h", kNow)); }
-
   Session pending_session(int64_t user_id, const std::string& token_hash) {
-    Session s;
-    s.token_hash = token_hash;
-    s.user_id = user_id;
-    s.state = SessionState::kPendingSecondFactor;
-    s.created_at = s.last_seen_at = kNow;
-    s.expires_at = kNow + 300;
-    s.absolute_expires_at = kNow + 300;
-    return must(store().create_session(s));
+    return session_for(user_id, token_hash, SessionState::kPendingSecondFactor);
   }
 
   Method push_method(int64_t user_id) {
@@ -91,28 +54,13 @@ class PushStoreContract : public ::testing::TestWithParam<StoreFactory> {
     return must(store().create_approval(a));
   }
 
-  template <class F>
-  static void in_parallel(int n, F body) {
-    std::latch start(n);
-    std::vector<std::thread> threads;
-    for (int i = 0; i < n; ++i) {
-      threads.emplace_back([&, i] {
-        start.arrive_and_wait();
-        body(i);
-      });
-    }
-    for (auto& t : threads) t.join();
-  }
-
-  std::unique_ptr<TestDatabase> db_;
-  std::unique_ptr<Store> store_;
 };
 
 TEST_P(PushStoreContract, EnrolmentLinkIsUsedOnceAndExpires) {
   auto u = user("alice");
   auto m = push_method(u.id);
-  must(store().create_push_enrollment({"hash-1", u.id, m.id, kNow, kNow + 600, 0}));
-  must(store().create_push_enrollment({"hash-2", u.id, m.id, kNow, kNow + 600, 0}));
+  must_ok(store().create_push_enrollment({"hash-1", u.id, m.id, kNow, kNow + 600, 0}));
+  must_ok(store().create_push_enrollment({"hash-2", u.id, m.id, kNow, kNow + 600, 0}));
   auto dup = store().create_push_enrollment({"hash-1", u.id, m.id, kNow, kNow + 600, 0});
   ASSERT_FALSE(dup);
   EXPECT_EQ(dup.error().code, Code::kAlreadyExists);
@@ -131,7 +79,7 @@ TEST_P(PushStoreContract, EnrolmentLinkIsUsedOnceAndExpires) {
 TEST_P(PushStoreContract, ConcurrentUsesOfOneLinkHaveOneWinner) {
   auto u = user("alice");
   auto m = push_method(u.id);
-  must(store().create_push_enrollment({"hash", u.id, m.id, kNow, kNow + 600, 0}));
+  must_ok(store().create_push_enrollment({"hash", u.id, m.id, kNow, kNow + 600, 0}));
   std::atomic<int> wins{0}, errors{0};
   in_parallel(8, [&](int) {
     auto r = store().use_push_enrollment("hash", kNow + 1);
@@ -169,7 +117,7 @@ TEST_P(PushStoreContract, AttachingADeviceStoresTheSeedOnlyOnAnUnconfirmedPushMe
   auto foreign = device_for(m2, "dev-3");
   foreign.user_id = bob.id;
   EXPECT_EQ(store().attach_push_device(foreign, "x").error().code, Code::kNotFound);
-  must(store().confirm_method(u.id, m2.id, kNow));
+  must_ok(store().confirm_method(u.id, m2.id, kNow));
   EXPECT_EQ(store().attach_push_device(device_for(m2, "dev-4"), "x").error().code, Code::kNotFound);
   Method totp = push_method(u.id);
   totp.type = "totp";
@@ -181,9 +129,9 @@ TEST_P(PushStoreContract, AttachingADeviceStoresTheSeedOnlyOnAnUnconfirmedPushMe
 TEST_P(PushStoreContract, DeletingTheMethodRevokesTheDevice) {
   auto u = user("alice");
   auto m = push_method(u.id);
-  must(store().create_push_enrollment({"hash", u.id, m.id, kNow, kNow + 600, 0}));
+  must_ok(store().create_push_enrollment({"hash", u.id, m.id, kNow, kNow + 600, 0}));
   must(store().attach_push_device(device_for(m, "dev"), "s"));
-  must(store().delete_method(u.id, m.id));
+  must_ok(store().delete_method(u.id, m.id));
   EXPECT_EQ(store().push_device_by_device_id("dev").error().code, Code::kNotFound);
   EXPECT_EQ(store().use_push_enrollment("hash", kNow).error().code, Code::kNotFound);
 }
@@ -308,11 +256,11 @@ TEST_P(PushStoreContract, EndingTheSessionRemovesItsRequestsAndStaleRowsArePurge
   auto a = approval_for(s);
   auto keep = approval_for(s2, kNow + 5000);
   approval_for(s2, kNow + 100);
-  must(store().delete_session(s.id));
+  must_ok(store().delete_session(s.id));
   EXPECT_EQ(store().approval_of_user(u.id, a.id, kNow).error().code, Code::kNotFound);
   auto m = push_method(u.id);
-  must(store().create_push_enrollment({"old", u.id, m.id, kNow, kNow + 100, 0}));
-  must(store().create_push_enrollment({"new", u.id, m.id, kNow, kNow + 5000, 0}));
+  must_ok(store().create_push_enrollment({"old", u.id, m.id, kNow, kNow + 100, 0}));
+  must_ok(store().create_push_enrollment({"new", u.id, m.id, kNow, kNow + 5000, 0}));
   EXPECT_EQ(must(store().delete_stale_push_rows(kNow + 1000)), 2);  // one approval, one link
   EXPECT_EQ(must(store().approval_of_user(u.id, keep.id, kNow)).id, keep.id);
   EXPECT_EQ(store().use_push_enrollment("old", kNow).error().code, Code::kNotFound);
@@ -328,7 +276,7 @@ TEST_P(PushStoreContract, ASignInCompletedAnotherWayClosesItsRequests) {
   auto s = pending_session(u.id, "t1");
   auto a = approval_for(s);
   EXPECT_EQ(must(store().pending_approvals_of_user(u.id, kNow)).size(), 1u);
-  must(store().upgrade_session(s.id, "t1-full", SessionState::kFull, kNow, kNow + 3600));
+  must_ok(store().upgrade_session(s.id, "t1-full", SessionState::kFull, kNow, kNow + 3600));
   EXPECT_TRUE(must(store().pending_approvals_of_user(u.id, kNow)).empty());
   EXPECT_EQ(must(store().approval_of_user(u.id, a.id, kNow)).state, ApprovalState::kExpired);
   EXPECT_FALSE(must(store().decide_approval(u.id, a.id, ApprovalState::kApproved, "x", kNow)));
@@ -339,7 +287,7 @@ TEST_P(PushStoreContract, ApprovalIdsAreNeverReused) {
   auto u = user("alice");
   auto s = pending_session(u.id, "t1");
   auto first = approval_for(s);
-  must(store().delete_session(s.id));  // the request goes with its sign-in
+  must_ok(store().delete_session(s.id));  // the request goes with its sign-in
   auto s2 = pending_session(u.id, "t2");
   auto second = approval_for(s2);
   EXPECT_GT(second.id, first.id);
@@ -347,10 +295,7 @@ TEST_P(PushStoreContract, ApprovalIdsAreNeverReused) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, PushStoreContract,
-                         ::testing::ValuesIn(contract::store_factories()),
-                         [](const ::testing::TestParamInfo<StoreFactory>& info) {
-                           return info.param.name;
-                         });
+                         ::testing::ValuesIn(contract::store_factories()), contract::backend_name);
 
 }  // namespace
 }  // namespace twostep::store

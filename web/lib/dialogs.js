@@ -3,6 +3,7 @@
 
 import { ApiError, post } from './api.js';
 import { h, field, errorBox, onSubmit } from './dom.js';
+import { getAssertion, webauthnSupported } from './webauthn.js';
 
 export const CANCELLED = Symbol('cancelled');
 
@@ -76,10 +77,18 @@ export function reauthDialog({ twofa }) {
     const label = code.wrap.querySelector('label');
     const setType = (type) => {
       codeType = type;
+      // A security key answers instead of a typed code.
+      code.wrap.hidden = type === 'webauthn';
+      code.input.required = type !== 'webauthn';
       const recovery = type === 'recovery';
-      label.textContent = recovery ? 'Recovery code' : 'Code from your authenticator app';
-      code.input.setAttribute('inputmode', recovery ? 'text' : 'numeric');
-      code.input.setAttribute('autocomplete', recovery ? 'off' : 'one-time-code');
+      const text = recovery || type === 'yubiotp';
+      label.textContent = recovery
+        ? 'Recovery code'
+        : type === 'yubiotp'
+          ? 'One-time password from your YubiKey'
+          : 'Code from your authenticator app';
+      code.input.setAttribute('inputmode', text ? 'text' : 'numeric');
+      code.input.setAttribute('autocomplete', text ? 'off' : 'one-time-code');
       code.input.placeholder = recovery ? 'xxxx-xxxx-xxxx-xxxx' : '';
     };
     const radio = (value, text, checked) => {
@@ -104,6 +113,8 @@ export function reauthDialog({ twofa }) {
       { class: 'choice' },
       h('legend', {}, 'Second step'),
       radio('totp', 'Authenticator app code', true),
+      webauthnSupported() ? radio('webauthn', 'Security key', false) : null,
+      radio('yubiotp', 'YubiKey one-time password', false),
       radio('recovery', 'Recovery code', false),
     );
   }
@@ -143,6 +154,12 @@ export function reauthDialog({ twofa }) {
   cancel.addEventListener('click', () => dialog.close('cancel'));
   onSubmit(form, errors, async () => {
     const body = { password: password.input.value };
+    if (twofa && codeType === 'webauthn') {
+      const options = await post('/reauth/webauthn/options', {});
+      await post('/reauth/webauthn', { ...body, credential: await getAssertion(options) });
+      dialog.close('ok');
+      return;
+    }
     if (twofa) {
       body.type = codeType;
       body.code = code.input.value.trim();

@@ -24,8 +24,8 @@ export const METHOD_TYPES = {
   webauthn: {
     name: 'Security key',
     description: 'A YubiKey or other FIDO2 key, or a passkey on this device.',
-    enrol: null,
-    signIn: null,
+    enrol: '/views/enrol-webauthn.js',
+    signIn: 'webauthn',
   },
   sms: {
     name: 'Text message',
@@ -36,8 +36,12 @@ export const METHOD_TYPES = {
   yubiotp: {
     name: 'YubiKey OTP',
     description: 'The one-time password your YubiKey types.',
-    enrol: null,
-    signIn: null,
+    enrol: '/views/enrol-yubiotp.js',
+    signIn: 'code',
+    codeType: 'yubiotp',
+    codePrompt: 'Click in the field, then touch your YubiKey: it types the code for you.',
+    // The OTP is 44 modhex letters, not digits.
+    codeInput: { inputmode: 'text', pattern: null, maxlength: 64, autocomplete: 'off', autocapitalize: 'none' },
   },
 };
 

@@ -13,15 +13,23 @@ export async function loadMe() {
   }
 }
 
-export function showNav(signedIn) {
+// `restricted`: a session that an organisation's policy limits to adding a first method;
+// only "Sign out" is offered.
+export function showNav(signedIn, { restricted = false } = {}) {
   const nav = document.getElementById('nav');
   if (nav) nav.hidden = !signedIn;
   // Signed-in pages show sign-in requests of this account (approve or deny them here).
   watchApprovals(signedIn);
   for (const link of document.querySelectorAll('#nav a')) {
+    link.hidden = restricted;
     if (link.getAttribute('href') === location.pathname) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
+}
+
+// Whether /me describes a session restricted to enrolment by an organisation's policy.
+export function isRestricted(me) {
+  return Boolean(me && me.session && me.session.state === 'enrollment_required');
 }
 
 // A one-shot message for the next view ("You signed out.").

@@ -3,7 +3,8 @@
 import { del, get } from '../lib/api.js';
 import { h, setTitle, time } from '../lib/dom.js';
 import { typeName } from '../lib/methods.js';
-import { loadMe, redirectIfSignedOut, showNav } from '../lib/session.js';
+import { enrollmentBanner } from '../lib/enrollment.js';
+import { isRestricted, loadMe, redirectIfSignedOut, showNav } from '../lib/session.js';
 import { flashBox } from './auth.js';
 
 const EVENT_NAMES = {
@@ -28,6 +29,12 @@ const EVENT_NAMES = {
   twofa_disabled: 'Two-step verification turned off',
   reauthenticated: 'Identity confirmed',
   reauth_failed: 'Failed identity check',
+  org_member_added: 'Added to an organisation',
+  org_role_changed: 'Organisation role changed',
+  org_member_removed: 'Removed from an organisation',
+  twofa_reset_by_admin: 'Two-step verification reset by an organisation admin',
+  sessions_restricted: 'Sessions limited until two-step verification is on',
+  enrollment_completed: 'Two-step verification turned on as your organisation requires',
   push_enrollment_started: 'Authenticator setup started',
   push_device_enrolled: 'Authenticator enrolled',
   push_request_rejected: 'Authenticator request refused',
@@ -216,6 +223,7 @@ function overviewCard(me) {
 export async function accountView(root) {
   const me = await loadMe();
   if (!me) return { redirect: '/login' };
+  if (isRestricted(me)) return { redirect: '/security' };
   showNav(true);
   setTitle('Account');
   const [sessions, audit] = await Promise.all([sessionsCard(), auditCard()]);
@@ -225,6 +233,7 @@ export async function accountView(root) {
       { class: 'page', 'data-testid': 'account-page' },
       h('h1', { tabindex: '-1' }, `Hello, ${me.user.username}`),
       flashBox(),
+      enrollmentBanner(me),
       overviewCard(me),
       sessions,
       audit,

@@ -3,7 +3,7 @@
 import { csrfToken, get, post } from '../lib/api.js';
 import { checkbox, errorBox, field, h, onSubmit, setTitle } from '../lib/dom.js';
 import { navigate } from '../lib/router.js';
-import { loadMe, setFlash, showNav, takeFlash } from '../lib/session.js';
+import { loadMe, showNav, takeFlash } from '../lib/session.js';
 import { renderSecondStep } from './second-step.js';
 
 export function flashBox() {
@@ -59,7 +59,7 @@ export function renderLoginForm(root, { error = null } = {}) {
       return;
     }
     if (result.status === 'enrollment_required') {
-      setFlash('Your organisation requires two-step verification. Turn it on to continue.', 'warning');
+      // The security page says which organisation requires it and that nothing else opens.
       await navigate('/security');
       return;
     }

@@ -9,6 +9,7 @@ import { errorBox, field, h, onSubmit, setTitle } from '../lib/dom.js';
 import { METHOD_TYPES, typeName } from '../lib/methods.js';
 import { navigate } from '../lib/router.js';
 import { showNav } from '../lib/session.js';
+import { getAssertion, webauthnSupported } from '../lib/webauthn.js';
 
 // How long one status request waits for an answer (the server allows up to 25 s).
 const APPROVAL_WAIT_S = 20;
@@ -62,7 +63,7 @@ export function renderSecondStep(root, state) {
     mode = next;
     setOtherOpen(false);
     drawPanel();
-    const input = panel.querySelector('input');
+    const input = panel.querySelector('input') || panel.querySelector('[data-testid=use-security-key]');
     (input || panel.querySelector('h2')).focus();
   }
 
@@ -118,6 +119,41 @@ export function renderSecondStep(root, state) {
     );
   }
 
+  // Too many wrong answers or the 5 minutes ran out: the pending sign-in is gone.
+  async function signInEnded(err) {
+    if (!(err instanceof ApiError && err.status === 401 && err.code === 'not_authenticated')) return false;
+    const { renderLoginForm } = await import('./auth.js');
+    renderLoginForm(root, { error: err.message || 'Your sign-in expired. Please sign in again.' });
+    return true;
+  }
+
+  // "Use your security key": the browser asks for a touch of any registered key.
+  function securityKeyForm() {
+    const errors = errorBox();
+    const status = h('p', { class: 'hint', role: 'status', 'aria-live': 'polite', 'data-testid': 'security-key-status' });
+    const form = h(
+      'form',
+      { class: 'stack', 'data-testid': 'security-key-form' },
+      errors.el,
+      h('button', { type: 'submit', class: 'primary wide', 'data-testid': 'use-security-key' }, 'Use your security key'),
+      status,
+    );
+    onSubmit(form, errors, async () => {
+      try {
+        const options = await post('/login/webauthn/options', {});
+        status.textContent = 'Insert your security key and touch it when it blinks.';
+        const credential = await getAssertion(options);
+        status.textContent = 'Checking…';
+        await finish(await post('/login/webauthn', { credential }));
+      } catch (err) {
+        status.textContent = '';
+        if (await signInEnded(err)) return;
+        throw err;
+      }
+    });
+    return form;
+  }
+
   function codeForm({ label, inputAttrs, hint, body }) {
     const errors = errorBox();
     const code = field(label, { required: true, spellcheck: 'false', autocapitalize: 'none', ...inputAttrs }, hint);
@@ -133,12 +169,7 @@ export function renderSecondStep(root, state) {
         const result = await post('/login/second-factor', body(code.input.value));
         await finish(result);
       } catch (err) {
-        if (err instanceof ApiError && err.status === 401 && err.code === 'not_authenticated') {
-          // Too many wrong codes or the 5 minutes ran out: the pending sign-in is gone.
-          const { renderLoginForm } = await import('./auth.js');
-          renderLoginForm(root, { error: err.message || 'Your sign-in expired. Please sign in again.' });
-          return;
-        }
+        if (await signInEnded(err)) return;
         code.input.select();
         throw err;
       }
@@ -283,9 +314,15 @@ export function renderSecondStep(root, state) {
         h('p', {}, info.codePrompt || 'Enter the code.'),
         codeForm({
           label: 'Code',
-          inputAttrs: { ...CODE_INPUT, 'data-testid': 'code-input' },
+          inputAttrs: { ...CODE_INPUT, ...(info.codeInput || {}), 'data-testid': 'code-input' },
           body: (value) => ({ type: info.codeType || m.type, code: value.replace(/\s+/g, ''), method_id: m.id }),
         }),
+      );
+    } else if (info.signIn === 'webauthn' && webauthnSupported()) {
+      panel.replaceChildren(
+        heading,
+        h('p', {}, 'Use the security key you registered: the browser will ask you to touch it.'),
+        securityKeyForm(),
       );
     } else {
       panel.replaceChildren(
@@ -371,7 +408,7 @@ export function renderSecondStep(root, state) {
       ),
     ),
   );
-  const input = panel.querySelector('input');
+  const input = panel.querySelector('input') || panel.querySelector('[data-testid=use-security-key]');
   if (input) {
     input.setAttribute('autofocus', '');
     if (root.isConnected) input.focus();

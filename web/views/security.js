@@ -5,17 +5,37 @@ import { del, patch, post } from '../lib/api.js';
 import { CANCELLED, confirmDialog, withReauth } from '../lib/dialogs.js';
 import { errorBox, h, setTitle, time, uid } from '../lib/dom.js';
 import { enrollableTypes, typeName } from '../lib/methods.js';
-import { loadMe, redirectIfSignedOut, showNav } from '../lib/session.js';
+import { enrollmentBanner } from '../lib/enrollment.js';
+import { isRestricted, loadMe, redirectIfSignedOut, showNav } from '../lib/session.js';
 import { flashBox } from './auth.js';
 import { renderRecoveryCodes } from './recovery-codes.js';
 
 export async function securityView(root) {
   let me = await loadMe();
   if (!me) return { redirect: '/login' };
-  showNav(true);
   setTitle('Security');
 
   const body = h('div', { class: 'stack-lg' });
+  // An organisation's requirement: a reminder during the grace period; after it, this page
+  // is the only one the session opens until a first method is added.
+  const notices = h('div', { class: 'stack' });
+  function drawNotices() {
+    showNav(true, { restricted: isRestricted(me) });
+    if (isRestricted(me)) {
+      const org = me.enrollment ? me.enrollment.org.name : 'Your organisation';
+      notices.replaceChildren(
+        h(
+          'p',
+          { class: 'notice warning', role: 'alert', 'data-testid': 'enrollment-required' },
+          h('strong', {}, org),
+          ' requires two-step verification. Add a method to continue: until then, this is the only page you can use.',
+        ),
+      );
+    } else {
+      notices.replaceChildren(...[enrollmentBanner(me, { withLink: false })].filter(Boolean));
+    }
+  }
+  drawNotices();
   const announce = h('p', { class: 'visually-hidden', role: 'status', 'aria-live': 'polite', 'data-testid': 'security-status' });
   root.append(
     h(
@@ -23,6 +43,7 @@ export async function securityView(root) {
       { class: 'page', 'data-testid': 'security-page' },
       h('h1', { tabindex: '-1' }, 'Security'),
       flashBox(),
+      notices,
       announce,
       body,
     ),
@@ -32,6 +53,7 @@ export async function securityView(root) {
 
   async function refresh(message) {
     me = (await loadMe()) || me;
+    drawNotices();
     drawOverview();
     if (message) announce.textContent = message;
   }
@@ -334,11 +356,13 @@ export async function securityView(root) {
         onCancel: () => drawOverview(),
         onConfirmed: async (codes) => {
           me = (await loadMe()) || me;
+          drawNotices();
           showCodes(codes, `${type.name} added. Two-step verification is on.`);
         },
       });
       body.replaceChildren(container);
-      container.querySelector('h2')?.focus();
+      // An enrolment view may name its first field (e.g. where a YubiKey types).
+      (container.querySelector('[autofocus]') || container.querySelector('h2'))?.focus();
     } catch (err) {
       if (!(await redirectIfSignedOut(err))) errors.show(err.message);
     }

@@ -14,6 +14,8 @@
 #include "twostep/services/audit.hpp"
 #include "twostep/services/events.hpp"
 #include "twostep/services/login.hpp"
+#include "twostep/services/orgs.hpp"
+#include "twostep/services/security_keys.hpp"
 #include "twostep/services/sessions.hpp"
 #include "twostep/services/throttle.hpp"
 #include "twostep/services/twofa.hpp"
@@ -27,6 +29,8 @@ struct Services {
   services::TwoFactor& twofa;
   services::Login& login;
   services::Throttles& throttles;
+  services::Orgs& orgs;
+  services::SecurityKeys& security_keys;
   services::Approvals& approvals;  // push approval
   services::EventBus& events;
 };

@@ -110,7 +110,9 @@ class Area {
     std::string token;
   };
 
-  enum class Need { kFull, kPending };
+  // kEnrollment: the few routes a session restricted by an organisation's 2FA policy may use
+  // to add its first method (GET /me, TOTP enrolment and confirmation); full sessions too.
+  enum class Need { kFull, kPending, kEnrollment };
 
   // Resolves the session cookie; for state changes also checks CSRF. On failure `error`
   // holds the response to send.
@@ -126,7 +128,11 @@ class Area {
       out.second = error_response(not_authenticated());
       co_return out;
     }
-    auto r = co_await pools_.db.run([&] { return s_.sessions.resolve(*token); });
+    auto r = co_await pools_.db.run([&]() -> core::Result<SessionView> {
+      TS_ASSIGN_OR_RETURN(SessionView v, s_.sessions.resolve(*token));
+      TS_RETURN_IF_ERROR(s_.orgs.recheck(v));  // a restricted session may be lifted by now
+      return v;
+    });
     if (!r) {
       out.second = overloaded();
       co_return out;
@@ -136,12 +142,29 @@ class Area {
       if (r->error().code == Code::kUnauthenticated) clear_session_cookie(out.second);
       co_return out;
     }
-    SessionState want = need == Need::kFull ? SessionState::kFull : SessionState::kPendingSecondFactor;
-    if ((*r)->session.state != want) {
-      out.second = error_response(need == Need::kFull
-          ? not_authenticated()
-          : core::Error{Code::kUnauthenticated, "not_authenticated",
-                        "There is no sign-in waiting for a second step. Sign in again.", {}, 0});
+    const SessionState state = (*r)->session.state;
+    const bool admitted = need == Need::kPending ? state == SessionState::kPendingSecondFactor
+                                                 : state == SessionState::kFull ||
+                                                       (need == Need::kEnrollment &&
+                                                        state == SessionState::kEnrollmentRequired);
+    if (!admitted) {
+      if (need == Need::kPending) {
+        out.second = error_response(
+            core::Error{Code::kUnauthenticated,
+                        "not_authenticated",
+                        "There is no sign-in waiting for a second step. Sign in again.",
+                        {},
+                        0});
+      } else if (state == SessionState::kEnrollmentRequired) {
+        out.second = error_response(
+            core::Error{Code::kPermissionDenied,
+                        "enrollment_required",
+                        "Your organisation requires two-step verification. Add a method first.",
+                        {},
+                        0});
+      } else {
+        out.second = error_response(not_authenticated());
+      }
       co_return out;
     }
     out.first = Authed{std::move(**r), *token};
@@ -203,6 +226,17 @@ class Area {
   }
 
   Response ok_status() const { return json_response(200, json{{"status", "ok"}}); }
+
+  // ?limit=N for logs: 1..200 (clamped), 50 when absent; 400 when not a number.
+  static core::Result<int> limit_param(const Request& req) {
+    auto l = req.query_param("limit");
+    if (!l) return 50;
+    try {
+      return std::clamp(std::stoi(*l), 1, 200);
+    } catch (...) {
+      return core::fail(Code::kInvalidArgument, "invalid_request", "limit: expected a number.");
+    }
+  }
 
   static json methods_list(const std::vector<store::Method>& ms) {
     json arr = json::array();

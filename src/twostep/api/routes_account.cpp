@@ -104,8 +104,14 @@ class AccountRoutes final : public Area {
       const int64_t sid = outcome->session.session.id;
       auto [avail, ignored] = co_await on_db([&] { return s_.approvals.availability(uid, sid); });
       r = json_response(200, second_factor_body(outcome->methods, avail));
+    } else if (outcome->kind == services::LoginOutcome::Kind::kEnrollmentRequired) {
+      r = json_response(200, json{{"status", "enrollment_required"},
+                                  {"user", user_json(outcome->user)},
+                                  {"enrollment", enrollment_json(outcome->enrollment)}});
     } else {
-      r = json_response(200, json{{"status", "ok"}, {"user", user_json(outcome->user)}});
+      json j{{"status", "ok"}, {"user", user_json(outcome->user)}};
+      if (outcome->enrollment) j["enrollment"] = enrollment_json(outcome->enrollment);
+      r = json_response(200, j);
     }
     // A previous session in this browser ends: the new sign-in replaces it.
     if (auto old = req.cookie(kSessionCookie); old && !old->empty()) {
@@ -117,6 +123,15 @@ class AccountRoutes final : public Area {
     }
     set_session_cookies(r, outcome->session, req);
     co_return r;
+  }
+
+  // {"required":true,"deadline":t,"org":{"id","name"}}, or null when no organisation
+  // requires a second factor of this user (or they have one).
+  json enrollment_json(const std::optional<services::EnrollmentRequirement>& e) const {
+    if (!e) return nullptr;
+    return json{{"required", true},
+                {"deadline", e->deadline},
+                {"org", {{"id", e->org_id}, {"name", e->org_name}}}};
   }
 
   // `approval`: whether the user's authenticators or other signed-in sessions can approve
@@ -197,17 +212,23 @@ class AccountRoutes final : public Area {
   }
 
   Awaitable me(Request& req) {
-    auto [auth, err] = co_await authenticate(req, Need::kFull);
+    auto [auth, err] = co_await authenticate(req, Need::kEnrollment);
     if (!auth) co_return err;
     int64_t uid = auth->view.user.id;
     struct MeData {
       std::vector<store::Method> methods;
       int remaining = 0;
+      std::vector<store::OrgMembership> orgs;
+      std::optional<services::EnrollmentRequirement> enrollment;
     };
     auto [data, err2] = co_await on_db([&]() -> core::Result<MeData> {
       MeData d;
       TS_ASSIGN_OR_RETURN(d.methods, s_.twofa.active_methods(uid));
       TS_ASSIGN_OR_RETURN(d.remaining, s_.twofa.recovery_remaining(uid));
+      TS_ASSIGN_OR_RETURN(d.orgs, s_.orgs.of_user(uid));
+      if (d.methods.empty()) {
+        TS_ASSIGN_OR_RETURN(d.enrollment, s_.orgs.requirement(uid));
+      }
       return d;
     });
     if (!data) co_return err2;
@@ -217,16 +238,26 @@ class AccountRoutes final : public Area {
       methods.push_back(method_json(m));
       if (m.is_default) def = m.id;
     }
+    json orgs = json::array();
+    for (const auto& m : data->orgs) {
+      orgs.push_back(
+          json{{"id", m.org.id}, {"name", m.org.name}, {"role", store::org_role_name(m.role)}});
+    }
     const auto& s = auth->view.session;
-    co_return json_response(
-        200, json{{"user", user_json(auth->view.user)},
-                  {"twofa_enabled", !data->methods.empty()},
-                  {"methods", methods},
-                  {"default_method", def},
-                  {"recovery_codes_remaining", data->remaining},
-                  {"session", {{"id", s.id}, {"remember", s.remember},
-                               {"reauth_until", s.auth_at + cfg_.sessions.reauth_window_s}}},
-                  {"orgs", json::array()}});
+    const bool restricted = s.state == SessionState::kEnrollmentRequired;
+    co_return json_response(200,
+                            json{{"user", user_json(auth->view.user)},
+                                 {"twofa_enabled", !data->methods.empty()},
+                                 {"methods", methods},
+                                 {"default_method", def},
+                                 {"recovery_codes_remaining", data->remaining},
+                                 {"session",
+                                  {{"id", s.id},
+                                   {"remember", s.remember},
+                                   {"state", restricted ? "enrollment_required" : "full"},
+                                   {"reauth_until", s.auth_at + cfg_.sessions.reauth_window_s}}},
+                                 {"orgs", orgs},
+                                 {"enrollment", enrollment_json(data->enrollment)}});
   }
 
   Awaitable list_sessions(Request& req) {
@@ -293,17 +324,10 @@ class AccountRoutes final : public Area {
   Awaitable audit(Request& req) {
     auto [auth, err] = co_await authenticate(req, Need::kFull);
     if (!auth) co_return err;
-    int limit = 50;
-    if (auto l = req.query_param("limit")) {
-      try {
-        limit = std::clamp(std::stoi(*l), 1, 200);
-      } catch (...) {
-        co_return error_response(core::Error{Code::kInvalidArgument, "invalid_request",
-                                             "limit: expected a number.", {}, 0});
-      }
-    }
+    auto limit = limit_param(req);
+    if (!limit) co_return error_response(limit.error());
     int64_t uid = auth->view.user.id;
-    auto [events, err2] = co_await on_db([&] { return s_.audit.of_user(uid, limit); });
+    auto [events, err2] = co_await on_db([&] { return s_.audit.of_user(uid, *limit); });
     if (!events) co_return err2;
     json arr = json::array();
     for (const auto& e : *events) {

@@ -25,7 +25,7 @@ class TwoFactorRoutes final : public Area {
     if (!body) co_return error_response(body.error());
     auto label = get_string(*body, "label", 256, false);
     if (!label) co_return error_response(label.error());
-    auto [auth, err] = co_await authenticate(req, Need::kFull);
+    auto [auth, err] = co_await authenticate(req, Need::kEnrollment);
     if (!auth) co_return err;
     auto [e, err2] = co_await on_db([&] { return s_.twofa.begin_totp(auth->view.user, *label); });
     if (!e) co_return err2;
@@ -40,14 +40,29 @@ class TwoFactorRoutes final : public Area {
     if (!body) co_return error_response(body.error());
     auto code = get_string(*body, "code", kMaxCode);
     if (!code) co_return error_response(code.error());
-    auto [auth, err] = co_await authenticate(req, Need::kFull);
+    auto [auth, err] = co_await authenticate(req, Need::kEnrollment);
     if (!auth) co_return err;
     auto id = path_id(req, "id");
     if (!id) co_return error_response(id.error());
     Client c = client(req);
-    auto [codes, err2] = co_await on_db([&] { return s_.twofa.confirm(auth->view.user, *id, *code, c); });
-    if (!codes) co_return err2;
-    co_return json_response(200, json{{"recovery_codes", *codes}});
+    struct Confirmed {
+      std::vector<std::string> codes;
+      std::optional<IssuedSession> upgraded;
+    };
+    auto [done, err2] = co_await on_db([&]() -> core::Result<Confirmed> {
+      Confirmed out;
+      TS_ASSIGN_OR_RETURN(out.codes, s_.twofa.confirm(auth->view.user, *id, *code, c));
+      // The first method of a session restricted by an organisation's policy: it becomes a
+      // full session, with a new token.
+      if (auth->view.session.state == SessionState::kEnrollmentRequired) {
+        TS_ASSIGN_OR_RETURN(out.upgraded, s_.orgs.complete_enrollment(auth->view, c));
+      }
+      return out;
+    });
+    if (!done) co_return err2;
+    auto r = json_response(200, json{{"recovery_codes", done->codes}});
+    if (done->upgraded) set_session_cookies(r, *done->upgraded, req);
+    co_return r;
   }
 
   Awaitable rename_method(Request& req) {

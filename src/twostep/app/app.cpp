@@ -71,8 +71,16 @@ core::Result<std::unique_ptr<App>> App::open(core::Config config) {
   app->accounts_ = std::make_unique<services::Accounts>(deps, *app->audit_);
   app->sessions_ = std::make_unique<services::Sessions>(deps, *app->audit_);
   app->twofa_ = std::make_unique<services::TwoFactor>(deps, *app->audit_);
-  app->login_ = std::make_unique<services::Login>(deps, *app->audit_, *app->sessions_,
-                                                  *app->twofa_, *app->throttles_);
+  app->orgs_ = std::make_unique<services::Orgs>(deps, *app->audit_, *app->sessions_, *app->twofa_,
+                                                *app->throttles_);
+  app->login_ = std::make_unique<services::Login>(deps, *app->audit_, *app->sessions_, *app->twofa_,
+                                                  *app->throttles_, app->orgs_.get());
+  try {
+    app->security_keys_ =
+        std::make_unique<services::SecurityKeys>(deps, *app->audit_, *app->twofa_, *app->login_);
+  } catch (const std::invalid_argument& e) {
+    return fail(Code::kInvalidArgument, "invalid_config", e.what());
+  }
   // In-process events (one instance); PostgreSQL brings LISTEN/NOTIFY for several.
   app->events_ = std::make_unique<services::InProcessEventBus>();
   app->approvals_ = std::make_unique<services::Approvals>(
@@ -84,6 +92,7 @@ App::~App() = default;
 
 namespace {
 net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFactor& twofa,
+                                  services::Orgs& orgs, services::SecurityKeys& keys,
                                   services::Approvals& approvals, http::WorkerPool& db) {
   auto ex = co_await net::this_coro::executor;
   net::steady_timer timer(ex);
@@ -95,6 +104,8 @@ net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFac
     co_await db.run([&] {
       sessions.purge_expired();
       twofa.purge_unconfirmed();
+      orgs.enforce_deadlines();  // grace periods that ended since the last round
+      keys.purge_expired();
       approvals.purge();
       return 0;
     });
@@ -111,11 +122,11 @@ int App::serve() {
 
   std::string web_dir = cfg.server.web_dir.empty() ? std::string(TWOSTEP_WEB_DIR) : cfg.server.web_dir;
   http::Router router;
-  auto handle = api::add_routes(
-      router, api::ApiOptions{cfg, web_dir},
-      api::Services{*audit_, *accounts_, *sessions_, *twofa_, *login_, *throttles_, *approvals_,
-                    *events_},
-      api::Pools{hash_pool, db_pool}, metrics_);
+  auto handle = api::add_routes(router, api::ApiOptions{cfg, web_dir},
+                                api::Services{*audit_, *accounts_, *sessions_, *twofa_, *login_,
+                                              *throttles_, *orgs_, *security_keys_, *approvals_,
+                                              *events_},
+                                api::Pools{hash_pool, db_pool}, metrics_);
 
   http::ServerOptions opts;
   opts.threads = cfg.server.threads > 0 ? cfg.server.threads : cores;
@@ -139,7 +150,9 @@ int App::serve() {
     std::fprintf(stderr, "twostep: %s\n", bound.error().message.c_str());
     return 1;
   }
-  net::co_spawn(server.io(), housekeeping(*sessions_, *twofa_, *approvals_, db_pool), net::detached);
+  net::co_spawn(server.io(),
+                housekeeping(*sessions_, *twofa_, *orgs_, *security_keys_, *approvals_, db_pool),
+                net::detached);
   std::printf("listening on http://%s\n", bound->c_str());
   std::fflush(stdout);
   LOG_INFO("twostep " << TWOSTEP_VERSION << " serving " << cfg.server.public_url

@@ -14,6 +14,8 @@
 #include "twostep/services/audit.hpp"
 #include "twostep/services/events.hpp"
 #include "twostep/services/login.hpp"
+#include "twostep/services/orgs.hpp"
+#include "twostep/services/security_keys.hpp"
 #include "twostep/services/sessions.hpp"
 #include "twostep/services/throttle.hpp"
 #include "twostep/services/twofa.hpp"
@@ -37,6 +39,8 @@ class App {
   services::Sessions& sessions() { return *sessions_; }
   services::TwoFactor& twofa() { return *twofa_; }
   services::Audit& audit() { return *audit_; }
+  services::Orgs& orgs() { return *orgs_; }
+  services::SecurityKeys& security_keys() { return *security_keys_; }
 
  private:
   explicit App(core::Config config) : config_(std::move(config)) {}
@@ -51,7 +55,9 @@ class App {
   std::unique_ptr<services::Accounts> accounts_;
   std::unique_ptr<services::Sessions> sessions_;
   std::unique_ptr<services::TwoFactor> twofa_;
+  std::unique_ptr<services::Orgs> orgs_;  // before login_, which uses it
   std::unique_ptr<services::Login> login_;
+  std::unique_ptr<services::SecurityKeys> security_keys_;
   std::unique_ptr<services::EventBus> events_;
   std::unique_ptr<services::Approvals> approvals_;
 };

@@ -5,8 +5,11 @@
 
 #include <cstdio>
 #include <ctime>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <optional>
+#include <sstream>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -74,6 +77,90 @@ std::string format_time(int64_t t) {
   return buf;
 }
 
+struct OrgArgs {
+  std::string org;  // id or name ("create": the new name)
+  std::string user;
+  std::string owner;
+  std::string role;
+  std::optional<bool> require_2fa;
+  std::optional<int> grace_days;
+};
+
+void print_policy(const store::Org& o) {
+  if (!o.require_2fa) {
+    std::cout << o.name << ": two-step verification not required\n";
+    return;
+  }
+  std::cout << o.name << ": two-step verification required, grace " << o.grace_days
+            << (o.grace_days == 1 ? " day" : " days") << " (since " << format_time(o.policy_since)
+            << ")\n";
+}
+
+// `twostep org ...`: the operator acts with every right (services::Actor::cli()).
+int org_command(app::App& app, const std::string& what, const OrgArgs& a) {
+  auto& orgs = app.orgs();
+  const services::Actor op = services::Actor::cli();
+  auto fail_with = [](const core::Error& e) { return fatal(e.message); };
+  if (what == "create") {
+    auto o = orgs.create(op, a.org, a.owner, kCliClient);
+    if (!o) return fail_with(o.error());
+    std::cout << "created organisation " << o->name << " (id " << o->id << ") owned by " << a.owner
+              << "\n";
+    return 0;
+  }
+  if (what == "list") {
+    auto list = orgs.list();
+    if (!list) return fail_with(list.error());
+    std::printf("%-6s %-32s %-8s %-10s %s\n", "ID", "NAME", "MEMBERS", "2FA", "GRACE DAYS");
+    for (const auto& o : *list) {
+      auto members = app.store().org_members(o.id);
+      std::printf("%-6lld %-32s %-8zu %-10s %d\n", static_cast<long long>(o.id), o.name.c_str(),
+                  members ? members->size() : 0, o.require_2fa ? "required" : "optional",
+                  o.grace_days);
+    }
+    return 0;
+  }
+  auto org = orgs.find(a.org);
+  if (!org) return fail_with(org.error());
+  if (what == "add") {
+    auto st = orgs.add_member(op, org->id, a.user, *store::parse_org_role(a.role), kCliClient);
+    if (!st) return fail_with(st.error());
+    std::cout << "added " << a.user << " to " << org->name << " as " << a.role << "\n";
+    return 0;
+  }
+  if (what == "remove") {
+    auto st = orgs.remove_member(op, org->id, a.user, kCliClient);
+    if (!st) return fail_with(st.error());
+    std::cout << "removed " << a.user << " from " << org->name << "\n";
+    return 0;
+  }
+  if (what == "policy") {
+    if (!a.require_2fa && !a.grace_days) {
+      print_policy(*org);
+      return 0;
+    }
+    auto updated = orgs.set_policy(op, org->id, a.require_2fa.value_or(org->require_2fa),
+                                   a.grace_days.value_or(org->grace_days), kCliClient);
+    if (!updated) return fail_with(updated.error());
+    print_policy(*updated);
+    return 0;
+  }
+  auto view = orgs.members(op, org->id);
+  if (!view) return fail_with(view.error());
+  std::printf("%-32s %-7s %-5s %-16s %-22s %s\n", "USERNAME", "ROLE", "2FA", "METHODS",
+              "LAST SIGN-IN", "ENROL BY");
+  for (const auto& s : view->members) {
+    const auto& m = s.member;
+    std::string types;
+    for (const auto& t : m.method_types) types += (types.empty() ? "" : ",") + t;
+    std::printf("%-32s %-7s %-5s %-16s %-22s %s\n", m.username.c_str(),
+                store::org_role_name(m.role), m.method_types.empty() ? "off" : "on",
+                types.empty() ? "-" : types.c_str(), format_time(m.last_login_at).c_str(),
+                s.enrollment_deadline > 0 ? format_time(s.enrollment_deadline).c_str() : "-");
+  }
+  return 0;
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -102,6 +189,48 @@ int run(int argc, char** argv) {
   auto* user_passwd = user->add_subcommand("passwd", "Set a user's password (ends their sessions)");
   user_passwd->add_option("NAME", name, "Username")->required();
   user_passwd->add_flag("--password-stdin", password_stdin, "Read the password from standard input");
+
+  auto* org = cli.add_subcommand("org", "Manage organisations, their members and 2FA policy");
+  org->require_subcommand(1);
+  std::string org_ref;
+  std::string owner;
+  std::string role = "member";
+  std::optional<bool> require_2fa;
+  std::optional<int> grace_days;
+  auto* org_create = org->add_subcommand("create", "Create an organisation");
+  org_create->add_option("NAME", org_ref, "Organisation name")->required();
+  org_create->add_option("--owner", owner, "Username of its first owner")->required();
+  auto* org_add = org->add_subcommand("add", "Add a user to an organisation");
+  org_add->add_option("ORG", org_ref, "Organisation id or name")->required();
+  org_add->add_option("USER", name, "Username")->required();
+  org_add->add_option("--role", role, "owner, admin or member")
+      ->check(CLI::IsMember({"owner", "admin", "member"}));
+  org->add_subcommand("list", "List organisations");
+  auto* org_members = org->add_subcommand("members", "List an organisation's members");
+  org_members->add_option("ORG", org_ref, "Organisation id or name")->required();
+  auto* org_policy =
+      org->add_subcommand("policy", "Show or set whether members must use two-step verification");
+  org_policy->add_option("ORG", org_ref, "Organisation id or name")->required();
+  bool require_on = false;
+  bool require_off = false;
+  auto* on_flag = org_policy->add_flag("--require-2fa", require_on,
+                                       "Require two-step verification of every member");
+  org_policy->add_flag("--no-require-2fa", require_off, "Stop requiring it")->excludes(on_flag);
+  org_policy->add_option("--grace-days", grace_days, "Days members have to enrol (0 = at once)")
+      ->check(CLI::Range(0, services::kMaxGraceDays));
+  auto* org_remove = org->add_subcommand("remove", "Remove a user from an organisation");
+  org_remove->add_option("ORG", org_ref, "Organisation id or name")->required();
+  org_remove->add_option("USER", name, "Username")->required();
+  auto* yubikey = cli.add_subcommand("yubikey", "Manage Yubico OTP keys");
+  yubikey->require_subcommand(1);
+  std::string key_file;
+  bool replace_keys = false;
+  auto* yubikey_import = yubikey->add_subcommand(
+      "import", "Import keys from a personalization tool's CSV export (- = standard input)");
+  yubikey_import->add_option("FILE", key_file, "CSV file")->required();
+  yubikey_import->add_flag("--replace", replace_keys,
+                           "Replace keys already imported (they were reprogrammed)");
+  auto* yubikey_list = yubikey->add_subcommand("list", "List imported keys and who uses them");
 
   CLI11_PARSE(cli, argc, argv);
 
@@ -144,6 +273,38 @@ int run(int argc, char** argv) {
       std::printf("%-6lld %-32s %-8s %-6s %-22s %s\n", static_cast<long long>(u.id), u.username.c_str(),
                   u.disabled ? "disabled" : "active", on && *on ? "on" : "off",
                   format_time(u.created_at).c_str(), format_time(u.last_login_at).c_str());
+    }
+    return 0;
+  }
+  if (require_on || require_off) require_2fa = require_on;
+  if (org->parsed()) {
+    return org_command(**app, org->get_subcommands().front()->get_name(),
+                       OrgArgs{org_ref, name, owner, role, require_2fa, grace_days});
+  }
+  if (yubikey_import->parsed()) {
+    std::string text;
+    if (key_file == "-") {
+      text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    } else {
+      std::ifstream in(key_file, std::ios::binary);
+      if (!in) return fatal("cannot read " + key_file);
+      std::ostringstream ss;
+      ss << in.rdbuf();
+      text = ss.str();
+    }
+    auto n = (*app)->security_keys().import_yubikeys(text, replace_keys, kCliClient);
+    core::secure_zero(text.data(), text.size());
+    if (!n) return fatal(n.error().message);
+    std::cout << "imported " << *n << " new YubiKey" << (*n == 1 ? "" : "s") << "\n";
+    return 0;
+  }
+  if (yubikey_list->parsed()) {
+    auto keys = (*app)->security_keys().list_yubikeys();
+    if (!keys) return fatal(keys.error().message);
+    std::printf("%-34s %-22s %-22s %s\n", "PUBLIC ID", "IMPORTED", "LAST USED", "USER");
+    for (const auto& k : *keys) {
+      std::printf("%-34s %-22s %-22s %s\n", k.public_id.c_str(), format_time(k.imported_at).c_str(),
+                  format_time(k.last_used_at).c_str(), k.owner.empty() ? "-" : k.owner.c_str());
     }
     return 0;
   }

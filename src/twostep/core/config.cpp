@@ -53,6 +53,7 @@ std::vector<Binding> bindings(Config& c) {
       {"accounts", "password_min_length", &c.accounts.password_min_length},
       {"accounts", "password_max_length", &c.accounts.password_max_length},
       {"accounts", "password_min_score", &c.accounts.password_min_score},
+      {"orgs", "user_create", &c.orgs.user_create},
       {"sessions", "cookie_domain", &c.sessions.cookie_domain},
       {"sessions", "remember_days", &c.sessions.remember_days},
       {"sessions", "idle_timeout_s", &c.sessions.idle_timeout_s},
@@ -79,6 +80,10 @@ std::vector<Binding> bindings(Config& c) {
       {"sms", "gateway", &c.sms.gateway},
       {"sms", "http_url", &c.sms.http_url},
       {"sms", "twilio_base_url", &c.sms.twilio_base_url},
+      {"webauthn", "origins", &c.webauthn.origins},
+      {"webauthn", "rp_name", &c.webauthn.rp_name},
+      {"webauthn", "user_verification", &c.webauthn.user_verification},
+      {"webauthn", "attestation", &c.webauthn.attestation},
       {"push", "approval_ttl_s", &c.push.approval_ttl_s},
       {"push", "enrollment_ttl_s", &c.push.enrollment_ttl_s},
       {"push", "max_requests", &c.push.max_requests},
@@ -194,6 +199,18 @@ Status validate(const Config& c) {
   if (c.server.body_limit < 1024 || c.server.header_limit < 1024) {
     return tl::unexpected(bad("server.*_limit", "must be at least 1024 bytes"));
   }
+  const auto& uv = c.webauthn.user_verification;
+  if (uv != "required" && uv != "preferred" && uv != "discouraged") {
+    return tl::unexpected(
+        bad("webauthn.user_verification", "expected required, preferred or discouraged"));
+  }
+  const auto& att = c.webauthn.attestation;
+  if (att != "none" && att != "indirect" && att != "direct") {
+    return tl::unexpected(bad("webauthn.attestation", "expected none, indirect or direct"));
+  }
+  if (c.webauthn.rp_name.empty() || c.webauthn.rp_name.size() > 64) {
+    return tl::unexpected(bad("webauthn.rp_name", "1 to 64 characters"));
+  }
   if (c.accounts.password_min_score > 4) {
     return tl::unexpected(bad("accounts.password_min_score", "must be 0..4"));
   }
@@ -227,8 +244,11 @@ Result<Config> load_config(const std::optional<std::string>& file,
         return tl::unexpected(bad(*file, "'" + std::string(section.str()) + "' is not a section"));
       }
       for (const auto& [key, value] : *sect) {
+        // Named copies: clang before 16 cannot capture structured bindings (the fuzz preset).
+        std::string_view section_name = section.str();
+        std::string_view key_name = key.str();
         auto it = std::find_if(bs.begin(), bs.end(), [&](const Binding& b) {
-          return b.section == section.str() && b.key == key.str();
+          return b.section == section_name && b.key == key_name;
         });
         if (it == bs.end()) {
           return tl::unexpected(bad(*file, "unknown key " + std::string(section.str()) + "." +
@@ -238,7 +258,9 @@ Result<Config> load_config(const std::optional<std::string>& file,
       }
     }
   }
-  for (const auto& [name, value] : env) {
+  for (const auto& entry : env) {
+    const std::string& name = entry.first;
+    const std::string& value = entry.second;
     if (name.rfind("TWOSTEP_", 0) != 0) continue;
     auto it = std::find_if(bs.begin(), bs.end(),
                            [&](const Binding& b) { return b.env_name() == name; });

@@ -51,6 +51,12 @@ struct AccountsConfig {
   int password_min_score = 3;  // zxcvbn 0..4
 };
 
+struct OrgsConfig {
+  // Whether any signed-in user may create an organisation (and so add any account to it, see
+  // its 2FA status and reset it). Off: only the operator creates them (twostep org create).
+  bool user_create = false;
+};
+
 struct SessionsConfig {
   std::string cookie_domain;          // empty = host-only
   int remember_days = 30;             // "stay signed in" sliding lifetime
@@ -99,16 +105,27 @@ struct PushConfig {
   int heartbeat_s = 15;         // event streams send a comment this often
 };
 
+// Security keys (WebAuthn). The RP id is the host of server.public_url and its origin is
+// always accepted; `origins` adds others (e.g. a second name for the same server).
+struct WebauthnConfig {
+  std::vector<std::string> origins;
+  std::string rp_name = "twostep";              // shown by the browser and the key
+  std::string user_verification = "preferred";  // required | preferred | discouraged
+  std::string attestation = "none";             // none | indirect | direct (conveyance)
+};
+
 struct Config {
   ServerConfig server;
   DatabaseConfig database;
   SecurityConfig security;
   AccountsConfig accounts;
+  OrgsConfig orgs;
   SessionsConfig sessions;
   RateLimitConfig rate_limit;
   TotpConfig totp;
   SmsConfig sms;
   PushConfig push;
+  WebauthnConfig webauthn;
 
   // True when public_url is https: cookies get Secure, responses get HSTS.
   bool https() const;

@@ -36,19 +36,43 @@ std::string json_object(const std::vector<std::pair<std::string, std::string>>& 
   return out + "}";
 }
 
-void Audit::record(int64_t user_id, const std::string& event, const Client& client,
-                   const std::vector<std::pair<std::string, std::string>>& detail) {
-  store::AuditEvent e;
-  e.user_id = user_id;
-  e.at = d_.clock.unix_now();
+namespace {
+// What a user's and an organisation's log entries have in common.
+template <class Event>
+Event make_event(const core::Clock& clock, const std::string& event, const Client& client,
+                 const std::vector<std::pair<std::string, std::string>>& detail) {
+  Event e;
+  e.at = clock.unix_now();
   e.event = event;
   e.ip = client.ip;
   e.user_agent = client.user_agent.substr(0, 512);
   e.detail = json_object(detail);
+  return e;
+}
+}  // namespace
+
+void Audit::record(int64_t user_id, const std::string& event, const Client& client,
+                   const std::vector<std::pair<std::string, std::string>>& detail) {
+  auto e = make_event<store::AuditEvent>(d_.clock, event, client, detail);
+  e.user_id = user_id;
   d_.metrics.inc("twostep_audit_events_total", "event=\"" + core::metric_label(event) + "\"");
   if (auto st = d_.store.append_audit(e); !st) {
     LOG_ERROR("audit write failed event=" << event << " user=" << user_id
                                           << " detail=" << st.error().detail);
+  }
+}
+
+void Audit::record_org(int64_t org_id, int64_t actor_id, int64_t subject_id,
+                       const std::string& event, const Client& client,
+                       const std::vector<std::pair<std::string, std::string>>& detail) {
+  auto e = make_event<store::OrgAuditEvent>(d_.clock, event, client, detail);
+  e.org_id = org_id;
+  e.actor_id = actor_id;
+  e.subject_id = subject_id;
+  d_.metrics.inc("twostep_audit_events_total", "event=\"" + core::metric_label(event) + "\"");
+  if (auto st = d_.store.append_org_audit(e); !st) {
+    LOG_ERROR("org audit write failed event=" << event << " org=" << org_id
+                                              << " detail=" << st.error().detail);
   }
 }
 

@@ -15,8 +15,14 @@ core::Error invalid_credentials() {
 }
 }  // namespace
 
-Login::Login(Deps deps, Audit& audit, Sessions& sessions, TwoFactor& twofa, Throttles& throttles)
-    : d_(deps), audit_(audit), sessions_(sessions), twofa_(twofa), throttles_(throttles) {
+Login::Login(Deps deps, Audit& audit, Sessions& sessions, TwoFactor& twofa, Throttles& throttles,
+             Orgs* orgs)
+    : d_(deps),
+      audit_(audit),
+      sessions_(sessions),
+      twofa_(twofa),
+      throttles_(throttles),
+      orgs_(orgs) {
   auto h = crypto::hash_password(crypto::random_token(24), params());
   if (!h) throw std::runtime_error("cannot compute the reference password hash");
   dummy_hash_ = *h;
@@ -115,10 +121,32 @@ Result<LoginOutcome> Login::password(std::string_view username, std::string_view
     audit_.record(user->id, "password_accepted", client, {{"next", "second_factor"}});
     return out;
   }
+  // No second factor: an organisation may require one.
+  if (orgs_ != nullptr) {
+    TS_ASSIGN_OR_RETURN(out.enrollment, orgs_->requirement(user->id));
+  }
+  if (out.enrollment && out.enrollment->deadline <= d_.clock.unix_now()) {
+    out.kind = LoginOutcome::Kind::kEnrollmentRequired;
+    TS_ASSIGN_OR_RETURN(
+        out.session, sessions_.create(*user, SessionState::kEnrollmentRequired, remember, client));
+    (void)d_.store.set_last_login(user->id, d_.clock.unix_now());
+    d_.metrics.inc("twostep_login_total", "outcome=\"enrollment_required\"");
+    audit_.record(
+        user->id, "login_succeeded", client,
+        {{"factors", "password"}, {"enrollment", "required"}, {"org", out.enrollment->org_name}});
+    return out;
+  }
   out.kind = LoginOutcome::Kind::kSignedIn;
   TS_ASSIGN_OR_RETURN(out.session, start_session(*user, remember, client));
   d_.metrics.inc("twostep_login_total", "outcome=\"success\"");
-  audit_.record(user->id, "login_succeeded", client, {{"factors", "password"}});
+  if (out.enrollment) {
+    audit_.record(user->id, "login_succeeded", client,
+                  {{"factors", "password"},
+                   {"enrollment_deadline", std::to_string(out.enrollment->deadline)},
+                   {"org", out.enrollment->org_name}});
+  } else {
+    audit_.record(user->id, "login_succeeded", client, {{"factors", "password"}});
+  }
   return out;
 }
 
@@ -158,7 +186,7 @@ Result<SecondStepOutcome> Login::second_factor(const SessionView& pending, std::
     return fail(Code::kFailedPrecondition, "conflict", "This sign-in is already complete.");
   }
   TS_RETURN_IF_ERROR(check_second_factor_lock(pending.user.id));
-  auto check = twofa_.check_code(pending.user, type, code, method_id);
+  auto check = twofa_.check_code(pending.user, type, code, method_id, &client);
   if (!check) {
     if (check.error().code != Code::kUnauthenticated) return tl::unexpected(check.error());
     return tl::unexpected(record_failure(pending, type, check.error(), client));
@@ -186,6 +214,20 @@ Result<SecondStepOutcome> Login::complete(const SessionView& pending, const Code
 Result<IssuedSession> Login::reauth(const SessionView& current, std::string_view password,
                                     std::string_view type, std::string_view code,
                                     const Client& client) {
+  return reauth(
+      current, password,
+      [&]() -> Result<CodeCheck> {
+        if (type.empty() || code.empty()) {
+          return fail(Code::kInvalidArgument, "invalid_request",
+                      "type and code: a second factor is required.");
+        }
+        return twofa_.check_code(current.user, type, code, std::nullopt, &client);
+      },
+      client);
+}
+
+Result<IssuedSession> Login::reauth(const SessionView& current, std::string_view password,
+                                    const FactorCheck& second_factor, const Client& client) {
   const std::string key = "login:user:" + current.user.username;
   TS_RETURN_IF_ERROR(throttles_.check(key));
   if (!crypto::verify_password(current.user.password_hash, password)) {
@@ -198,11 +240,7 @@ Result<IssuedSession> Login::reauth(const SessionView& current, std::string_view
   if (twofa) {
     const std::string fkey = "2fa:user:" + std::to_string(current.user.id);
     TS_RETURN_IF_ERROR(throttles_.check(fkey));
-    if (type.empty() || code.empty()) {
-      return fail(Code::kInvalidArgument, "invalid_request",
-                  "type and code: a second factor is required.");
-    }
-    auto check = twofa_.check_code(current.user, type, code, std::nullopt);
+    auto check = second_factor();
     if (!check) {
       if (check.error().code == Code::kUnauthenticated) {
         audit_.record(current.user.id, "reauth_failed", client, {{"reason", "second_factor"}});

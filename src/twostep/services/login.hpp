@@ -3,6 +3,7 @@
 // step, and re-authentication for sensitive changes.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "twostep/services/accounts.hpp"
 #include "twostep/services/audit.hpp"
 #include "twostep/services/context.hpp"
+#include "twostep/services/orgs.hpp"
 #include "twostep/services/sessions.hpp"
 #include "twostep/services/throttle.hpp"
 #include "twostep/services/twofa.hpp"
@@ -18,10 +20,14 @@
 namespace twostep::services {
 
 struct LoginOutcome {
-  enum class Kind { kSignedIn, kSecondFactor } kind = Kind::kSignedIn;
+  // kEnrollmentRequired: an organisation's deadline for a second factor has passed; the
+  // session (state kEnrollmentRequired) opens only what is needed to add a first method.
+  enum class Kind { kSignedIn, kSecondFactor, kEnrollmentRequired } kind = Kind::kSignedIn;
   store::User user;
   IssuedSession session;
   std::vector<store::Method> methods;  // kSecondFactor: default first
+  // kSignedIn within an organisation's grace period, and kEnrollmentRequired: what requires it.
+  std::optional<EnrollmentRequirement> enrollment;
 };
 
 struct SecondStepOutcome {
@@ -32,7 +38,9 @@ struct SecondStepOutcome {
 
 class Login {
  public:
-  Login(Deps deps, Audit& audit, Sessions& sessions, TwoFactor& twofa, Throttles& throttles);
+  // Without `orgs`, no organisation policy applies (tests of the plain sign-in flow).
+  Login(Deps deps, Audit& audit, Sessions& sessions, TwoFactor& twofa, Throttles& throttles,
+        Orgs* orgs = nullptr);
 
   // Runs Argon2id: call it on the hashing pool.
   Result<LoginOutcome> password(std::string_view username, std::string_view password,
@@ -58,6 +66,12 @@ class Login {
   Result<IssuedSession> reauth(const SessionView& current, std::string_view password,
                                std::string_view type, std::string_view code,
                                const Client& client);
+  // The same with the second factor checked by `second_factor` (security keys), which is
+  // called only after the password matched and when 2FA is on; a kUnauthenticated answer
+  // counts as a failed second factor.
+  using FactorCheck = std::function<Result<CodeCheck>()>;
+  Result<IssuedSession> reauth(const SessionView& current, std::string_view password,
+                               const FactorCheck& second_factor, const Client& client);
   // Signs a brand-new account in (after sign-up).
   Result<IssuedSession> start_session(const store::User& user, bool remember, const Client& client);
 
@@ -75,6 +89,7 @@ class Login {
   Sessions& sessions_;
   TwoFactor& twofa_;
   Throttles& throttles_;
+  Orgs* orgs_;
   std::string dummy_hash_;  // verified for unknown users so they cost the same
 };
 

@@ -111,8 +111,13 @@ Result<std::optional<int64_t>> TwoFactor::match_totp(const store::Method& m, std
   return factors::totp_match(tp, seed.view(), code, d_.clock.unix_now(), d_.config.totp.window);
 }
 
+void TwoFactor::add_code_type(std::string type, CodeChecker checker) {
+  code_types_[std::move(type)] = std::move(checker);
+}
+
 Result<CodeCheck> TwoFactor::check_code(const store::User& user, std::string_view type,
-                                        std::string_view code, std::optional<int64_t> method_id) {
+                                        std::string_view code, std::optional<int64_t> method_id,
+                                        const Client* client) {
   if (code.empty() || code.size() > kMaxCodeLength) return tl::unexpected(invalid_code());
   const int64_t now = d_.clock.unix_now();
   if (type == "recovery") {
@@ -126,9 +131,13 @@ Result<CodeCheck> TwoFactor::check_code(const store::User& user, std::string_vie
     TS_ASSIGN_OR_RETURN(c.recovery_remaining, d_.store.remaining_recovery_codes(user.id));
     return c;
   }
+  if (auto it = code_types_.find(type); it != code_types_.end()) {
+    return it->second(user, code, method_id, client != nullptr ? *client : Client{});
+  }
   if (type != "totp") {
-    return fail(Code::kInvalidArgument, "invalid_request",
-                "type: expected one of totp, recovery.");
+    std::string types = "totp, recovery";
+    for (const auto& [name, checker] : code_types_) types += ", " + name;
+    return fail(Code::kInvalidArgument, "invalid_request", "type: expected one of " + types + ".");
   }
   std::string digits;
   for (char ch : code) {
@@ -205,14 +214,19 @@ Result<std::vector<std::string>> TwoFactor::confirm(const store::User& user, int
   }
   TS_ASSIGN_OR_RETURN(bool won, d_.store.advance_method_step(m->id, *step, now));
   if (!won) return fail(Code::kInvalidArgument, "invalid_code", "That code was already used.");
+  return activate(user, *m, client);
+}
+
+Result<std::vector<std::string>> TwoFactor::activate(const store::User& user,
+                                                     const store::Method& m, const Client& client) {
   TS_ASSIGN_OR_RETURN(bool was_on, enabled(user.id));
-  TS_RETURN_IF_ERROR(d_.store.confirm_method(user.id, m->id, now));
+  TS_RETURN_IF_ERROR(d_.store.confirm_method(user.id, m.id, d_.clock.unix_now()));
   if (!was_on) {
     // Two-step verification starts now: earlier password-only sign-ins no longer count as a
     // recent re-authentication (removing it again needs password + second factor).
     TS_RETURN_IF_ERROR(d_.store.clear_auth_times(user.id));
   }
-  audit_.record(user.id, "method_added", client, {{"type", m->type}, {"label", m->label}});
+  audit_.record(user.id, "method_added", client, {{"type", m.type}, {"label", m.label}});
   return new_recovery_codes(user, client);
 }
 

@@ -4,6 +4,7 @@
 // conditional write in the store.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -41,11 +42,25 @@ class TwoFactor {
   Result<std::vector<store::Method>> active_methods(int64_t user_id);
   Result<bool> enabled(int64_t user_id);
 
-  // Checks and consumes a code. type: "totp" (any TOTP-capable method, or `method_id`) or
-  // "recovery". kUnauthenticated "invalid_code" when wrong, replayed or stale;
-  // kInvalidArgument for a malformed type.
+  // Checks and consumes a code. type: "totp" (any TOTP-capable method, or `method_id`),
+  // "recovery", or a type added with add_code_type. kUnauthenticated "invalid_code" when
+  // wrong, replayed or stale; kInvalidArgument for a malformed type. `client` (when known)
+  // goes into audit entries the check writes itself (e.g. a cloned key).
   Result<CodeCheck> check_code(const store::User& user, std::string_view type,
-                               std::string_view code, std::optional<int64_t> method_id);
+                               std::string_view code, std::optional<int64_t> method_id,
+                               const Client* client = nullptr);
+
+  // Another code-type factor (yubiotp, ...): check_code(type) dispatches to `checker`, which
+  // consumes the code with a single conditional write and answers like check_code.
+  using CodeChecker = std::function<Result<CodeCheck>(
+      const store::User&, std::string_view code, std::optional<int64_t> method_id, const Client&)>;
+  void add_code_type(std::string type, CodeChecker checker);
+
+  // Turns on a method whose possession was just proven (first code, security key
+  // registration): confirms it, voids earlier password-only re-authentications when 2FA was
+  // off, audits, and returns a fresh recovery-code set.
+  Result<std::vector<std::string>> activate(const store::User& user, const store::Method& m,
+                                            const Client& client);
 
   Result<TotpEnrollment> begin_totp(const store::User& user, std::string_view label);
   // Confirms a pending method with its first code; returns a fresh recovery-code set.
@@ -76,6 +91,7 @@ class TwoFactor {
   Deps d_;
   Audit& audit_;
   std::string recovery_key_;
+  std::map<std::string, CodeChecker, std::less<>> code_types_;
 };
 
 // Method types whose secret is a TOTP seed (the authenticator's offline codes included).

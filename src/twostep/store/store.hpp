@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "twostep/core/error.hpp"
@@ -85,6 +86,78 @@ struct Method {
   int64_t created_at = 0;
   int64_t last_used_at = 0;
   int64_t last_step = -1;  // TOTP: last accepted time step; counters for other types
+};
+
+// --- organisations ----------------------------------------------------------------------
+enum class OrgRole : int { kMember = 0, kAdmin = 1, kOwner = 2 };  // ordered by power
+
+inline const char* org_role_name(OrgRole r) {
+  switch (r) {
+    case OrgRole::kOwner:
+      return "owner";
+    case OrgRole::kAdmin:
+      return "admin";
+    case OrgRole::kMember:
+      break;
+  }
+  return "member";
+}
+inline std::optional<OrgRole> parse_org_role(std::string_view s) {
+  if (s == "owner") return OrgRole::kOwner;
+  if (s == "admin") return OrgRole::kAdmin;
+  if (s == "member") return OrgRole::kMember;
+  return std::nullopt;
+}
+
+struct Org {
+  int64_t id = 0;
+  std::string name;
+  int64_t created_at = 0;
+  bool require_2fa = false;
+  int grace_days = 0;
+  int64_t policy_since = 0;  // when require_2fa last went on; 0 while off
+};
+
+// One organisation of a user, with the user's role in it.
+struct OrgMembership {
+  Org org;
+  OrgRole role = OrgRole::kMember;
+  int64_t added_at = 0;
+};
+
+// One member of an organisation, with what its admins may see of the account.
+struct OrgMember {
+  int64_t org_id = 0;
+  int64_t user_id = 0;
+  std::string username;
+  OrgRole role = OrgRole::kMember;
+  int64_t added_at = 0;
+  int64_t last_login_at = 0;
+  std::vector<std::string> method_types;  // confirmed methods, sorted, no repeats
+};
+
+struct OrgAuditEvent {
+  int64_t id = 0;
+  int64_t org_id = 0;
+  int64_t at = 0;
+  int64_t actor_id = 0;    // 0 = the server operator (CLI)
+  int64_t subject_id = 0;  // the member acted on; 0 = none
+  std::string event;       // snake_case: org_created, member_added, policy_changed, ...
+  std::string ip;
+  std::string user_agent;
+  std::string detail;  // JSON object text, never secrets
+  // Filled when reading: current usernames of actor and subject ("" when none).
+  std::string actor_name;
+  std::string subject_name;
+};
+
+// A Yubico OTP key imported from a personalization tool's export.
+struct YubikeyRecord {
+  std::string public_id;      // lower-case modhex
+  std::string secret;         // private id + AES key, sealed by the caller; opaque bytes here
+  int64_t last_counter = -1;  // highest accepted (session counter << 8 | use); -1 = never used
+  int64_t imported_at = 0;
+  int64_t last_used_at = 0;
 };
 
 class Store {
@@ -181,6 +254,66 @@ class Store {
   virtual Result<bool> use_recovery_code(int64_t user_id, const std::string& hash,
                                          int64_t now) = 0;
   virtual Result<int> remaining_recovery_codes(int64_t user_id) = 0;
+
+  // --- organisations -----------------------------------------------------------
+  // Creates the organisation and makes `owner_id` its owner, in one transaction.
+  // kAlreadyExists "org_name_taken" when the name is taken (case-insensitively); kNotFound
+  // when the owner does not exist.
+  virtual Result<Org> create_org(const std::string& name, int64_t owner_id, int64_t now) = 0;
+  virtual Result<Org> org_by_id(int64_t id) = 0;
+  virtual Result<Org> org_by_name(const std::string& name) = 0;  // case-insensitive
+  virtual Result<std::vector<Org>> list_orgs() = 0;              // by id
+  // The user's organisations, by organisation id.
+  virtual Result<std::vector<OrgMembership>> orgs_of_user(int64_t user_id) = 0;
+  // Members by username (empty for an unknown organisation). org_member: kNotFound when the
+  // user is not a member.
+  virtual Result<std::vector<OrgMember>> org_members(int64_t org_id) = 0;
+  virtual Result<OrgMember> org_member(int64_t org_id, int64_t user_id) = 0;
+  // kAlreadyExists "already_member"; kNotFound when the org or the user does not exist.
+  virtual Status add_org_member(int64_t org_id, int64_t user_id, OrgRole role, int64_t now) = 0;
+  // Role change and removal never leave an organisation without an owner, also when two run
+  // at once (single conditional writes): kFailedPrecondition "last_owner" when the member is
+  // its only owner; kNotFound when not a member.
+  virtual Status set_org_member_role(int64_t org_id, int64_t user_id, OrgRole role) = 0;
+  virtual Status remove_org_member(int64_t org_id, int64_t user_id) = 0;
+  // Sets the policy; policy_since becomes `now` when require_2fa goes from off to on, stays
+  // while it stays on, and is 0 when off. Returns the organisation after the write.
+  virtual Result<Org> set_org_policy(int64_t org_id, bool require_2fa, int grace_days,
+                                     int64_t now) = 0;
+  virtual Status append_org_audit(const OrgAuditEvent& e) = 0;
+  // Newest first, with actor_name and subject_name filled in.
+  virtual Result<std::vector<OrgAuditEvent>> org_audit(int64_t org_id, int limit) = 0;
+  // Enrolment enforcement, both only while the user has no confirmed method (checked in the
+  // same write, so a method confirmed meanwhile wins). Restrict: every fully signed-in session
+  // of the user becomes kEnrollmentRequired. Lift: every kEnrollmentRequired session becomes
+  // kFull. Both return how many sessions changed.
+  virtual Result<int> restrict_sessions_without_2fa(int64_t user_id) = 0;
+  virtual Result<int> lift_restricted_sessions(int64_t user_id) = 0;
+
+  // --- security keys: Yubico OTP keys and WebAuthn challenges ---------------
+  // (WebAuthn credentials and YubiKey bindings are methods; the WebAuthn signature counter
+  // uses advance_method_step.)
+  // Adds imported keys in one transaction. Without `replace`, a public id that is already
+  // known is kAlreadyExists and nothing is written; with it, the key's secret is replaced and
+  // its counter reset (the key was reprogrammed). Returns how many keys were new.
+  virtual Result<int> import_yubikeys(const std::vector<YubikeyRecord>& keys, bool replace,
+                                      int64_t now) = 0;
+  virtual Result<YubikeyRecord> yubikey_by_public_id(const std::string& public_id) = 0;
+  // Ordered by public id.
+  virtual Result<std::vector<YubikeyRecord>> list_yubikeys() = 0;
+  // Use-once: sets last_counter = counter and last_used_at = now only if counter >
+  // last_counter. true when this call won; kNotFound for an unknown key.
+  virtual Result<bool> advance_yubikey_counter(const std::string& public_id, int64_t counter,
+                                               int64_t now) = 0;
+  // Stores a challenge for (session, purpose), replacing an earlier one. kNotFound when the
+  // session is gone.
+  virtual Status put_webauthn_challenge(int64_t session_id, const std::string& purpose,
+                                        const std::string& challenge, int64_t expires_at) = 0;
+  // Takes the challenge in one write (deleted whether or not it has expired): returns it when
+  // it had not expired at `now`, kNotFound otherwise. Two concurrent takes: one wins.
+  virtual Result<std::string> take_webauthn_challenge(int64_t session_id,
+                                                      const std::string& purpose, int64_t now) = 0;
+  virtual Result<int> delete_expired_webauthn_challenges(int64_t now) = 0;
 
   // --- push approval: authenticator enrolment, devices, approval requests -----
   // (records in store/push.hpp). kAlreadyExists on a token hash collision.

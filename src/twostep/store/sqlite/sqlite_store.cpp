@@ -282,6 +282,17 @@ Method read_method(const Query& q) {
   return m;
 }
 
+// A use-once conditional UPDATE: true when this call changed the row; otherwise false when
+// the row exists (the step or counter was already spent), kNotFound when it does not.
+core::Result<bool> won_or_spent(Query& update, Query& exists, const char* what) {
+  TS_ASSIGN_OR_RETURN(int changed, update.run());
+  if (changed == 1) {
+    return true;
+  }
+  TS_RETURN_IF_ERROR(exists.scalar(what));
+  return false;
+}
+
 // Reads exactly one row with `read`; kNotFound (naming `what`) when there is none.
 template <class Read>
 auto one(Query& q, Read read, const char* what) -> core::Result<decltype(read(q))> {
@@ -989,21 +1000,13 @@ Status SqliteStore::update_method_params(int64_t user_id, int64_t method_id,
 
 Result<bool> SqliteStore::advance_method_step(int64_t method_id, int64_t step, int64_t now) {
   auto c = lease(Access::kWrite);
-  {
-    TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                         "UPDATE methods SET last_step = ?, last_used_at = ? "
-                                         "WHERE id = ? AND last_step < ?"));
-    q.bind_int(step).bind_int(now).bind_int(method_id).bind_int(step);
-    TS_ASSIGN_OR_RETURN(int changed, q.run());
-    if (changed == 1) {
-      return true;
-    }
-  }
-  // Lost (or the method is gone): tell the two apart for the caller.
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT 1 FROM methods WHERE id = ?"));
-  q.bind_int(method_id);
-  TS_RETURN_IF_ERROR(q.scalar("Method"));
-  return false;
+  TS_ASSIGN_OR_RETURN(Query update, prepare(*c,
+                                            "UPDATE methods SET last_step = ?, last_used_at = ? "
+                                            "WHERE id = ? AND last_step < ?"));
+  update.bind_int(step).bind_int(now).bind_int(method_id).bind_int(step);
+  TS_ASSIGN_OR_RETURN(Query exists, prepare(*c, "SELECT 1 FROM methods WHERE id = ?"));
+  exists.bind_int(method_id);
+  return won_or_spent(update, exists, "Method");
 }
 
 Status SqliteStore::touch_method(int64_t method_id, int64_t now) {
@@ -1059,6 +1062,416 @@ Result<int> SqliteStore::remaining_recovery_codes(int64_t user_id) {
   q.bind_int(user_id);
   TS_ASSIGN_OR_RETURN(int64_t n, q.scalar("Recovery codes"));
   return static_cast<int>(n);
+}
+
+// --- organisations -----------------------------------------------------------
+
+namespace {
+
+#define TWOSTEP_ORG_COLUMNS "id, name, created_at, require_2fa, grace_days, policy_since"
+
+// Reads the org columns starting at column `first` (joins put them after others).
+Org read_org_at(const Query& q, int first) {
+  Org o;
+  o.id = q.col_int(first);
+  o.name = q.col_text(first + 1);
+  o.created_at = q.col_int(first + 2);
+  o.require_2fa = q.col_bool(first + 3);
+  o.grace_days = static_cast<int>(q.col_int(first + 4));
+  o.policy_since = q.col_int(first + 5);
+  return o;
+}
+
+Org read_org(const Query& q) { return read_org_at(q, 0); }
+
+OrgRole read_role(const Query& q, int i) {
+  return parse_org_role(q.col_text(i)).value_or(OrgRole::kMember);
+}
+
+// The confirmed method types come back as "a,b" from group_concat(DISTINCT ...).
+#define TWOSTEP_ORG_MEMBER_COLUMNS                                         \
+  "m.org_id, m.user_id, u.username, m.role, m.added_at, u.last_login_at, " \
+  "COALESCE((SELECT group_concat(DISTINCT t.type) FROM methods t "         \
+  "WHERE t.user_id = m.user_id AND t.confirmed = 1), '') "                 \
+  "FROM org_members m JOIN users u ON u.id = m.user_id"
+
+OrgMember read_org_member(const Query& q) {
+  OrgMember m;
+  m.org_id = q.col_int(0);
+  m.user_id = q.col_int(1);
+  m.username = q.col_text(2);
+  m.role = read_role(q, 3);
+  m.added_at = q.col_int(4);
+  m.last_login_at = q.col_int(5);
+  std::string types = q.col_text(6);
+  size_t pos = 0;
+  while (pos < types.size()) {
+    size_t end = std::min(types.find(',', pos), types.size());
+    if (end > pos) m.method_types.push_back(types.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  std::sort(m.method_types.begin(), m.method_types.end());
+  return m;
+}
+
+#define TWOSTEP_ORG_AUDIT_COLUMNS                                                           \
+  "a.id, a.org_id, a.at, a.actor_id, a.subject_id, a.event, a.ip, a.user_agent, a.detail, " \
+  "COALESCE(actor.username, ''), COALESCE(subject.username, '')"
+
+OrgAuditEvent read_org_audit(const Query& q) {
+  OrgAuditEvent e;
+  e.id = q.col_int(0);
+  e.org_id = q.col_int(1);
+  e.at = q.col_int(2);
+  e.actor_id = q.col_int(3);
+  e.subject_id = q.col_int(4);
+  e.event = q.col_text(5);
+  e.ip = q.col_text(6);
+  e.user_agent = q.col_text(7);
+  e.detail = q.col_text(8);
+  e.actor_name = q.col_text(9);
+  e.subject_name = q.col_text(10);
+  return e;
+}
+
+// After a conditional write on a membership changed nothing: was it not a member, or the
+// only owner?
+core::Status membership_refusal(Connection& c, int64_t org_id, int64_t user_id) {
+  TS_ASSIGN_OR_RETURN(Query q, prepare(c,
+                                       "SELECT EXISTS(SELECT 1 FROM org_members "
+                                       "WHERE org_id = ? AND user_id = ?)"));
+  q.bind_int(org_id).bind_int(user_id);
+  TS_ASSIGN_OR_RETURN(int64_t member, q.scalar("Member"));
+  if (member == 0) {
+    return core::fail(Code::kNotFound, "not_found", "No such member.");
+  }
+  return core::fail(Code::kFailedPrecondition, "last_owner",
+                    "An organisation needs at least one owner: make someone else an owner first.");
+}
+
+}  // namespace
+
+Result<Org> SqliteStore::create_org(const std::string& name, int64_t owner_id, int64_t now) {
+  auto c = lease(Access::kWrite);
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  Org org;
+  {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                         "INSERT INTO orgs(name, created_at) VALUES(?, ?) "
+                                         "RETURNING " TWOSTEP_ORG_COLUMNS));
+    q.bind_text(name).bind_int(now);
+    auto row = one(q, read_org, "Organisation");
+    if (!row) {
+      return refine(std::move(row.error()), Code::kAlreadyExists, "org_name_taken",
+                    "An organisation with that name exists already.");
+    }
+    org = std::move(*row);
+  }
+  {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                         "INSERT INTO org_members(org_id, user_id, role, "
+                                         "added_at) VALUES(?, ?, 'owner', ?)"));
+    q.bind_int(org.id).bind_int(owner_id).bind_int(now);
+    auto st = q.run();
+    if (!st) {
+      return refine(std::move(st.error()), Code::kNotFound, "not_found", "User not found.");
+    }
+  }
+  TS_RETURN_IF_ERROR(tx.commit());
+  return org;
+}
+
+Result<Org> SqliteStore::org_by_id(int64_t id) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q,
+                      prepare(*c, "SELECT " TWOSTEP_ORG_COLUMNS " FROM orgs WHERE id = ?"));
+  q.bind_int(id);
+  return one(q, read_org, "Organisation");
+}
+
+Result<Org> SqliteStore::org_by_name(const std::string& name) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q,
+                      prepare(*c, "SELECT " TWOSTEP_ORG_COLUMNS " FROM orgs WHERE name = ?"));
+  q.bind_text(name);
+  return one(q, read_org, "Organisation");
+}
+
+Result<std::vector<Org>> SqliteStore::list_orgs() {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT " TWOSTEP_ORG_COLUMNS " FROM orgs ORDER BY id"));
+  return all(q, read_org);
+}
+
+Result<std::vector<OrgMembership>> SqliteStore::orgs_of_user(int64_t user_id) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "SELECT o.id, o.name, o.created_at, o.require_2fa, "
+                                       "o.grace_days, o.policy_since, m.role, m.added_at "
+                                       "FROM org_members m JOIN orgs o ON o.id = m.org_id "
+                                       "WHERE m.user_id = ? ORDER BY o.id"));
+  q.bind_int(user_id);
+  return all(q, [](const Query& r) {
+    return OrgMembership{read_org_at(r, 0), read_role(r, 6), r.col_int(7)};
+  });
+}
+
+Result<std::vector<OrgMember>> SqliteStore::org_members(int64_t org_id) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT " TWOSTEP_ORG_MEMBER_COLUMNS
+                                           " WHERE m.org_id = ? ORDER BY u.username"));
+  q.bind_int(org_id);
+  return all(q, read_org_member);
+}
+
+Result<OrgMember> SqliteStore::org_member(int64_t org_id, int64_t user_id) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT " TWOSTEP_ORG_MEMBER_COLUMNS
+                                           " WHERE m.org_id = ? AND m.user_id = ?"));
+  q.bind_int(org_id).bind_int(user_id);
+  return one(q, read_org_member, "Member");
+}
+
+Status SqliteStore::add_org_member(int64_t org_id, int64_t user_id, OrgRole role, int64_t now) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "INSERT INTO org_members(org_id, user_id, role, added_at) "
+                                       "VALUES(?, ?, ?, ?)"));
+  q.bind_int(org_id).bind_int(user_id).bind_text(org_role_name(role)).bind_int(now);
+  auto st = q.run();
+  if (!st) {
+    return refine(std::move(st.error()), Code::kAlreadyExists, "already_member",
+                  "That user is a member already.");
+  }
+  return core::ok();
+}
+
+Status SqliteStore::set_org_member_role(int64_t org_id, int64_t user_id, OrgRole role) {
+  // ?1 role, ?2 org, ?3 user. The owner count is read inside the same UPDATE, which holds the
+  // write lock, so two owners demoting each other at once cannot both succeed.
+  auto c = lease(Access::kWrite);
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "UPDATE org_members SET role = ?1 "
+                                       "WHERE org_id = ?2 AND user_id = ?3 AND "
+                                       "(role <> 'owner' OR ?1 = 'owner' OR "
+                                       "(SELECT COUNT(*) FROM org_members "
+                                       "WHERE org_id = ?2 AND role = 'owner') > 1)"));
+  q.bind_text(org_role_name(role)).bind_int(org_id).bind_int(user_id);
+  TS_ASSIGN_OR_RETURN(int changed, q.run());
+  if (changed == 0) {
+    return membership_refusal(*c, org_id, user_id);
+  }
+  return tx.commit();
+}
+
+Status SqliteStore::remove_org_member(int64_t org_id, int64_t user_id) {
+  auto c = lease(Access::kWrite);
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "DELETE FROM org_members WHERE org_id = ?1 AND "
+                                       "user_id = ?2 AND (role <> 'owner' OR "
+                                       "(SELECT COUNT(*) FROM org_members "
+                                       "WHERE org_id = ?1 AND role = 'owner') > 1)"));
+  q.bind_int(org_id).bind_int(user_id);
+  TS_ASSIGN_OR_RETURN(int changed, q.run());
+  if (changed == 0) {
+    return membership_refusal(*c, org_id, user_id);
+  }
+  return tx.commit();
+}
+
+Result<Org> SqliteStore::set_org_policy(int64_t org_id, bool require_2fa, int grace_days,
+                                        int64_t now) {
+  // ?1 require, ?2 grace, ?3 now, ?4 org. Bare columns are the row before the write.
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "UPDATE orgs SET require_2fa = ?1, grace_days = ?2, "
+                                       "policy_since = CASE WHEN ?1 = 0 THEN 0 "
+                                       "WHEN require_2fa = 1 THEN policy_since ELSE ?3 END "
+                                       "WHERE id = ?4 RETURNING " TWOSTEP_ORG_COLUMNS));
+  q.bind_bool(require_2fa).bind_int(grace_days).bind_int(now).bind_int(org_id);
+  return one(q, read_org, "Organisation");
+}
+
+Status SqliteStore::append_org_audit(const OrgAuditEvent& e) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "INSERT INTO org_audit(org_id, at, actor_id, subject_id, "
+                                       "event, ip, user_agent, detail) "
+                                       "VALUES(?, ?, ?, ?, ?, ?, ?, ?)"));
+  q.bind_int(e.org_id)
+      .bind_int(e.at)
+      .bind_int(e.actor_id)
+      .bind_int(e.subject_id)
+      .bind_text(e.event)
+      .bind_text(e.ip)
+      .bind_text(e.user_agent)
+      .bind_text(e.detail);
+  TS_RETURN_IF_ERROR(q.run());
+  return core::ok();
+}
+
+Result<std::vector<OrgAuditEvent>> SqliteStore::org_audit(int64_t org_id, int limit) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q,
+                      prepare(*c, "SELECT " TWOSTEP_ORG_AUDIT_COLUMNS " FROM org_audit a "
+                                  "LEFT JOIN users actor ON actor.id = a.actor_id "
+                                  "LEFT JOIN users subject ON subject.id = a.subject_id "
+                                  "WHERE a.org_id = ? ORDER BY a.at DESC, a.id DESC LIMIT ?"));
+  q.bind_int(org_id).bind_int(limit > 0 ? limit : -1);
+  return all(q, read_org_audit);
+}
+
+Result<int> SqliteStore::restrict_sessions_without_2fa(int64_t user_id) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "UPDATE sessions SET state = ?1 WHERE user_id = ?2 AND "
+                                       "state = ?3 AND NOT EXISTS(SELECT 1 FROM methods "
+                                       "WHERE user_id = ?2 AND confirmed = 1)"));
+  q.bind_int(static_cast<int>(SessionState::kEnrollmentRequired))
+      .bind_int(user_id)
+      .bind_int(static_cast<int>(SessionState::kFull));
+  return q.run();
+}
+
+Result<int> SqliteStore::lift_restricted_sessions(int64_t user_id) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "UPDATE sessions SET state = ?1 WHERE user_id = ?2 AND "
+                                       "state = ?3 AND NOT EXISTS(SELECT 1 FROM methods "
+                                       "WHERE user_id = ?2 AND confirmed = 1)"));
+  q.bind_int(static_cast<int>(SessionState::kFull))
+      .bind_int(user_id)
+      .bind_int(static_cast<int>(SessionState::kEnrollmentRequired));
+  return q.run();
+}
+
+// --- security keys -----------------------------------------------------------
+
+namespace {
+
+#define TWOSTEP_YUBIKEY_COLUMNS "public_id, secret, last_counter, imported_at, last_used_at"
+
+YubikeyRecord read_yubikey(const Query& q) {
+  YubikeyRecord k;
+  k.public_id = q.col_text(0);
+  k.secret = q.col_blob(1);
+  k.last_counter = q.col_int(2);
+  k.imported_at = q.col_int(3);
+  k.last_used_at = q.col_int(4);
+  return k;
+}
+
+}  // namespace
+
+Result<int> SqliteStore::import_yubikeys(const std::vector<YubikeyRecord>& keys, bool replace,
+                                         int64_t now) {
+  auto c = lease(Access::kWrite);
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  int added = 0;
+  for (const YubikeyRecord& k : keys) {
+    int64_t exists = 0;
+    {
+      TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                           "SELECT EXISTS(SELECT 1 FROM yubikeys "
+                                           "WHERE public_id = ?)"));
+      q.bind_text(k.public_id);
+      TS_ASSIGN_OR_RETURN(exists, q.scalar("YubiKey"));
+    }
+    if (exists != 0 && !replace) {
+      return core::fail(Code::kAlreadyExists, "yubikey_exists",
+                        "A YubiKey with public id " + k.public_id + " is already imported.");
+    }
+    // A reprogrammed key (replace) starts its counter again.
+    TS_ASSIGN_OR_RETURN(Query q,
+                        prepare(*c, exists != 0 ? "UPDATE yubikeys SET secret = ?, imported_at = "
+                                                  "?, last_counter = -1, last_used_at = 0 "
+                                                  "WHERE public_id = ?"
+                                                : "INSERT INTO yubikeys(secret, imported_at, "
+                                                  "public_id) VALUES(?, ?, ?)"));
+    q.bind_blob(k.secret).bind_int(now).bind_text(k.public_id);
+    TS_RETURN_IF_ERROR(q.run());
+    added += exists != 0 ? 0 : 1;
+  }
+  TS_RETURN_IF_ERROR(tx.commit());
+  return added;
+}
+
+Result<YubikeyRecord> SqliteStore::yubikey_by_public_id(const std::string& public_id) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(
+      Query q, prepare(*c, "SELECT " TWOSTEP_YUBIKEY_COLUMNS " FROM yubikeys WHERE public_id = ?"));
+  q.bind_text(public_id);
+  return one(q, read_yubikey, "YubiKey");
+}
+
+Result<std::vector<YubikeyRecord>> SqliteStore::list_yubikeys() {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(
+      Query q, prepare(*c, "SELECT " TWOSTEP_YUBIKEY_COLUMNS " FROM yubikeys ORDER BY public_id"));
+  return all(q, read_yubikey);
+}
+
+Result<bool> SqliteStore::advance_yubikey_counter(const std::string& public_id, int64_t counter,
+                                                  int64_t now) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query update,
+                      prepare(*c,
+                              "UPDATE yubikeys SET last_counter = ?, last_used_at = ? "
+                              "WHERE public_id = ? AND last_counter < ?"));
+  update.bind_int(counter).bind_int(now).bind_text(public_id).bind_int(counter);
+  TS_ASSIGN_OR_RETURN(Query exists, prepare(*c, "SELECT 1 FROM yubikeys WHERE public_id = ?"));
+  exists.bind_text(public_id);
+  return won_or_spent(update, exists, "YubiKey");
+}
+
+Status SqliteStore::put_webauthn_challenge(int64_t session_id, const std::string& purpose,
+                                           const std::string& challenge, int64_t expires_at) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "INSERT INTO webauthn_challenges(session_id, purpose, "
+                                       "challenge, expires_at) VALUES(?1, ?2, ?3, ?4) "
+                                       "ON CONFLICT(session_id, purpose) DO UPDATE SET "
+                                       "challenge = ?3, expires_at = ?4"));
+  q.bind_int(session_id).bind_text(purpose).bind_blob(challenge).bind_int(expires_at);
+  auto r = q.run();
+  if (!r) {
+    return refine(std::move(r.error()), Code::kNotFound, "not_found", "Session not found.");
+  }
+  return core::ok();
+}
+
+Result<std::string> SqliteStore::take_webauthn_challenge(int64_t session_id,
+                                                         const std::string& purpose, int64_t now) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "DELETE FROM webauthn_challenges WHERE session_id = ? "
+                                       "AND purpose = ? RETURNING challenge, expires_at"));
+  q.bind_int(session_id).bind_text(purpose);
+  TS_ASSIGN_OR_RETURN(bool row, q.step());
+  if (!row) {
+    return not_found("Challenge");
+  }
+  std::string challenge = q.col_blob(0);
+  int64_t expires_at = q.col_int(1);
+  TS_RETURN_IF_ERROR(q.finish());
+  if (expires_at <= now) {
+    return not_found("Challenge");
+  }
+  return challenge;
+}
+
+Result<int> SqliteStore::delete_expired_webauthn_challenges(int64_t now) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q,
+                      prepare(*c, "DELETE FROM webauthn_challenges WHERE expires_at <= ?"));
+  q.bind_int(now);
+  return q.run();
 }
 
 // --- push approval -------------------------------------------------------------
@@ -1221,20 +1634,13 @@ Result<std::vector<PushDevice>> SqliteStore::push_devices_of_user(int64_t user_i
 
 Result<bool> SqliteStore::advance_push_device_clock(int64_t id, int64_t ts_ms, int64_t now) {
   auto c = lease(Access::kWrite);
-  {
-    TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                         "UPDATE push_devices SET last_request_ms = ?1, "
-                                         "last_seen_at = ?2 WHERE id = ?3 AND last_request_ms < ?1"));
-    q.bind_int(ts_ms).bind_int(now).bind_int(id);
-    TS_ASSIGN_OR_RETURN(int changed, q.run());
-    if (changed == 1) {
-      return true;
-    }
-  }
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT 1 FROM push_devices WHERE id = ?"));
-  q.bind_int(id);
-  TS_RETURN_IF_ERROR(q.scalar("Device"));
-  return false;
+  TS_ASSIGN_OR_RETURN(Query update, prepare(*c,
+                                            "UPDATE push_devices SET last_request_ms = ?1, "
+                                            "last_seen_at = ?2 WHERE id = ?3 AND last_request_ms < ?1"));
+  update.bind_int(ts_ms).bind_int(now).bind_int(id);
+  TS_ASSIGN_OR_RETURN(Query exists, prepare(*c, "SELECT 1 FROM push_devices WHERE id = ?"));
+  exists.bind_int(id);
+  return won_or_spent(update, exists, "Device");
 }
 
 Result<Approval> SqliteStore::create_approval(const Approval& a) {
@@ -1287,25 +1693,19 @@ Result<bool> SqliteStore::decide_approval(int64_t user_id, int64_t id, ApprovalS
                       "A decision is either approved or denied.");
   }
   auto c = lease(Access::kWrite);
-  {
-    TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                         "UPDATE approvals SET state = ?2, decided_at = ?1, "
-                                         "decided_by = ?3 WHERE id = ?4 AND user_id = ?5 AND "
-                                         "state = 'pending' AND " TWOSTEP_APPROVAL_OPEN));
-    q.bind_int(now)
-        .bind_text(approval_state_name(state))
-        .bind_text(decided_by)
-        .bind_int(id)
-        .bind_int(user_id);
-    TS_ASSIGN_OR_RETURN(int changed, q.run());
-    if (changed == 1) {
-      return true;
-    }
-  }
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT 1 FROM approvals WHERE id = ? AND user_id = ?"));
-  q.bind_int(id).bind_int(user_id);
-  TS_RETURN_IF_ERROR(q.scalar("Approval"));
-  return false;
+  TS_ASSIGN_OR_RETURN(Query update, prepare(*c,
+                                            "UPDATE approvals SET state = ?2, decided_at = ?1, "
+                                            "decided_by = ?3 WHERE id = ?4 AND user_id = ?5 AND "
+                                            "state = 'pending' AND " TWOSTEP_APPROVAL_OPEN));
+  update.bind_int(now)
+      .bind_text(approval_state_name(state))
+      .bind_text(decided_by)
+      .bind_int(id)
+      .bind_int(user_id);
+  TS_ASSIGN_OR_RETURN(Query exists,
+                      prepare(*c, "SELECT 1 FROM approvals WHERE id = ? AND user_id = ?"));
+  exists.bind_int(id).bind_int(user_id);
+  return won_or_spent(update, exists, "Approval");
 }
 
 Result<bool> SqliteStore::consume_approval(int64_t session_id, int64_t id, int64_t now) {

@@ -127,6 +127,36 @@ class SqliteStore final : public Store {
   Result<bool> use_recovery_code(int64_t user_id, const std::string& hash, int64_t now) override;
   Result<int> remaining_recovery_codes(int64_t user_id) override;
 
+  // --- organisations ---
+  Result<Org> create_org(const std::string& name, int64_t owner_id, int64_t now) override;
+  Result<Org> org_by_id(int64_t id) override;
+  Result<Org> org_by_name(const std::string& name) override;
+  Result<std::vector<Org>> list_orgs() override;
+  Result<std::vector<OrgMembership>> orgs_of_user(int64_t user_id) override;
+  Result<std::vector<OrgMember>> org_members(int64_t org_id) override;
+  Result<OrgMember> org_member(int64_t org_id, int64_t user_id) override;
+  Status add_org_member(int64_t org_id, int64_t user_id, OrgRole role, int64_t now) override;
+  Status set_org_member_role(int64_t org_id, int64_t user_id, OrgRole role) override;
+  Status remove_org_member(int64_t org_id, int64_t user_id) override;
+  Result<Org> set_org_policy(int64_t org_id, bool require_2fa, int grace_days,
+                             int64_t now) override;
+  Status append_org_audit(const OrgAuditEvent& e) override;
+  Result<std::vector<OrgAuditEvent>> org_audit(int64_t org_id, int limit) override;
+  Result<int> restrict_sessions_without_2fa(int64_t user_id) override;
+  Result<int> lift_restricted_sessions(int64_t user_id) override;
+  // security keys
+  Result<int> import_yubikeys(const std::vector<YubikeyRecord>& keys, bool replace,
+                              int64_t now) override;
+  Result<YubikeyRecord> yubikey_by_public_id(const std::string& public_id) override;
+  Result<std::vector<YubikeyRecord>> list_yubikeys() override;
+  Result<bool> advance_yubikey_counter(const std::string& public_id, int64_t counter,
+                                       int64_t now) override;
+  Status put_webauthn_challenge(int64_t session_id, const std::string& purpose,
+                                const std::string& challenge, int64_t expires_at) override;
+  Result<std::string> take_webauthn_challenge(int64_t session_id, const std::string& purpose,
+                                              int64_t now) override;
+  Result<int> delete_expired_webauthn_challenges(int64_t now) override;
+
   // push approval
   Status create_push_enrollment(const PushEnrollment& e) override;
   Result<PushEnrollment> use_push_enrollment(const std::string& token_hash, int64_t now) override;
