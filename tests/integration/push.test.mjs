@@ -389,6 +389,42 @@ describe('push approval with twostep-auth', () => {
     }
   });
 
+  test('a session restricted by an organisation’s 2FA policy can set up twostep-auth first', async () => {
+    const owner = await enrolledUser(server, 'orgowner');
+    const orgName = uniqueName('org');
+    const created = await server.cli(['org', 'create', orgName, '--owner', owner.username]);
+    assert.equal(created.code, 0, created.stderr);
+    const orgs = await owner.client.get('/api/v1/orgs');
+    const orgId = orgs.json.orgs.find((o) => o.name === orgName).id;
+    const username = uniqueName('member');
+    await signup(new Client(server), username);
+    assertStatus(await owner.client.post(`/api/v1/orgs/${orgId}/members`, { username, role: 'member' }), 201);
+    assertStatus(await owner.client.put(`/api/v1/orgs/${orgId}/policy`, { require_2fa: true, grace_days: 0 }), 200);
+
+    const c = new Client(server);
+    const res = await login(c, username);
+    assert.equal(res.json.status, 'enrollment_required', res.text);
+    // A restricted session is not fully signed in: it sees no requests and cannot approve.
+    assertError(await c.get('/api/v1/approvals'), 403, 'enrollment_required');
+    const add = await c.post('/api/v1/methods/push', {});
+    assertStatus(add, 201);
+    const home = authHome();
+    const enrolled = await runAuth(home, ['enroll', add.json.enrollment_uri]);
+    assert.equal(enrolled.code, 0, enrolled.stderr);
+    const confirm = await c.post(`/api/v1/methods/${add.json.method_id}/confirm`, {
+      code: totp(storedAccount(home).totp_seed, nowS() - 30),
+    });
+    assertStatus(confirm, 200);
+    assert.ok(confirm.cookie('twostep_session'), 'the confirmation upgrades the session');
+    assert.equal((await c.get('/api/v1/me')).json.session.state, 'full');
+    // Next sign-in: the authenticator approves it.
+    const { c: next, res: again } = await pendingLogin(server, username);
+    assert.equal(again.json.approval.devices, 1);
+    const a = await requestApproval(next);
+    assert.equal((await runAuth(home, ['approve', String(a.id), String(a.number)])).code, 0);
+    assert.equal((await next.get(`/api/v1/login/approval/${a.id}`)).json.status, 'ok');
+  });
+
   test('bad input to the approval routes changes nothing', async () => {
     const u = await enrolledUser(server, 'bad');
     const { c } = await pendingLogin(server, u.username);

@@ -124,7 +124,9 @@ class PushRoutes final : public Area {
     if (!body) co_return error_response(body.error());
     auto label = get_string(*body, "label", 256, false);
     if (!label) co_return error_response(label.error());
-    auto [auth, err] = co_await authenticate(req, Need::kFull);
+    // Also a first method for a session restricted by an organisation's 2FA policy; the
+    // confirmation (POST /methods/{id}/confirm) then lifts the restriction.
+    auto [auth, err] = co_await authenticate(req, Need::kEnrollment);
     if (!auth) co_return err;
     Client c = client(req);
     auto [e, err2] = co_await on_db(
