@@ -53,7 +53,6 @@ class PushStoreContract : public contract::ContractFixture {
     a.user_agent = "Firefox";
     return must(store().create_approval(a));
   }
-
 };
 
 TEST_P(PushStoreContract, EnrolmentLinkIsUsedOnceAndExpires) {
@@ -170,23 +169,29 @@ TEST_P(PushStoreContract, ApprovalIsDecidedOnceAndReadsExpiredWhenLate) {
   EXPECT_EQ(a.choices, "17,42,88");
   EXPECT_EQ(a.ip, "192.0.2.9");
 
-  EXPECT_TRUE(must(store().decide_approval(u.id, a.id, ApprovalState::kApproved, "push:1", kNow + 5)));
-  EXPECT_FALSE(must(store().decide_approval(u.id, a.id, ApprovalState::kDenied, "session:2", kNow + 6)));
+  EXPECT_TRUE(
+      must(store().decide_approval(u.id, a.id, ApprovalState::kApproved, "push:1", kNow + 5)));
+  EXPECT_FALSE(
+      must(store().decide_approval(u.id, a.id, ApprovalState::kDenied, "session:2", kNow + 6)));
   auto read = must(store().approval_of_user(u.id, a.id, kNow + 500));
   EXPECT_EQ(read.state, ApprovalState::kApproved);  // decided ones never read as expired
   EXPECT_EQ(read.decided_by, "push:1");
   EXPECT_EQ(read.decided_at, kNow + 5);
 
   auto late = approval_for(s, kNow + 120);
-  EXPECT_EQ(must(store().approval_of_user(u.id, late.id, kNow + 119)).state, ApprovalState::kPending);
-  EXPECT_EQ(must(store().approval_of_user(u.id, late.id, kNow + 120)).state, ApprovalState::kExpired);
-  EXPECT_FALSE(must(store().decide_approval(u.id, late.id, ApprovalState::kApproved, "x", kNow + 120)));
+  EXPECT_EQ(must(store().approval_of_user(u.id, late.id, kNow + 119)).state,
+            ApprovalState::kPending);
+  EXPECT_EQ(must(store().approval_of_user(u.id, late.id, kNow + 120)).state,
+            ApprovalState::kExpired);
+  EXPECT_FALSE(
+      must(store().decide_approval(u.id, late.id, ApprovalState::kApproved, "x", kNow + 120)));
 
   // Only approved/denied can be written; other users' rows are not found.
   EXPECT_FALSE(store().decide_approval(u.id, late.id, ApprovalState::kPending, "x", kNow));
   auto bob = user("bob");
-  EXPECT_EQ(store().decide_approval(bob.id, late.id, ApprovalState::kDenied, "x", kNow).error().code,
-            Code::kNotFound);
+  EXPECT_EQ(
+      store().decide_approval(bob.id, late.id, ApprovalState::kDenied, "x", kNow).error().code,
+      Code::kNotFound);
   EXPECT_EQ(store().approval_of_user(bob.id, late.id, kNow).error().code, Code::kNotFound);
 }
 
@@ -197,9 +202,9 @@ TEST_P(PushStoreContract, ConcurrentDecisionsHaveExactlyOneWinner) {
     auto a = approval_for(s);
     std::atomic<int> wins{0}, errors{0};
     in_parallel(8, [&](int i) {
-      auto r = store().decide_approval(
-          u.id, a.id, i % 2 ? ApprovalState::kApproved : ApprovalState::kDenied,
-          "t" + std::to_string(i), kNow + 1);
+      auto r = store().decide_approval(u.id, a.id,
+                                       i % 2 ? ApprovalState::kApproved : ApprovalState::kDenied,
+                                       "t" + std::to_string(i), kNow + 1);
       if (!r) {
         ++errors;
       } else if (*r) {

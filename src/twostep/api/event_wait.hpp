@@ -28,8 +28,7 @@ class EventWaiter {
  public:
   // `ex` must be the executor of the coroutine that calls wait() (a strand), so that the
   // wake-up never runs between the queue check and the start of the timer wait.
-  EventWaiter(services::EventBus& bus, const std::string& channel,
-              boost::asio::any_io_executor ex)
+  EventWaiter(services::EventBus& bus, const std::string& channel, boost::asio::any_io_executor ex)
       : state_(std::make_shared<State>(ex)) {
     std::shared_ptr<State> st = state_;
     sub_ = bus.subscribe(channel, [st](const std::string& payload) {
@@ -54,7 +53,8 @@ class EventWaiter {
     if (!take(&w.events) && !state_->stopped) {
       state_->timer.expires_after(timeout);
       boost::system::error_code ec;
-      co_await state_->timer.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+      co_await state_->timer.async_wait(
+          boost::asio::redirect_error(boost::asio::use_awaitable, ec));
       w.timed_out = !ec;
       take(&w.events);
     }

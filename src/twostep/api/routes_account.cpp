@@ -200,8 +200,9 @@ class AccountRoutes final : public Area {
         if (!v) return core::Status{};
         auto st = s_.sessions.logout(v->session, c);
         // Its open approval streams end at once.
-        if (st) s_.events.publish(services::user_channel(v->user.id),
-                                  services::session_revoked_event(v->session.id));
+        if (st)
+          s_.events.publish(services::user_channel(v->user.id),
+                            services::session_revoked_event(v->session.id));
         return st;
       });
       if (!r) co_return overloaded();

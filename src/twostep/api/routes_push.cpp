@@ -45,7 +45,9 @@ struct Answer {
 
 core::Result<Answer> parse_answer(const Request& req) {
   TS_ASSIGN_OR_RETURN(json body, parse_object(req));
-  auto bad = [](const char* msg) { return core::fail(Code::kInvalidArgument, "invalid_request", msg); };
+  auto bad = [](const char* msg) {
+    return core::fail(Code::kInvalidArgument, "invalid_request", msg);
+  };
   Answer a;
   auto approve = body.find("approve");
   if (approve == body.end() || approve->is_null()) return bad("approve: required.");
@@ -66,7 +68,8 @@ core::Result<Answer> parse_answer(const Request& req) {
     if (v < 0) return bad("number: expected a two-digit number.");
     a.number = v;
   }
-  if (a.approve && !a.number) return bad("number: required to approve (the number shown at sign-in).");
+  if (a.approve && !a.number)
+    return bad("number: required to approve (the number shown at sign-in).");
   return a;
 }
 
@@ -91,8 +94,8 @@ json approver_json(const store::Approval& a, const std::string& account) {
 }
 
 std::string sse_event(const char* event, const json& data) {
-  return std::string("event: ") + event + "\ndata: " +
-         data.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
+  return std::string("event: ") + event +
+         "\ndata: " + data.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
 }
 
 bool wants_event_stream(const Request& req) {
@@ -129,8 +132,8 @@ class PushRoutes final : public Area {
     auto [auth, err] = co_await authenticate(req, Need::kEnrollment);
     if (!auth) co_return err;
     Client c = client(req);
-    auto [e, err2] = co_await on_db(
-        [&] { return s_.approvals.begin_enrollment(auth->view.user, *label, c); });
+    auto [e, err2] =
+        co_await on_db([&] { return s_.approvals.begin_enrollment(auth->view.user, *label, c); });
     if (!e) co_return err2;
     co_return json_response(201, json{{"method_id", e->method_id},
                                       {"enrollment_uri", e->enrollment_uri},
@@ -151,8 +154,8 @@ class PushRoutes final : public Area {
     if (!name) co_return error_response(name.error());
     SignedRequest sr = signed_request(req);
     Client c = client(req);
-    auto [done, err] = co_await on_db(
-        [&] { return s_.approvals.enroll(sr, *token, *key, *seed, *name, c); });
+    auto [done, err] =
+        co_await on_db([&] { return s_.approvals.enroll(sr, *token, *key, *seed, *name, c); });
     if (!done) co_return err;
     co_return json_response(201, json{{"device_id", done->device_id},
                                       {"method_id", done->method_id},
@@ -176,9 +179,12 @@ class PushRoutes final : public Area {
   }
 
   static Response not_confirmed() {
-    return error_response(core::Error{
-        Code::kPermissionDenied, "not_confirmed",
-        "Confirm this authenticator on the Security page (enter its code) first.", {}, 0});
+    return error_response(
+        core::Error{Code::kPermissionDenied,
+                    "not_confirmed",
+                    "Confirm this authenticator on the Security page (enter its code) first.",
+                    {},
+                    0});
   }
 
   Awaitable device_approvals(Request& req) {
@@ -229,8 +235,8 @@ class PushRoutes final : public Area {
     if (auto w = req.query_param("wait")) {
       auto [p, ec] = std::from_chars(w->data(), w->data() + w->size(), wait_s);
       if (ec != std::errc() || p != w->data() + w->size() || wait_s < 0) {
-        co_return error_response(core::Error{Code::kInvalidArgument, "invalid_request",
-                                             "wait: expected seconds (0 to 25).", {}, 0});
+        co_return error_response(core::Error{
+            Code::kInvalidArgument, "invalid_request", "wait: expected seconds (0 to 25).", {}, 0});
       }
       wait_s = std::min(wait_s, kMaxWaitS);
     }
@@ -303,19 +309,17 @@ class PushRoutes final : public Area {
     auto [auth, err] = co_await authenticate(req, Need::kFull);
     if (!auth) co_return err;
     const auto& s = auth->view.session;
-    services::Approver who{"session:" + std::to_string(s.id),
-                           "signed-in session (" + services::describe_device(s.user_agent) +
-                               ", " + s.ip + ")",
-                           0};
+    services::Approver who{
+        "session:" + std::to_string(s.id),
+        "signed-in session (" + services::describe_device(s.user_agent) + ", " + s.ip + ")", 0};
     co_return co_await decide(req, auth->view.user.id, *id, *answer, who);
   }
 
   Awaitable decide(const Request& req, int64_t user_id, int64_t id, const Answer& answer,
                    const services::Approver& who) {
     Client c = client(req);
-    auto [state, err] = co_await on_db([&] {
-      return s_.approvals.decide(user_id, id, answer.approve, answer.number, who, c);
-    });
+    auto [state, err] = co_await on_db(
+        [&] { return s_.approvals.decide(user_id, id, answer.approve, answer.number, who, c); });
     if (!state) co_return err;
     co_return json_response(200, json{{"id", id}, {"state", store::approval_state_name(*state)}});
   }
@@ -339,10 +343,8 @@ class PushRoutes final : public Area {
     r.status = 200;
     r.set("Content-Type", "text/event-stream; charset=utf-8");
     // Not a coroutine: the arguments are copied into stream_events' frame.
-    r.stream = [this, session_id, device_id = std::move(device_id),
-                user = std::move(user)](http::StreamWriter& w) {
-      return stream_events(w, session_id, device_id, user);
-    };
+    r.stream = [this, session_id, device_id = std::move(device_id), user = std::move(user)](
+                   http::StreamWriter& w) { return stream_events(w, session_id, device_id, user); };
     return r;
   }
 
@@ -351,7 +353,7 @@ class PushRoutes final : public Area {
       return device_id.empty() ? s_.approvals.session_active(session_id)
                                : s_.approvals.device_active(device_id);
     });
-    co_return ok && *ok;
+    co_return ok&&* ok;
   }
 
   enum class Sent { kOk, kRetry, kGone };
@@ -363,8 +365,8 @@ class PushRoutes final : public Area {
                                     const std::string& device_id, const store::User& user,
                                     int64_t only_id) {
     const int64_t uid = user.id;
-    auto [list, err] = co_await on_db(
-        [&] { return s_.approvals.pending_for_viewer(uid, session_id, device_id); });
+    auto [list, err] =
+        co_await on_db([&] { return s_.approvals.pending_for_viewer(uid, session_id, device_id); });
     if (!list) co_return Sent::kRetry;
     if (!*list) co_return Sent::kOk;  // the viewer was revoked: the next beat ends the stream
     for (const auto& a : **list) {
@@ -434,6 +436,8 @@ class PushRoutes final : public Area {
 
 }  // namespace
 
-std::unique_ptr<Area> make_push_routes(ApiContext& ctx) { return std::make_unique<PushRoutes>(ctx); }
+std::unique_ptr<Area> make_push_routes(ApiContext& ctx) {
+  return std::make_unique<PushRoutes>(ctx);
+}
 
 }  // namespace twostep::api

@@ -122,11 +122,11 @@ int App::serve() {
 
   std::string web_dir = cfg.server.web_dir.empty() ? std::string(TWOSTEP_WEB_DIR) : cfg.server.web_dir;
   http::Router router;
-  auto handle = api::add_routes(router, api::ApiOptions{cfg, web_dir},
-                                api::Services{*audit_, *accounts_, *sessions_, *twofa_, *login_,
-                                              *throttles_, *orgs_, *security_keys_, *approvals_,
-                                              *events_},
-                                api::Pools{hash_pool, db_pool}, metrics_);
+  auto handle =
+      api::add_routes(router, api::ApiOptions{cfg, web_dir},
+                      api::Services{*audit_, *accounts_, *sessions_, *twofa_, *login_, *throttles_,
+                                    *orgs_, *security_keys_, *approvals_, *events_},
+                      api::Pools{hash_pool, db_pool}, metrics_);
 
   http::ServerOptions opts;
   opts.threads = cfg.server.threads > 0 ? cfg.server.threads : cores;

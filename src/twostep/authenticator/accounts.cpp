@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 
 #include <cstdlib>
-
 #include <nlohmann/json.hpp>
 
 #include "twostep/crypto/encoding.hpp"
@@ -19,8 +18,8 @@ constexpr std::size_t kMaxFile = 1 << 20;
 const crypto::PrivateFileLabel kLabel{"accounts_file", "accounts file"};
 
 core::Error bad_file(const std::string& path, const std::string& what) {
-  return core::Error{Code::kFailedPrecondition, "accounts_file",
-                     "accounts file " + path + ": " + what, {}, 0};
+  return core::Error{
+      Code::kFailedPrecondition, "accounts_file", "accounts file " + path + ": " + what, {}, 0};
 }
 
 std::string host_of(std::string_view server) {
@@ -103,8 +102,8 @@ core::Status AccountStore::save(const std::vector<Account>& accounts) const {
       core::secure_zero(s.data(), s.size());
     }
   }
-  TS_ASSIGN_OR_RETURN(bool written, crypto::write_private_file(path(), text.view(),
-                                                                crypto::WriteMode::kReplace, kLabel));
+  TS_ASSIGN_OR_RETURN(bool written, crypto::write_private_file(
+                                        path(), text.view(), crypto::WriteMode::kReplace, kLabel));
   (void)written;
   // The directory may predate us (or have been created by hand): keep it private.
   if (::chmod(dir_.c_str(), 0700) != 0) {

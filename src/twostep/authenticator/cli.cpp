@@ -2,19 +2,18 @@
 
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <ctime>
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
 #include "twostep/authenticator/accounts.hpp"
 #include "twostep/authenticator/device_client.hpp"
@@ -167,8 +166,8 @@ int cmd_remove(AccountStore& store, const std::string& query) {
 int answer(const Account& a, int64_t id, bool approve, int number, std::ostream& out) {
   json body{{"approve", approve}};
   if (approve) body["number"] = number;
-  HttpResult r = DeviceClient(a).send("POST", std::string(kApprovalsTarget) + "/" + std::to_string(id),
-                                      body.dump());
+  HttpResult r = DeviceClient(a).send(
+      "POST", std::string(kApprovalsTarget) + "/" + std::to_string(id), body.dump());
   if (!r.ok()) {
     out << "request " << id << ": " << describe_failure(r) << "\n";
     return 1;
@@ -180,8 +179,7 @@ int answer(const Account& a, int64_t id, bool approve, int number, std::ostream&
     return 0;
   }
   if (approve) {
-    out << "request " << id << ": denied, " << number
-        << " is not the number on the sign-in page\n";
+    out << "request " << id << ": denied, " << number << " is not the number on the sign-in page\n";
     return 1;
   }
   out << "request " << id << ": denied\n";
@@ -293,8 +291,9 @@ class Watch {
         std::this_thread::sleep_for(std::chrono::seconds(3));
         continue;
       }
-      const std::string why = r.ok() || r.status == 0 ? (r.error.empty() ? "connection closed" : r.error)
-                                                     : describe_failure(r);
+      const std::string why = r.ok() || r.status == 0
+                                  ? (r.error.empty() ? "connection closed" : r.error)
+                                  : describe_failure(r);
       say(a.name + ": " + why + "; reconnecting in " + std::to_string(backoff.count()) + " s\n",
           json{{"event", "disconnected"}, {"account", a.name}, {"message", why}});
       std::this_thread::sleep_for(backoff);
@@ -398,8 +397,8 @@ class Watch {
         ours = pending_.erase(id) > 0;
       }
       if (ours) {
-        say("Request " + std::to_string(id) + " was " + data.value("state", std::string("answered")) +
-                ".\n",
+        say("Request " + std::to_string(id) + " was " +
+                data.value("state", std::string("answered")) + ".\n",
             approval_line(a, data, "decided"));
       }
     } else if (ev.event == "revoked") {
@@ -450,14 +449,16 @@ int cmd_watch(AccountStore& store, const std::string& query, bool as_json) {
 }  // namespace
 
 int run(int argc, char** argv) {
-  CLI::App cli{"twostep-auth: the twostep companion authenticator (push approval and offline codes)"};
+  CLI::App cli{
+      "twostep-auth: the twostep companion authenticator (push approval and offline codes)"};
   cli.require_subcommand(1);
   std::string uri, name, account;
   int64_t id = 0;
   int number = 0;
   bool as_json = false;
 
-  auto* enroll = cli.add_subcommand("enroll", "Enrol with the link or QR code from the Security page");
+  auto* enroll =
+      cli.add_subcommand("enroll", "Enrol with the link or QR code from the Security page");
   enroll->add_option("URI", uri, "twostep://enroll?... link")->required();
   enroll->add_option("--name", name, "Name of this authenticator, shown on the server");
   auto* list = cli.add_subcommand("list", "List the accounts of this authenticator");

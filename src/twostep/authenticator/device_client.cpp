@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-
 #include <nlohmann/json.hpp>
 
 #include "twostep/crypto/encoding.hpp"
@@ -67,8 +66,8 @@ HttpResult DeviceClient::stream(const std::string& target,
                                 const std::function<bool(std::string_view)>& on_data,
                                 std::chrono::seconds idle) {
   return http_stream(a_.server + target,
-                     signed_headers(a_.device_id, a_.secret_key.view(), "GET", target, ""),
-                     on_data, idle);
+                     signed_headers(a_.device_id, a_.secret_key.view(), "GET", target, ""), on_data,
+                     idle);
 }
 
 }  // namespace twostep::authenticator

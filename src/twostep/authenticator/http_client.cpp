@@ -3,9 +3,8 @@
 #include <curl/curl.h>
 
 #include <memory>
-#include <optional>
-
 #include <nlohmann/json.hpp>
+#include <optional>
 
 namespace twostep::authenticator {
 namespace {
@@ -158,7 +157,8 @@ std::vector<SseEvent> SseParser::feed(std::string_view chunk) {
     if (line.front() == ':') continue;  // a comment (heartbeat)
     size_t colon = line.find(':');
     std::string_view field = line.substr(0, colon);
-    std::string_view value = colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
+    std::string_view value =
+        colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
     if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
     if (field == "event") {
       current_.event = std::string(value);

@@ -157,8 +157,8 @@ core::Result<Keyring> Keyring::load_or_create(const std::string& path) {
   if (!text) {
     Wiped key{random_bytes(kKeySize)};
     core::Secret content("1 " + hex_encode(key.s) + "\n");
-    TS_ASSIGN_OR_RETURN(bool created,
-                        write_private_file(path, content.view(), WriteMode::kCreateOnly, kFileLabel));
+    TS_ASSIGN_OR_RETURN(
+        bool created, write_private_file(path, content.view(), WriteMode::kCreateOnly, kFileLabel));
     if (created) {
       text = std::move(content);
     } else {

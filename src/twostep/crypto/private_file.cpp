@@ -71,7 +71,8 @@ core::Result<std::optional<core::Secret>> read_private_file(const std::string& p
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
     if (errno == ENOENT) return std::optional<core::Secret>();
-    if (errno == ELOOP) return tl::unexpected(file_error(label, path, "must not be a symbolic link"));
+    if (errno == ELOOP)
+      return tl::unexpected(file_error(label, path, "must not be a symbolic link"));
     return tl::unexpected(file_error(label, path, "cannot open", errno_text()));
   }
   struct stat st {};
@@ -88,9 +89,9 @@ core::Result<std::optional<core::Secret>> read_private_file(const std::string& p
     ::close(fd);
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return tl::unexpected(file_error(label, path,
-                                     std::string("is accessible by group or others (mode ") +
-                                         mode + "); run chmod 600 on it"));
+    return tl::unexpected(file_error(
+        label, path,
+        std::string("is accessible by group or others (mode ") + mode + "); run chmod 600 on it"));
   }
   if (static_cast<std::size_t>(st.st_size) > max_size) {
     ::close(fd);

@@ -26,7 +26,7 @@ inline constexpr const char* kTimestampHeader = "x-twostep-timestamp";  // Unix 
 inline constexpr const char* kSignatureHeader = "x-twostep-signature";  // base64url, 64 bytes
 
 struct KeyPair {
-  std::string public_key;  // 32 raw bytes
+  std::string public_key;   // 32 raw bytes
   core::Secret secret_key;  // 64 raw bytes (libsodium's seed || public key form)
 };
 KeyPair generate_keypair();
@@ -36,8 +36,7 @@ KeyPair generate_keypair();
 // TARGET is the request target as sent (path and query). The version line keeps these
 // signatures from ever being valid for another protocol.
 std::string signing_string(std::string_view method, std::string_view target,
-                           std::string_view device_id, int64_t timestamp_ms,
-                           std::string_view body);
+                           std::string_view device_id, int64_t timestamp_ms, std::string_view body);
 
 // Detached Ed25519 signature (64 raw bytes). secret_key must be 64 bytes
 // (std::invalid_argument otherwise: a programming error).

@@ -3,8 +3,8 @@
 #include <utility>  // before Asio headers (Boost 1.74)
 
 #include <array>
-#include <functional>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>

@@ -13,8 +13,8 @@
 namespace twostep::services {
 using core::Code;
 using core::fail;
-using store::ApprovalState;
 using store::approval_state_name;
+using store::ApprovalState;
 
 namespace {
 
@@ -54,8 +54,8 @@ std::string session_revoked_event(int64_t session_id) {
   return "{\"type\":\"session_revoked\",\"session_id\":" + std::to_string(session_id) + "}";
 }
 
-Approvals::Approvals(Deps deps, Audit& audit, TwoFactor& twofa, Login& login,
-                     Throttles& throttles, EventBus& events)
+Approvals::Approvals(Deps deps, Audit& audit, TwoFactor& twofa, Login& login, Throttles& throttles,
+                     EventBus& events)
     : d_(deps),
       audit_(audit),
       twofa_(twofa),
@@ -113,15 +113,17 @@ Result<int64_t> Approvals::check_signature(const SignedRequest& req, std::string
   }
   const int64_t skew_ms = unix_ms(d_.clock) - *ts;
   if (std::llabs(skew_ms) > int64_t{d_.config.push.max_clock_skew_s} * 1000) {
-    return tl::unexpected(unauthenticated(
-        "clock_skew", "The authenticator's clock is off by " + std::to_string(std::llabs(skew_ms) / 1000) +
-                          " seconds. Set the device's time and try again."));
+    return tl::unexpected(
+        unauthenticated("clock_skew", "The authenticator's clock is off by " +
+                                          std::to_string(std::llabs(skew_ms) / 1000) +
+                                          " seconds. Set the device's time and try again."));
   }
   auto sig = crypto::base64url_decode(req.signature);
   const std::string message =
       factors::push::signing_string(req.method, req.target, device_id, *ts, req.body);
   if (!sig || !factors::push::verify(public_key, message, *sig)) {
-    return tl::unexpected(unauthenticated("invalid_signature", "The request signature is not valid."));
+    return tl::unexpected(
+        unauthenticated("invalid_signature", "The request signature is not valid."));
   }
   return *ts;
 }
@@ -191,7 +193,8 @@ Result<DeviceView> Approvals::authenticate_device(const SignedRequest& req, cons
   auto refuse = [&](int64_t user_id, core::Error e) -> tl::unexpected<core::Error> {
     d_.metrics.inc("twostep_push_requests_rejected_total",
                    "reason=\"" + core::metric_label(e.reason) + "\"");
-    if (user_id != 0) audit_.record(user_id, "push_request_rejected", client, {{"reason", e.reason}});
+    if (user_id != 0)
+      audit_.record(user_id, "push_request_rejected", client, {{"reason", e.reason}});
     (void)throttles_.hit(ip_key, ip_rule);
     return tl::unexpected(std::move(e));
   };
@@ -268,8 +271,8 @@ Result<ApprovalAvailability> Approvals::availability(int64_t user_id, int64_t pe
   }
   TS_ASSIGN_OR_RETURN(auto sessions, d_.store.sessions_of_user(user_id));
   for (const auto& s : sessions) {
-    if (s.id != pending_session_id && s.state == store::SessionState::kFull &&
-        s.expires_at > now && s.absolute_expires_at > now) {
+    if (s.id != pending_session_id && s.state == store::SessionState::kFull && s.expires_at > now &&
+        s.absolute_expires_at > now) {
       ++a.sessions;
     }
   }
@@ -282,9 +285,10 @@ Status Approvals::check_request_rate(int64_t user_id, const Client& client) {
   // window, and every later request until it ends is refused (push-bombing protection).
   const auto& p = d_.config.push;
   const int64_t now = d_.clock.unix_now();
-  TS_ASSIGN_OR_RETURN(store::Throttle t,
-                      d_.store.throttle_hit("approval:user:" + std::to_string(user_id), now,
-                                            p.request_window_s, p.max_requests, p.request_window_s));
+  TS_ASSIGN_OR_RETURN(
+      store::Throttle t,
+      d_.store.throttle_hit("approval:user:" + std::to_string(user_id), now, p.request_window_s,
+                            p.max_requests, p.request_window_s));
   const bool started_now = t.count == p.max_requests && t.locked_until == now + p.request_window_s;
   if (t.locked_until <= now || started_now) return {};
   d_.metrics.inc("twostep_approvals_total", "outcome=\"rate_limited\"");
@@ -294,13 +298,13 @@ Status Approvals::check_request_rate(int64_t user_id, const Client& client) {
                                 : std::to_string((wait + 59) / 60) + " minutes";
   return core::fail_retry(Code::kResourceExhausted, "rate_limited",
                           "Too many sign-in requests were sent to your devices. Use another "
-                          "method, or ask again in " + when + ".",
+                          "method, or ask again in " +
+                              when + ".",
                           static_cast<int>(wait));
 }
 
 Result<store::Approval> Approvals::request(const SessionView& pending,
-                                           std::optional<int64_t> method_id,
-                                           const Client& client) {
+                                           std::optional<int64_t> method_id, const Client& client) {
   if (pending.session.state != store::SessionState::kPendingSecondFactor) {
     return fail(Code::kFailedPrecondition, "conflict", "This sign-in is already complete.");
   }
@@ -382,15 +386,15 @@ Result<ApprovalState> Approvals::decide(int64_t user_id, int64_t id, bool approv
   const int64_t now = d_.clock.unix_now();
   auto answered = [](ApprovalState s) {
     return fail(Code::kFailedPrecondition, "conflict",
-                s == ApprovalState::kExpired
-                    ? std::string("This sign-in request has expired.")
-                    : std::string("This sign-in request was already ") + approval_state_name(s) +
-                          ".");
+                s == ApprovalState::kExpired ? std::string("This sign-in request has expired.")
+                                             : std::string("This sign-in request was already ") +
+                                                   approval_state_name(s) + ".");
   };
   auto a = d_.store.approval_of_user(user_id, id, now);
   if (!a) {
     if (a.error().code == Code::kNotFound) {
-      return fail(Code::kNotFound, "not_found", "This sign-in request does not exist or has ended.");
+      return fail(Code::kNotFound, "not_found",
+                  "This sign-in request does not exist or has ended.");
     }
     return tl::unexpected(a.error());
   }
@@ -399,8 +403,7 @@ Result<ApprovalState> Approvals::decide(int64_t user_id, int64_t id, bool approv
   const bool right_number = number && *number == a->number;
   const ApprovalState state =
       approve && right_number ? ApprovalState::kApproved : ApprovalState::kDenied;
-  const std::string decided_by =
-      who.method_id != 0 ? push_approver_id(who.method_id) : who.id;
+  const std::string decided_by = who.method_id != 0 ? push_approver_id(who.method_id) : who.id;
   TS_ASSIGN_OR_RETURN(bool won, d_.store.decide_approval(user_id, id, state, decided_by, now));
   if (!won) {
     // Someone else answered first (or it just expired): report what happened.

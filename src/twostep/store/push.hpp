@@ -61,7 +61,7 @@ struct Approval {
   int64_t decided_at = 0;
   std::string decided_by;  // "device:<id>" or "session:<id>"
   int64_t consumed_at = 0;
-  std::string ip;          // of the browser that asked
+  std::string ip;  // of the browser that asked
   std::string user_agent;
 };
 

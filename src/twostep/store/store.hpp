@@ -341,8 +341,7 @@ class Store {
   // open reads as kExpired.
   virtual Result<Approval> approval_of_user(int64_t user_id, int64_t id, int64_t now) = 0;
   // Open approvals of the user, oldest first.
-  virtual Result<std::vector<Approval>> pending_approvals_of_user(int64_t user_id,
-                                                                  int64_t now) = 0;
+  virtual Result<std::vector<Approval>> pending_approvals_of_user(int64_t user_id, int64_t now) = 0;
   // Exactly one decision: sets state (kApproved or kDenied), decided_at and decided_by only
   // if the approval is the user's and open. true when this call won; kNotFound when it is
   // not the user's.

@@ -32,7 +32,8 @@ TEST(SseParserTest, ParsesEventsAcrossChunksAndSkipsComments) {
 }
 
 TEST(SseParserTest, ByteAtATimeGivesTheSameEvents) {
-  const std::string stream = "event: approval\ndata: {\"id\":7}\n\n: ping\n\nevent: revoked\ndata: {}\n\n";
+  const std::string stream =
+      "event: approval\ndata: {\"id\":7}\n\n: ping\n\nevent: revoked\ndata: {}\n\n";
   SseParser p;
   std::vector<SseEvent> all;
   for (char c : stream) {
@@ -145,10 +146,10 @@ TEST_F(AccountStoreTest, RefusesDamagedFiles) {
   std::vector<Account> accounts;
   accounts.push_back(sample("a", "alice"));
   ASSERT_TRUE(store.save(accounts));
-  for (const char* bad : {"not json", "{\"accounts\": 5}",
-                          "{\"accounts\": [{\"name\": \"a\"}]}",
-                          "{\"accounts\": [{\"name\":\"a\",\"server\":\"s\",\"account\":\"u\","
-                          "\"device_id\":\"d\",\"secret_key\":\"short\",\"totp_seed\":\"AAAA\"}]}"}) {
+  for (const char* bad :
+       {"not json", "{\"accounts\": 5}", "{\"accounts\": [{\"name\": \"a\"}]}",
+        "{\"accounts\": [{\"name\":\"a\",\"server\":\"s\",\"account\":\"u\","
+        "\"device_id\":\"d\",\"secret_key\":\"short\",\"totp_seed\":\"AAAA\"}]}"}) {
     {
       std::ofstream f(store.path(), std::ios::trunc);
       f << bad;

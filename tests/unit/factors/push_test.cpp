@@ -17,12 +17,14 @@ std::string unhex(std::string_view h) { return *crypto::hex_decode(h); }
 constexpr const char* kSeed1 = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
 constexpr const char* kPk1 = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
 constexpr const char* kSig1 =
-    "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46b"
+    "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b4"
+    "6b"
     "d25bf5f0595bbe24655141438e7a100b";
 constexpr const char* kSeed2 = "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb";
 constexpr const char* kPk2 = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c";
 constexpr const char* kSig2 =
-    "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c"
+    "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d"
+    "8c"
     "387b2eaeb4302aeeb00d291612bb0c00";
 
 TEST(PushSignatureTest, Rfc8032Vectors) {
@@ -39,8 +41,8 @@ TEST(PushSignatureTest, SigningStringIsExact) {
             "twostep-auth-v1\nPOST\n/api/v1/devices/approvals/7?x=1\ndev1\n1700000000123\n"
             "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
   // An empty body has the digest of the empty string, not an empty digest.
-  EXPECT_NE(signing_string("GET", "/a", "d", 1, "").find(
-                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+  EXPECT_NE(signing_string("GET", "/a", "d", 1, "")
+                .find("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
             std::string::npos);
 }
 
@@ -90,8 +92,8 @@ TEST(PushTimestampTest, OnlyDigits) {
 TEST(PushEnrollmentUriTest, RoundTrip) {
   Enrollment e{"https://id.example.com:8443", "tok_-en", "ann.b", "ACME & Co"};
   std::string uri = enrollment_uri(e);
-  EXPECT_EQ(uri.rfind("twostep://enroll?server=https%3A%2F%2Fid.example.com%3A8443&token=tok_-en", 0),
-            0u)
+  EXPECT_EQ(
+      uri.rfind("twostep://enroll?server=https%3A%2F%2Fid.example.com%3A8443&token=tok_-en", 0), 0u)
       << uri;
   auto back = parse_enrollment_uri(uri);
   ASSERT_TRUE(back);
@@ -113,12 +115,12 @@ TEST(PushEnrollmentUriTest, RefusesWhatIsNotAnEnrolment) {
   for (const char* bad : {
            "",
            "otpauth://totp/x?secret=AAAA",
-           "twostep://enroll?server=http%3A%2F%2Fh",                        // no token
-           "twostep://enroll?server=ftp%3A%2F%2Fh&token=a",                 // not http(s)
-           "twostep://enroll?server=javascript%3Aalert(1)&token=a",         // not http(s)
-           "twostep://enroll?server=http%3A%2F%2Fh%0A.evil&token=a",        // a newline
-           "twostep://enroll?server=http%3A%2F%2Fh&token=%zz",              // bad escape
-           "twostep://enroll?server=http%3A%2F%2Fh&token=a%",               // cut escape
+           "twostep://enroll?server=http%3A%2F%2Fh",                  // no token
+           "twostep://enroll?server=ftp%3A%2F%2Fh&token=a",           // not http(s)
+           "twostep://enroll?server=javascript%3Aalert(1)&token=a",   // not http(s)
+           "twostep://enroll?server=http%3A%2F%2Fh%0A.evil&token=a",  // a newline
+           "twostep://enroll?server=http%3A%2F%2Fh&token=%zz",        // bad escape
+           "twostep://enroll?server=http%3A%2F%2Fh&token=a%",         // cut escape
            "TWOSTEP://enroll?server=http%3A%2F%2Fh&token=a",
        }) {
     EXPECT_FALSE(parse_enrollment_uri(bad)) << bad;

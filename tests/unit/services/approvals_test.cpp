@@ -1,6 +1,8 @@
 // Push approval in the services layer, with a fake clock: enrolment of the authenticator,
 // verification of its signed requests, and the approval state machine (number matching,
 // one decision, expiry, the push-bombing limit, completion of the sign-in).
+#include "twostep/services/approvals.hpp"
+
 #include <atomic>
 #include <latch>
 #include <thread>
@@ -10,7 +12,6 @@
 #include "twostep/crypto/random.hpp"
 #include "twostep/factors/otp.hpp"
 #include "twostep/factors/push.hpp"
-#include "twostep/services/approvals.hpp"
 #include "twostep/services/events.hpp"
 
 namespace twostep::services::testing {
@@ -76,8 +77,8 @@ class ApprovalsTest : public ServicesTest {
     EXPECT_TRUE(e) << e.error().message;
     d.method_id = e->method_id;
     d.device_id = e->device_id;
-    auto codes = twofa_->confirm(d.user, d.method_id,
-                                 factors::totp({}, d.seed, clock_.unix_now()), client_);
+    auto codes =
+        twofa_->confirm(d.user, d.method_id, factors::totp({}, d.seed, clock_.unix_now()), client_);
     EXPECT_TRUE(codes) << codes.error().message;
     return d;
   }
@@ -98,7 +99,9 @@ class ApprovalsTest : public ServicesTest {
     return *v;
   }
 
-  Approver device_approver(const Device& d) { return Approver{"push:x", "authenticator", d.method_id}; }
+  Approver device_approver(const Device& d) {
+    return Approver{"push:x", "authenticator", d.method_id};
+  }
 
   InProcessEventBus bus_;
   std::unique_ptr<Approvals> approvals_;
@@ -152,8 +155,8 @@ TEST_F(ApprovalsTest, EnrolmentRefusesBadKeysSeedsAndOldLinks) {
   ASSERT_TRUE(start);
   const std::string token = token_of(*start);
   auto kp = factors::push::generate_keypair();
-  auto req = signed_request(kp.secret_key.view(), "", "POST", "/api/v1/devices/enroll", "{}",
-                            now_ms());
+  auto req =
+      signed_request(kp.secret_key.view(), "", "POST", "/api/v1/devices/enroll", "{}", now_ms());
   auto short_key = approvals_->enroll(req, token, crypto::base64url_encode(kp.public_key.substr(1)),
                                       crypto::base32_encode(crypto::random_bytes(20)), "", client_);
   EXPECT_EQ(short_key.error().reason, "invalid_request");
@@ -205,18 +208,18 @@ TEST_F(ApprovalsTest, SignedRequestsAreCheckedForKeySkewAndReplay) {
   EXPECT_EQ(approvals_->authenticate_device(other_path, client_).error().reason,
             "invalid_signature");
 
-  auto skewed = signed_request(d.keys.secret_key.view(), d.device_id, "GET", "/x", "",
-                               now_ms() + 61'000);
+  auto skewed =
+      signed_request(d.keys.secret_key.view(), d.device_id, "GET", "/x", "", now_ms() + 61'000);
   auto skew = approvals_->authenticate_device(skewed, client_);
   EXPECT_EQ(skew.error().reason, "clock_skew");
   EXPECT_NE(skew.error().message.find("61 seconds"), std::string::npos) << skew.error().message;
-  auto behind = signed_request(d.keys.secret_key.view(), d.device_id, "GET", "/x", "",
-                               now_ms() - 61'000);
+  auto behind =
+      signed_request(d.keys.secret_key.view(), d.device_id, "GET", "/x", "", now_ms() - 61'000);
   EXPECT_EQ(approvals_->authenticate_device(behind, client_).error().reason, "clock_skew");
   // Within the allowed skew is fine.
   clock_.advance(std::chrono::milliseconds(1));
-  auto ahead = signed_request(d.keys.secret_key.view(), d.device_id, "GET", "/x", "",
-                              now_ms() + 59'000);
+  auto ahead =
+      signed_request(d.keys.secret_key.view(), d.device_id, "GET", "/x", "", now_ms() + 59'000);
   EXPECT_TRUE(approvals_->authenticate_device(ahead, client_));
 
   auto garbage = device_request(d);
@@ -265,7 +268,8 @@ TEST_F(ApprovalsTest, RightNumberApprovesAndTheSignInCompletesOnce) {
   auto decided = approvals_->decide(d.user.id, a->id, true, a->number, device_approver(d), client_);
   ASSERT_TRUE(decided) << decided.error().message;
   EXPECT_EQ(*decided, ApprovalState::kApproved);
-  auto again = approvals_->decide(d.user.id, a->id, false, std::nullopt, device_approver(d), client_);
+  auto again =
+      approvals_->decide(d.user.id, a->id, false, std::nullopt, device_approver(d), client_);
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().reason, "conflict");
   EXPECT_NE(again.error().message.find("approved"), std::string::npos);
@@ -315,7 +319,8 @@ TEST_F(ApprovalsTest, NoDenies) {
   auto pending = pending_sign_in();
   auto a = approvals_->request(pending, std::nullopt, client_);
   ASSERT_TRUE(a);
-  auto decided = approvals_->decide(d.user.id, a->id, false, std::nullopt, device_approver(d), client_);
+  auto decided =
+      approvals_->decide(d.user.id, a->id, false, std::nullopt, device_approver(d), client_);
   ASSERT_TRUE(decided);
   EXPECT_EQ(*decided, ApprovalState::kDenied);
   auto log = store_->audit_of_user(d.user.id, 1);
@@ -372,8 +377,8 @@ TEST_F(ApprovalsTest, SomeoneMustBeAbleToApprove) {
   auto totp = twofa_->begin_totp(user, "");
   ASSERT_TRUE(totp);
   auto secret = crypto::base32_decode(totp->secret_base32);
-  ASSERT_TRUE(twofa_->confirm(user, totp->method_id,
-                              factors::totp({}, *secret, clock_.unix_now()), client_));
+  ASSERT_TRUE(twofa_->confirm(user, totp->method_id, factors::totp({}, *secret, clock_.unix_now()),
+                              client_));
   auto pending = pending_sign_in();
   auto avail = approvals_->availability(user.id, pending.session.id);
   ASSERT_TRUE(avail);
@@ -408,7 +413,8 @@ TEST_F(ApprovalsTest, RequestsAreOnlyVisibleToTheirOwners) {
   auto pending = pending_sign_in("alice");
   auto a = approvals_->request(pending, std::nullopt, client_);
   ASSERT_TRUE(a);
-  auto foreign = approvals_->decide(bob.user.id, a->id, true, a->number, device_approver(bob), client_);
+  auto foreign =
+      approvals_->decide(bob.user.id, a->id, true, a->number, device_approver(bob), client_);
   EXPECT_EQ(foreign.error().reason, "not_found");
   EXPECT_TRUE(approvals_->pending(bob.user.id)->empty());
   auto other_pending = pending_sign_in("alice");
@@ -429,7 +435,8 @@ TEST_F(ApprovalsTest, ExactlyOneConcurrentDecisionWins) {
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&, i] {
       start.arrive_and_wait();
-      auto r = approvals_->decide(d.user.id, a->id, i % 2 == 0, a->number, device_approver(d), client_);
+      auto r =
+          approvals_->decide(d.user.id, a->id, i % 2 == 0, a->number, device_approver(d), client_);
       if (r) {
         ++won;
         approved += *r == ApprovalState::kApproved ? 1 : 0;
@@ -459,10 +466,12 @@ TEST_F(ApprovalsTest, ChangesArePublishedOnTheUsersChannel) {
   auto pending = pending_sign_in();
   auto a = approvals_->request(pending, std::nullopt, client_);
   ASSERT_TRUE(a);
-  ASSERT_TRUE(approvals_->decide(d.user.id, a->id, false, std::nullopt, device_approver(d), client_));
+  ASSERT_TRUE(
+      approvals_->decide(d.user.id, a->id, false, std::nullopt, device_approver(d), client_));
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_EQ(seen[0], approval_created_event(a->id));
-  EXPECT_EQ(seen[1], "{\"type\":\"decided\",\"id\":" + std::to_string(a->id) + ",\"state\":\"denied\"}");
+  EXPECT_EQ(seen[1],
+            "{\"type\":\"decided\",\"id\":" + std::to_string(a->id) + ",\"state\":\"denied\"}");
 }
 
 TEST_F(ApprovalsTest, ThePreferredWayFollowsTheDefaultMethod) {

@@ -1491,7 +1491,7 @@ PushEnrollment read_enrollment(const Query& q) {
   return e;
 }
 
-#define TWOSTEP_DEVICE_COLUMNS                                                                \
+#define TWOSTEP_DEVICE_COLUMNS                                                         \
   "id, method_id, user_id, device_id, public_key, name, created_at, last_request_ms, " \
   "last_seen_at"
 
@@ -1516,9 +1516,10 @@ PushDevice read_device(const Query& q) {
 
 // The state column as read at ?1 (now): a pending row that can no longer be answered reads
 // as expired.
-#define TWOSTEP_APPROVAL_COLUMNS                                                            \
-  "id, user_id, session_id, method_id, number, choices, "                                 \
-  "CASE WHEN state = 'pending' AND NOT " TWOSTEP_APPROVAL_OPEN " THEN 'expired' ELSE state " \
+#define TWOSTEP_APPROVAL_COLUMNS                               \
+  "id, user_id, session_id, method_id, number, choices, "      \
+  "CASE WHEN state = 'pending' AND NOT " TWOSTEP_APPROVAL_OPEN \
+  " THEN 'expired' ELSE state "                                \
   "END, created_at, expires_at, decided_at, decided_by, consumed_at, ip, user_agent"
 
 ApprovalState approval_state_from(const std::string& s) {
@@ -1634,9 +1635,10 @@ Result<std::vector<PushDevice>> SqliteStore::push_devices_of_user(int64_t user_i
 
 Result<bool> SqliteStore::advance_push_device_clock(int64_t id, int64_t ts_ms, int64_t now) {
   auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query update, prepare(*c,
-                                            "UPDATE push_devices SET last_request_ms = ?1, "
-                                            "last_seen_at = ?2 WHERE id = ?3 AND last_request_ms < ?1"));
+  TS_ASSIGN_OR_RETURN(Query update,
+                      prepare(*c,
+                              "UPDATE push_devices SET last_request_ms = ?1, "
+                              "last_seen_at = ?2 WHERE id = ?3 AND last_request_ms < ?1"));
   update.bind_int(ts_ms).bind_int(now).bind_int(id);
   TS_ASSIGN_OR_RETURN(Query exists, prepare(*c, "SELECT 1 FROM push_devices WHERE id = ?"));
   exists.bind_int(id);
@@ -1678,10 +1680,10 @@ Result<Approval> SqliteStore::approval_of_user(int64_t user_id, int64_t id, int6
 
 Result<std::vector<Approval>> SqliteStore::pending_approvals_of_user(int64_t user_id, int64_t now) {
   auto c = lease(Access::kRead);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT " TWOSTEP_APPROVAL_COLUMNS
-                                           " FROM approvals WHERE user_id = ?2 AND "
-                                           "state = 'pending' AND " TWOSTEP_APPROVAL_OPEN
-                                           " ORDER BY id"));
+  TS_ASSIGN_OR_RETURN(
+      Query q,
+      prepare(*c, "SELECT " TWOSTEP_APPROVAL_COLUMNS " FROM approvals WHERE user_id = ?2 AND "
+                  "state = 'pending' AND " TWOSTEP_APPROVAL_OPEN " ORDER BY id"));
   q.bind_int(now).bind_int(user_id);
   return all(q, read_approval);
 }
@@ -1710,9 +1712,10 @@ Result<bool> SqliteStore::decide_approval(int64_t user_id, int64_t id, ApprovalS
 
 Result<bool> SqliteStore::consume_approval(int64_t session_id, int64_t id, int64_t now) {
   auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                       "UPDATE approvals SET consumed_at = ? WHERE id = ? AND "
-                                       "session_id = ? AND state = 'approved' AND consumed_at = 0"));
+  TS_ASSIGN_OR_RETURN(Query q,
+                      prepare(*c,
+                              "UPDATE approvals SET consumed_at = ? WHERE id = ? AND "
+                              "session_id = ? AND state = 'approved' AND consumed_at = 0"));
   q.bind_int(now).bind_int(id).bind_int(session_id);
   TS_ASSIGN_OR_RETURN(int changed, q.run());
   return changed == 1;

@@ -160,7 +160,8 @@ class SqliteStore final : public Store {
   // push approval
   Status create_push_enrollment(const PushEnrollment& e) override;
   Result<PushEnrollment> use_push_enrollment(const std::string& token_hash, int64_t now) override;
-  Result<PushDevice> attach_push_device(const PushDevice& d, const std::string& sealed_seed) override;
+  Result<PushDevice> attach_push_device(const PushDevice& d,
+                                        const std::string& sealed_seed) override;
   Result<PushDevice> push_device_by_device_id(const std::string& device_id) override;
   Result<std::vector<PushDevice>> push_devices_of_user(int64_t user_id) override;
   Result<bool> advance_push_device_clock(int64_t id, int64_t ts_ms, int64_t now) override;
