@@ -122,23 +122,20 @@ class PushRoutes final : public Area {
  private:
   // --- the authenticator ---------------------------------------------------------
 
+  // Also a first method for a session restricted by an organisation's 2FA policy; the
+  // confirmation (POST /methods/{id}/confirm) then lifts the restriction.
   Awaitable add_push(Request& req) {
-    auto body = parse_object(req, true);
-    if (!body) co_return error_response(body.error());
-    auto label = get_string(*body, "label", 256, false);
-    if (!label) co_return error_response(label.error());
-    // Also a first method for a session restricted by an organisation's 2FA policy; the
-    // confirmation (POST /methods/{id}/confirm) then lifts the restriction.
-    auto [auth, err] = co_await authenticate(req, Need::kEnrollment);
-    if (!auth) co_return err;
-    Client c = client(req);
-    auto [e, err2] =
-        co_await on_db([&] { return s_.approvals.begin_enrollment(auth->view.user, *label, c); });
-    if (!e) co_return err2;
-    co_return json_response(201, json{{"method_id", e->method_id},
-                                      {"enrollment_uri", e->enrollment_uri},
-                                      {"qr_svg", e->qr_svg},
-                                      {"expires_at", e->expires_at}});
+    return begin_method(
+        req,
+        [this](const SessionView& v, const std::string& label, const Client& c) {
+          return s_.approvals.begin_enrollment(v.user, label, c);
+        },
+        [](const services::PushEnrollmentStart& e) {
+          return json{{"method_id", e.method_id},
+                      {"enrollment_uri", e.enrollment_uri},
+                      {"qr_svg", e.qr_svg},
+                      {"expires_at", e.expires_at}};
+        });
   }
 
   Awaitable enroll(Request& req) {
