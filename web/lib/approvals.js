@@ -11,7 +11,14 @@ const prompts = new Map(); // request id -> {el, timer}
 function region() {
   let el = document.getElementById('approval-prompts');
   if (!el) {
-    el = h('div', { id: 'approval-prompts', class: 'approval-prompts', 'data-testid': 'approval-prompts' });
+    el = h('div', {
+      id: 'approval-prompts',
+      class: 'approval-prompts',
+      role: 'region',
+      'aria-label': 'Sign-in requests',
+      'aria-live': 'polite',
+      'data-testid': 'approval-prompts',
+    });
     document.getElementById('main').before(el);
   }
   return el;

@@ -162,28 +162,34 @@ int cmd_remove(AccountStore& store, const std::string& query) {
 
 // --- approve / deny / pending -------------------------------------------------------
 
-// POST /devices/approvals/{id}: 0 when the answer is the one asked for.
-int answer(const Account& a, int64_t id, bool approve, int number, std::ostream& out) {
+// POST /devices/approvals/{id}: rc 0 when the answer is the one asked for; `unsent` when
+// the server could not be reached (the request may still be answered).
+struct Answered {
+  int rc = 1;
+  bool unsent = false;
+};
+
+Answered answer(const Account& a, int64_t id, bool approve, int number, std::ostream& out) {
   json body{{"approve", approve}};
   if (approve) body["number"] = number;
   HttpResult r = DeviceClient(a).send(
       "POST", std::string(kApprovalsTarget) + "/" + std::to_string(id), body.dump());
   if (!r.ok()) {
     out << "request " << id << ": " << describe_failure(r) << "\n";
-    return 1;
+    return Answered{1, r.status == 0};
   }
   json j = json::parse(r.body, nullptr, false);
   const std::string state = j.is_object() ? j.value("state", "") : "";
   if (approve && state == "approved") {
     out << "request " << id << ": approved, the sign-in may continue\n";
-    return 0;
+    return Answered{0, false};
   }
   if (approve) {
     out << "request " << id << ": denied, " << number << " is not the number on the sign-in page\n";
-    return 1;
+    return Answered{1, false};
   }
   out << "request " << id << ": denied\n";
-  return state == "denied" ? 0 : 1;
+  return Answered{state == "denied" ? 0 : 1, false};
 }
 
 int cmd_answer(AccountStore& store, const std::string& query, int64_t id, bool approve,
@@ -192,7 +198,7 @@ int cmd_answer(AccountStore& store, const std::string& query, int64_t id, bool a
   if (!sel) return fail(sel.error().message);
   const Account* a = &sel->account();
   std::ostringstream out;
-  int rc = answer(*a, id, approve, number, out);
+  const int rc = answer(*a, id, approve, number, out).rc;
   (rc == 0 ? std::cout : std::cerr) << out.str();
   return rc;
 }
@@ -345,12 +351,20 @@ class Watch {
       }
       number = static_cast<int>(*n);
     }
+    {
+      std::lock_guard lock(mu_);
+      pending_.erase(p.id);  // answered here: its "decided" event is no news to the person
+    }
     std::ostringstream out;
-    int rc = answer(*p.account, p.id, !deny, number, out);
+    const Answered done = answer(*p.account, p.id, !deny, number, out);
+    if (done.unsent) {
+      std::lock_guard lock(mu_);
+      pending_.emplace(p.id, p);  // the server was not reached: it can be tried again
+    }
     say(out.str(), json{{"event", "answered"},
                         {"account", p.account->name},
                         {"id", p.id},
-                        {"ok", rc == 0},
+                        {"ok", done.rc == 0},
                         {"message", out.str()}});
     return true;
   }
@@ -396,7 +410,7 @@ class Watch {
         std::lock_guard lock(mu_);
         ours = pending_.erase(id) > 0;
       }
-      if (ours) {
+      if (ours || json_) {
         say("Request " + std::to_string(id) + " was " +
                 data.value("state", std::string("answered")) + ".\n",
             approval_line(a, data, "decided"));
