@@ -3,22 +3,11 @@
 // `${prefix}-code`, `${prefix}-cancel`, `${prefix}-confirm-form` and `${prefix}-confirm`.
 
 import { post } from './api.js';
-import { errorBox, field, h, onSubmit } from './dom.js';
-
-// Attributes of a one-time-code input.
-export const CODE_INPUT = {
-  type: 'text',
-  name: 'code',
-  autocomplete: 'one-time-code',
-  inputmode: 'numeric',
-  pattern: '[0-9 ]*',
-  maxlength: 12,
-  spellcheck: 'false',
-};
+import { errorBox, field, h, oneTimeCodeAttrs, onSubmit } from './dom.js';
 
 export function confirmCodeForm({ methodId, label, hint, prefix, onConfirmed, onCancel }) {
   const errors = errorBox();
-  const code = field(label, { ...CODE_INPUT, required: true, 'data-testid': `${prefix}-code` }, hint);
+  const code = field(label, { ...oneTimeCodeAttrs(`${prefix}-code`), required: true }, hint);
   const cancel = h('button', { type: 'button', class: 'secondary', 'data-testid': `${prefix}-cancel` }, 'Cancel');
   cancel.addEventListener('click', () => onCancel());
   const form = h(

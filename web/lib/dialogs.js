@@ -47,7 +47,10 @@ export async function confirmDialog({ title, text, confirmLabel = 'Confirm', dan
 
 // Asks for the password (and a second-factor code when 2FA is on), then POSTs
 // /api/v1/reauth. Resolves true once the server accepted it, false when cancelled.
-export function reauthDialog({ twofa }) {
+// `types`: the person's method types, when known: only those are offered (recovery codes
+// always), the first one chosen; without it every kind is offered. An SMS code is sent on
+// request.
+export function reauthDialog({ twofa, types = null }) {
   const titleId = 'reauth-title';
   const errors = errorBox('reauth-error');
   const password = field('Password', {
@@ -58,12 +61,34 @@ export function reauthDialog({ twofa }) {
     'data-testid': 'reauth-password',
   });
 
-  let codeType = 'totp';
+  const RADIOS = {
+    totp: 'Authenticator app code',
+    sms: 'Code by SMS',
+    webauthn: 'Security key',
+    yubiotp: 'YubiKey one-time password',
+    recovery: 'Recovery code',
+  };
+  const LABELS = {
+    totp: 'Code from your authenticator app',
+    sms: 'Code from the text message',
+    yubiotp: 'One-time password from your YubiKey',
+    recovery: 'Recovery code',
+  };
+  const has = (t) => !types || types.includes(t);
+  const offered = [
+    has('totp') || has('push') ? 'totp' : null,
+    has('sms') ? 'sms' : null,
+    has('webauthn') && webauthnSupported() ? 'webauthn' : null,
+    has('yubiotp') ? 'yubiotp' : null,
+    'recovery',
+  ].filter(Boolean);
+  let codeType = offered[0];
   let code = null;
   let typeChooser = null;
+  let smsRow = null;
   if (twofa) {
     code = field(
-      'Code from your authenticator app',
+      LABELS[codeType],
       {
         type: 'text',
         name: 'code',
@@ -75,18 +100,30 @@ export function reauthDialog({ twofa }) {
       },
     );
     const label = code.wrap.querySelector('label');
+    const smsStatus = h('p', { class: 'hint', role: 'status', 'aria-live': 'polite', 'data-testid': 'reauth-sms-status' });
+    const smsSend = h('button', { type: 'button', class: 'secondary small', 'data-testid': 'reauth-sms-send' }, 'Send a code by SMS');
+    smsSend.addEventListener('click', async () => {
+      smsSend.disabled = true;
+      try {
+        const sent = await post('/reauth/sms', {});
+        smsStatus.textContent = `Code sent to ${sent.phone}.`;
+        code.input.focus();
+      } catch (err) {
+        smsStatus.textContent = err.message;
+      } finally {
+        smsSend.disabled = false;
+      }
+    });
+    smsRow = h('div', { class: 'actions start', hidden: codeType !== 'sms' }, smsSend, smsStatus);
     const setType = (type) => {
       codeType = type;
       // A security key answers instead of a typed code.
       code.wrap.hidden = type === 'webauthn';
       code.input.required = type !== 'webauthn';
+      smsRow.hidden = type !== 'sms';
       const recovery = type === 'recovery';
       const text = recovery || type === 'yubiotp';
-      label.textContent = recovery
-        ? 'Recovery code'
-        : type === 'yubiotp'
-          ? 'One-time password from your YubiKey'
-          : 'Code from your authenticator app';
+      label.textContent = LABELS[type] || LABELS.totp;
       code.input.setAttribute('inputmode', text ? 'text' : 'numeric');
       code.input.setAttribute('autocomplete', text ? 'off' : 'one-time-code');
       code.input.placeholder = recovery ? 'xxxx-xxxx-xxxx-xxxx' : '';
@@ -112,11 +149,9 @@ export function reauthDialog({ twofa }) {
       'fieldset',
       { class: 'choice' },
       h('legend', {}, 'Second step'),
-      radio('totp', 'Authenticator app code', true),
-      webauthnSupported() ? radio('webauthn', 'Security key', false) : null,
-      radio('yubiotp', 'YubiKey one-time password', false),
-      radio('recovery', 'Recovery code', false),
+      ...offered.map((t) => radio(t, RADIOS[t], t === codeType)),
     );
+    setType(codeType);
   }
 
   const cancel = h(
@@ -137,6 +172,7 @@ export function reauthDialog({ twofa }) {
     ),
     password.wrap,
     typeChooser,
+    smsRow,
     code ? code.wrap : null,
     errors.el,
     h(
@@ -172,12 +208,12 @@ export function reauthDialog({ twofa }) {
 
 // Runs `action`; when the server answers 403 reauth_required, asks the person to
 // re-authenticate and runs it once more. Resolves to the action's result or CANCELLED.
-export async function withReauth(action, { twofa }) {
+export async function withReauth(action, opts) {
   try {
     return await action();
   } catch (err) {
     if (!(err instanceof ApiError && err.code === 'reauth_required')) throw err;
-    const ok = await reauthDialog({ twofa });
+    const ok = await reauthDialog(opts);
     if (!ok) return CANCELLED;
     return action();
   }

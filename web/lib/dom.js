@@ -144,3 +144,18 @@ export function base64Utf8(text) {
   for (const b of bytes) binary += String.fromCharCode(b);
   return btoa(binary);
 }
+
+// The attributes of a one-time-code input (6 digits from an app or a text message): the
+// keyboard shows digits and browsers offer the code they received.
+export function oneTimeCodeAttrs(testid) {
+  return {
+    type: 'text',
+    name: 'code',
+    autocomplete: 'one-time-code',
+    inputmode: 'numeric',
+    pattern: '[0-9 ]*',
+    maxlength: 12,
+    spellcheck: 'false',
+    'data-testid': testid,
+  };
+}

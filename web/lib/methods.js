@@ -30,8 +30,10 @@ export const METHOD_TYPES = {
   sms: {
     name: 'Text message',
     description: 'A code sent by SMS to your mobile phone.',
-    enrol: null,
-    signIn: null,
+    enrol: '/views/enrol-sms.js',
+    // The second step first sends the code (POST /login/sms), then asks for it.
+    signIn: 'sms',
+    codeType: 'sms',
   },
   yubiotp: {
     name: 'YubiKey OTP',

@@ -3,7 +3,8 @@
 import { csrfToken, get, post } from '../lib/api.js';
 import { checkbox, errorBox, field, h, onSubmit, setTitle } from '../lib/dom.js';
 import { navigate } from '../lib/router.js';
-import { loadMe, showNav, takeFlash } from '../lib/session.js';
+import { loadMe, setFlash, showNav, takeFlash } from '../lib/session.js';
+import { afterSignIn, captureReturnTo } from '../lib/return-to.js';
 import { renderSecondStep } from './second-step.js';
 
 export function flashBox() {
@@ -63,7 +64,7 @@ export function renderLoginForm(root, { error = null } = {}) {
       await navigate('/security');
       return;
     }
-    await navigate('/account');
+    await afterSignIn(navigate);
   });
 
   root.replaceChildren(
@@ -80,7 +81,15 @@ export function renderLoginForm(root, { error = null } = {}) {
 }
 
 export async function loginView(root) {
-  if (await loadMe()) return { redirect: '/account' };
+  const returnTo = await captureReturnTo();
+  if (await loadMe()) {
+    // Already signed in (another tab): go straight back to where nginx sent us from.
+    await afterSignIn(navigate, { replace: true });
+    return null;
+  }
+  if (returnTo === 'refused') {
+    setFlash('The page that sent you here is outside this site: after signing in you stay here.', 'warning');
+  }
   showNav(false);
   // A pending second step survives a page reload.
   let state = null;

@@ -4,12 +4,13 @@
 // request, or a recovery code.
 
 import { ApiError, get, post } from '../lib/api.js';
-import { CODE_INPUT } from '../lib/confirm-code.js';
-import { errorBox, field, h, onSubmit, setTitle } from '../lib/dom.js';
+import { errorBox, field, h, oneTimeCodeAttrs, onSubmit, setTitle } from '../lib/dom.js';
 import { METHOD_TYPES, typeName } from '../lib/methods.js';
 import { navigate } from '../lib/router.js';
 import { showNav } from '../lib/session.js';
 import { getAssertion, webauthnSupported } from '../lib/webauthn.js';
+import { drawSmsStep } from './second-step-sms.js';
+import { afterSignIn } from '../lib/return-to.js';
 
 // How long one status request waits for an answer (the server allows up to 25 s).
 const APPROVAL_WAIT_S = 20;
@@ -307,17 +308,19 @@ export function renderSecondStep(root, state) {
     const m = mode.method;
     const info = METHOD_TYPES[m.type] || {};
     const heading = h('h2', { tabindex: '-1', 'data-testid': 'current-method' }, m.label || typeName(m.type));
-    // Code methods, and the companion's offline codes.
-    if (info.signIn === 'code' || info.codeType) {
+    // Code methods, and the companion's offline codes (its approval is a mode of its own).
+    if (info.signIn === 'code' || info.signIn === 'approval') {
       panel.replaceChildren(
         heading,
         h('p', {}, info.codePrompt || 'Enter the code.'),
         codeForm({
           label: 'Code',
-          inputAttrs: { ...CODE_INPUT, ...(info.codeInput || {}), 'data-testid': 'code-input' },
+          inputAttrs: { ...oneTimeCodeAttrs('code-input'), ...(info.codeInput || {}), 'data-testid': 'code-input' },
           body: (value) => ({ type: info.codeType || m.type, code: value.replace(/\s+/g, ''), method_id: m.id }),
         }),
       );
+    } else if (info.signIn === 'sms') {
+      drawSmsStep(panel, { method: m, heading, codeForm });
     } else if (info.signIn === 'webauthn' && webauthnSupported()) {
       panel.replaceChildren(
         heading,
@@ -342,7 +345,7 @@ export function renderSecondStep(root, state) {
       showRemaining(result.recovery_codes_remaining);
       return;
     }
-    await navigate('/account');
+    await afterSignIn(navigate);
   }
 
   function showRemaining(count) {
@@ -350,7 +353,7 @@ export function renderSecondStep(root, state) {
     const low = count <= 3;
     const cont = h(
       'button',
-      { type: 'button', class: 'primary wide', 'data-testid': 'continue', onclick: () => navigate('/account') },
+      { type: 'button', class: 'primary wide', 'data-testid': 'continue', onclick: () => afterSignIn(navigate) },
       'Continue',
     );
     root.replaceChildren(

@@ -1,5 +1,5 @@
 // The security page: turn two-step verification on or off, manage methods and
-// recovery codes. Sensitive actions go through withReauth().
+// recovery codes, and app passwords. Sensitive actions go through withReauth().
 
 import { del, patch, post } from '../lib/api.js';
 import { CANCELLED, confirmDialog, withReauth } from '../lib/dialogs.js';
@@ -8,6 +8,7 @@ import { enrollableTypes, typeName } from '../lib/methods.js';
 import { enrollmentBanner } from '../lib/enrollment.js';
 import { isRestricted, loadMe, redirectIfSignedOut, showNav } from '../lib/session.js';
 import { flashBox } from './auth.js';
+import { appPasswordsCard } from './app-passwords.js';
 import { renderRecoveryCodes } from './recovery-codes.js';
 
 export async function securityView(root) {
@@ -49,7 +50,10 @@ export async function securityView(root) {
     ),
   );
 
-  const reauthOpts = () => ({ twofa: Boolean(me.twofa_enabled) });
+  const reauthOpts = () => ({
+    twofa: Boolean(me.twofa_enabled),
+    types: (me.methods || []).map((m) => m.type),
+  });
 
   async function refresh(message) {
     me = (await loadMe()) || me;
@@ -88,6 +92,8 @@ export async function securityView(root) {
             'Turn on two-step verification',
           ),
         ),
+        // A session restricted by an organisation's policy may only add a first method.
+        ...(isRestricted(me) ? [] : [appPasswordsCard({ twofa: false })]),
       );
       return;
     }
@@ -149,6 +155,7 @@ export async function securityView(root) {
           ),
         ),
       ),
+      appPasswordsCard({ twofa: true }),
     );
   }
 

@@ -10,6 +10,7 @@
 #include "twostep/http/pool.hpp"
 #include "twostep/http/router.hpp"
 #include "twostep/services/accounts.hpp"
+#include "twostep/services/app_passwords.hpp"
 #include "twostep/services/approvals.hpp"
 #include "twostep/services/audit.hpp"
 #include "twostep/services/events.hpp"
@@ -17,6 +18,7 @@
 #include "twostep/services/orgs.hpp"
 #include "twostep/services/security_keys.hpp"
 #include "twostep/services/sessions.hpp"
+#include "twostep/services/sms.hpp"
 #include "twostep/services/throttle.hpp"
 #include "twostep/services/twofa.hpp"
 
@@ -29,8 +31,10 @@ struct Services {
   services::TwoFactor& twofa;
   services::Login& login;
   services::Throttles& throttles;
+  services::Sms& sms;
   services::Orgs& orgs;
   services::SecurityKeys& security_keys;
+  services::AppPasswords& app_passwords;
   services::Approvals& approvals;  // push approval
   services::EventBus& events;
 };
@@ -38,6 +42,7 @@ struct Services {
 struct Pools {
   http::WorkerPool& hash;  // Argon2id: sized by a memory budget
   http::WorkerPool& db;    // store calls
+  http::WorkerPool& sms;   // SMS gateway calls (block on the network for seconds)
 };
 
 struct ApiOptions {

@@ -1,5 +1,6 @@
-// Accounts and sessions: sign-up, sign-in (both steps), sign-out, me, sessions, verify,
-// audit, re-authentication, health and metrics.
+// Accounts and sessions: sign-up, sign-in (both steps), sign-out, me, sessions, audit,
+// re-authentication, health and metrics. (/api/v1/verify lives with the protocol checks in
+// routes_app_passwords.cpp.)
 #include "twostep/api/area.hpp"
 #include "twostep/api/routes.hpp"
 
@@ -21,7 +22,6 @@ class AccountRoutes final : public Area {
     r.add("GET", "/api/v1/me", bind(this, &AccountRoutes::me));
     r.add("GET", "/api/v1/sessions", bind(this, &AccountRoutes::list_sessions));
     r.add("DELETE", "/api/v1/sessions/{id}", bind(this, &AccountRoutes::revoke_session));
-    r.add("GET", "/api/v1/verify", bind(this, &AccountRoutes::verify));
     r.add("GET", "/api/v1/audit", bind(this, &AccountRoutes::audit));
     r.add("POST", "/api/v1/reauth", bind(this, &AccountRoutes::reauth));
   }
@@ -296,29 +296,6 @@ class AccountRoutes final : public Area {
     if (!done) co_return err2;
     auto r = ok_status();
     if (*id == auth->view.session.id) clear_session_cookie(r);
-    co_return r;
-  }
-
-  Awaitable verify(Request& req) {
-    auto token = req.cookie(kSessionCookie);
-    auto deny = [] {
-      return json_response(401, json{{"error", "not_authenticated"}, {"message", "Please sign in."}});
-    };
-    if (!token || token->empty() || token->size() > 128) co_return deny();
-    std::string hash = services::Sessions::hash_token(*token);
-    std::optional<services::VerifiedUser> v = s_.sessions.verify_cached(hash);
-    if (!v) {
-      auto r = co_await pools_.db.run([&] { return s_.sessions.verify_slow(hash); });
-      if (!r) co_return overloaded();
-      if (!*r) {
-        if ((*r).error().code == Code::kUnauthenticated) co_return deny();
-        co_return error_response((*r).error());
-      }
-      v = **r;
-    }
-    if (v->state != SessionState::kFull) co_return deny();
-    Response r = Response::text(200, "");
-    r.set("X-Twostep-User", v->username);
     co_return r;
   }
 

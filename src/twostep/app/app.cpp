@@ -81,6 +81,11 @@ core::Result<std::unique_ptr<App>> App::open(core::Config config) {
   } catch (const std::invalid_argument& e) {
     return fail(Code::kInvalidArgument, "invalid_config", e.what());
   }
+  TS_RETURN_IF_ERROR(services::check_sms_config(cfg));
+  TS_ASSIGN_OR_RETURN(app->sms_gateway_, services::make_sms_gateway(cfg.sms));
+  app->sms_ = std::make_unique<services::Sms>(deps, *app->audit_, *app->twofa_, *app->sms_gateway_);
+  app->app_passwords_ = std::make_unique<services::AppPasswords>(
+      deps, *app->audit_, *app->throttles_, *app->twofa_, app->orgs_.get());
   // In-process events (one instance); PostgreSQL brings LISTEN/NOTIFY for several.
   app->events_ = std::make_unique<services::InProcessEventBus>();
   app->approvals_ = std::make_unique<services::Approvals>(
@@ -93,7 +98,8 @@ App::~App() = default;
 namespace {
 net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFactor& twofa,
                                   services::Orgs& orgs, services::SecurityKeys& keys,
-                                  services::Approvals& approvals, http::WorkerPool& db) {
+                                  services::Sms& sms, services::Approvals& approvals,
+                                  http::WorkerPool& db) {
   auto ex = co_await net::this_coro::executor;
   net::steady_timer timer(ex);
   for (;;) {
@@ -106,6 +112,7 @@ net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFac
       twofa.purge_unconfirmed();
       orgs.enforce_deadlines();  // grace periods that ended since the last round
       keys.purge_expired();
+      sms.purge();
       approvals.purge();
       return 0;
     });
@@ -119,14 +126,23 @@ int App::serve() {
   int hash_threads = cfg.security.hash_threads > 0 ? cfg.security.hash_threads : cores;
   http::WorkerPool hash_pool("hash", hash_threads, cfg.security.hash_queue, /*nice=*/10);
   http::WorkerPool db_pool("db", std::max(1, cfg.security.db_threads), cfg.security.db_queue);
+  // Gateway calls wait on the network for seconds: their own small pool, so that a slow
+  // provider fills this queue (503) and never the db pool or the I/O threads.
+  http::WorkerPool sms_pool("sms", cfg.sms.threads, cfg.sms.queue);
+  if (cfg.sms.gateway == "log") {
+    LOG_WARN(
+        "sms.gateway = log: SMS codes are written to this log and never sent. "
+        "For development only; set sms.gateway to http or twilio in production.");
+  }
 
   std::string web_dir = cfg.server.web_dir.empty() ? std::string(TWOSTEP_WEB_DIR) : cfg.server.web_dir;
   http::Router router;
   auto handle =
       api::add_routes(router, api::ApiOptions{cfg, web_dir},
                       api::Services{*audit_, *accounts_, *sessions_, *twofa_, *login_, *throttles_,
-                                    *orgs_, *security_keys_, *approvals_, *events_},
-                      api::Pools{hash_pool, db_pool}, metrics_);
+                                    *sms_, *orgs_, *security_keys_, *app_passwords_, *approvals_,
+                                    *events_},
+                      api::Pools{hash_pool, db_pool, sms_pool}, metrics_);
 
   http::ServerOptions opts;
   opts.threads = cfg.server.threads > 0 ? cfg.server.threads : cores;
@@ -151,7 +167,8 @@ int App::serve() {
     return 1;
   }
   net::co_spawn(server.io(),
-                housekeeping(*sessions_, *twofa_, *orgs_, *security_keys_, *approvals_, db_pool),
+                housekeeping(*sessions_, *twofa_, *orgs_, *security_keys_, *sms_, *approvals_,
+                             db_pool),
                 net::detached);
   std::printf("listening on http://%s\n", bound->c_str());
   std::fflush(stdout);
@@ -162,6 +179,7 @@ int App::serve() {
   // Jobs still running in the pools must finish before the server (and its io_context) goes.
   hash_pool.stop();
   db_pool.stop();
+  sms_pool.stop();
   LOG_INFO("stopped");
   return 0;
 }

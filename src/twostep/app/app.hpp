@@ -10,6 +10,7 @@
 #include "twostep/core/metrics.hpp"
 #include "twostep/crypto/keyring.hpp"
 #include "twostep/services/accounts.hpp"
+#include "twostep/services/app_passwords.hpp"
 #include "twostep/services/approvals.hpp"
 #include "twostep/services/audit.hpp"
 #include "twostep/services/events.hpp"
@@ -17,6 +18,8 @@
 #include "twostep/services/orgs.hpp"
 #include "twostep/services/security_keys.hpp"
 #include "twostep/services/sessions.hpp"
+#include "twostep/services/sms.hpp"
+#include "twostep/services/sms_gateway.hpp"
 #include "twostep/services/throttle.hpp"
 #include "twostep/services/twofa.hpp"
 #include "twostep/store/store.hpp"
@@ -39,8 +42,11 @@ class App {
   services::Sessions& sessions() { return *sessions_; }
   services::TwoFactor& twofa() { return *twofa_; }
   services::Audit& audit() { return *audit_; }
+  services::Sms& sms() { return *sms_; }
+  services::SmsGateway& sms_gateway() { return *sms_gateway_; }
   services::Orgs& orgs() { return *orgs_; }
   services::SecurityKeys& security_keys() { return *security_keys_; }
+  services::AppPasswords& app_passwords() { return *app_passwords_; }
 
  private:
   explicit App(core::Config config) : config_(std::move(config)) {}
@@ -57,7 +63,10 @@ class App {
   std::unique_ptr<services::TwoFactor> twofa_;
   std::unique_ptr<services::Orgs> orgs_;  // before login_, which uses it
   std::unique_ptr<services::Login> login_;
+  std::unique_ptr<services::SmsGateway> sms_gateway_;
+  std::unique_ptr<services::Sms> sms_;
   std::unique_ptr<services::SecurityKeys> security_keys_;
+  std::unique_ptr<services::AppPasswords> app_passwords_;
   std::unique_ptr<services::EventBus> events_;
   std::unique_ptr<services::Approvals> approvals_;
 };

@@ -17,6 +17,7 @@
 #include "twostep/app/app.hpp"
 #include "twostep/core/config.hpp"
 #include "twostep/core/secret.hpp"
+#include "twostep/factors/sms/phone.hpp"
 
 namespace twostep::cli {
 namespace {
@@ -190,6 +191,17 @@ int run(int argc, char** argv) {
   user_passwd->add_option("NAME", name, "Username")->required();
   user_passwd->add_flag("--password-stdin", password_stdin, "Read the password from standard input");
 
+  auto* sms = cli.add_subcommand("sms", "Check phone numbers and the SMS gateway");
+  sms->require_subcommand(1);
+  std::string phone;
+  std::string region;
+  auto* sms_check = sms->add_subcommand("check", "Show whether a number may receive SMS codes");
+  sms_check->add_option("NUMBER", phone, "+41 79 123 45 67, or national with --region")->required();
+  sms_check->add_option("--region", region, "Region of a national number, e.g. CH");
+  auto* sms_test =
+      sms->add_subcommand("test", "Send a test message through the configured gateway");
+  sms_test->add_option("NUMBER", phone, "+41 79 123 45 67, or national with --region")->required();
+  sms_test->add_option("--region", region, "Region of a national number, e.g. CH");
   auto* org = cli.add_subcommand("org", "Manage organisations, their members and 2FA policy");
   org->require_subcommand(1);
   std::string org_ref;
@@ -231,6 +243,15 @@ int run(int argc, char** argv) {
   yubikey_import->add_flag("--replace", replace_keys,
                            "Replace keys already imported (they were reprogrammed)");
   auto* yubikey_list = yubikey->add_subcommand("list", "List imported keys and who uses them");
+  auto* apppw = cli.add_subcommand("app-password", "Manage a user's application passwords");
+  apppw->require_subcommand(1);
+  int64_t apppw_id = 0;
+  auto* apppw_list = apppw->add_subcommand("list", "List a user's application passwords");
+  apppw_list->add_option("NAME", name, "Username")->required();
+  auto* apppw_revoke =
+      apppw->add_subcommand("revoke", "Revoke one of a user's application passwords");
+  apppw_revoke->add_option("NAME", name, "Username")->required();
+  apppw_revoke->add_option("ID", apppw_id, "Application password id (from list)")->required();
 
   CLI11_PARSE(cli, argc, argv);
 
@@ -276,6 +297,19 @@ int run(int argc, char** argv) {
     }
     return 0;
   }
+  if (sms_check->parsed() || sms_test->parsed()) {
+    const auto& allowed = (*app)->config().sms.allowed_regions;
+    auto number = factors::sms::parse_phone(phone, region, allowed);
+    if (!number) return fatal(number.error().reason + ": " + number.error().message);
+    std::cout << number->e164 << " (" << factors::sms::region_name(number->region)
+              << ", mobile) may receive codes; shown as " << number->masked << "\n";
+    if (sms_check->parsed()) return 0;
+    auto sent = (*app)->sms_gateway().send(services::SmsMessage{
+        number->e164, "This is a test message from twostep. No action is needed."});
+    if (!sent) return fatal(sent.error().message + " (" + sent.error().detail + ")");
+    std::cout << "sent through the " << (*app)->sms_gateway().name() << " gateway\n";
+    return 0;
+  }
   if (require_on || require_off) require_2fa = require_on;
   if (org->parsed()) {
     return org_command(**app, org->get_subcommands().front()->get_name(),
@@ -305,6 +339,26 @@ int run(int argc, char** argv) {
     for (const auto& k : *keys) {
       std::printf("%-34s %-22s %-22s %s\n", k.public_id.c_str(), format_time(k.imported_at).c_str(),
                   format_time(k.last_used_at).c_str(), k.owner.empty() ? "-" : k.owner.c_str());
+    }
+    return 0;
+  }
+  if (apppw_list->parsed() || apppw_revoke->parsed()) {
+    auto user = (*app)->store().user_by_name(name);
+    if (!user) return fatal("no such user");
+    if (apppw_revoke->parsed()) {
+      auto st = (*app)->app_passwords().revoke(*user, apppw_id, kCliClient);
+      if (!st) return fatal(st.error().message);
+      std::cout << "revoked application password " << apppw_id << " of " << user->username << "\n";
+      return 0;
+    }
+    auto list = (*app)->app_passwords().list(user->id);
+    if (!list) return fatal(list.error().message);
+    std::printf("%-6s %-32s %-10s %-22s %s\n", "ID", "NAME", "SCOPES", "CREATED", "LAST USED");
+    for (const auto& p : *list) {
+      std::string used = format_time(p.last_used_at);
+      if (!p.last_used_ip.empty()) used += " from " + p.last_used_ip;
+      std::printf("%-6lld %-32s %-10s %-22s %s\n", static_cast<long long>(p.id), p.name.c_str(),
+                  p.scopes.c_str(), format_time(p.created_at).c_str(), used.c_str());
     }
     return 0;
   }

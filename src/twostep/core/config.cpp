@@ -54,6 +54,7 @@ std::vector<Binding> bindings(Config& c) {
       {"accounts", "password_max_length", &c.accounts.password_max_length},
       {"accounts", "password_min_score", &c.accounts.password_min_score},
       {"orgs", "user_create", &c.orgs.user_create},
+      {"accounts", "protocol_main_password", &c.accounts.protocol_main_password},
       {"sessions", "cookie_domain", &c.sessions.cookie_domain},
       {"sessions", "remember_days", &c.sessions.remember_days},
       {"sessions", "idle_timeout_s", &c.sessions.idle_timeout_s},
@@ -80,6 +81,25 @@ std::vector<Binding> bindings(Config& c) {
       {"sms", "gateway", &c.sms.gateway},
       {"sms", "http_url", &c.sms.http_url},
       {"sms", "twilio_base_url", &c.sms.twilio_base_url},
+      {"sms", "http_headers", &c.sms.http_headers},
+      {"sms", "http_body", &c.sms.http_body},
+      {"sms", "twilio_account_sid", &c.sms.twilio_account_sid},
+      {"sms", "twilio_auth_token", &c.sms.twilio_auth_token},
+      {"sms", "twilio_from", &c.sms.twilio_from},
+      {"sms", "twilio_messaging_service_sid", &c.sms.twilio_messaging_service_sid},
+      {"sms", "connect_timeout_ms", &c.sms.connect_timeout_ms},
+      {"sms", "timeout_ms", &c.sms.timeout_ms},
+      {"sms", "retries", &c.sms.retries},
+      {"sms", "threads", &c.sms.threads},
+      {"sms", "queue", &c.sms.queue},
+      {"sms", "code_ttl_s", &c.sms.code_ttl_s},
+      {"sms", "max_attempts", &c.sms.max_attempts},
+      {"sms", "resend_cooldown_s", &c.sms.resend_cooldown_s},
+      {"sms", "user_daily_max", &c.sms.user_daily_max},
+      {"sms", "number_daily_max", &c.sms.number_daily_max},
+      {"sms", "ip_daily_max", &c.sms.ip_daily_max},
+      {"sms", "region_daily_budget", &c.sms.region_daily_budget},
+      {"sms", "region_budgets", &c.sms.region_budgets},
       {"webauthn", "origins", &c.webauthn.origins},
       {"webauthn", "rp_name", &c.webauthn.rp_name},
       {"webauthn", "user_verification", &c.webauthn.user_verification},
@@ -144,6 +164,22 @@ Status apply_env(const Binding& b, const std::string& value) {
           return {};
         } else if constexpr (std::is_same_v<T, std::string>) {
           *t = value;
+          return {};
+        } else if (!value.empty() && value.front() == '[') {
+          // A TOML array keeps items with spaces or commas ("Authorization: Bearer x").
+          toml::table tbl;
+          try {
+            tbl = toml::parse("v = " + value);
+          } catch (const toml::parse_error&) {
+            *t = split_list(value);  // ["CH", BE] and other loose forms
+            return {};
+          }
+          const auto* arr = tbl["v"].as_array();
+          t->clear();
+          for (const auto& el : *arr) {
+            if (!el.is_string()) return tl::unexpected(bad(where, "expected an array of strings"));
+            t->push_back(*el.value<std::string>());
+          }
           return {};
         } else {
           *t = split_list(value);

@@ -49,6 +49,9 @@ struct AccountsConfig {
   int password_min_length = 10;
   int password_max_length = 256;
   int password_min_score = 3;  // zxcvbn 0..4
+  // Protocols (IMAP, WebDAV) accept the main password while two-step verification is off;
+  // false = application passwords only, for everyone.
+  bool protocol_main_password = true;
 };
 
 struct OrgsConfig {
@@ -90,9 +93,36 @@ struct TotpConfig {
 
 struct SmsConfig {
   std::vector<std::string> allowed_regions = {"CH", "FR", "BE", "DE"};
-  std::string gateway = "log";
+  std::string gateway = "log";  // log (development), http, twilio
+  // http driver: a JSON POST to http_url; the body template's {to} and {message} are replaced
+  // by the JSON-escaped values; each header is "Name: value" (credentials go here).
   std::string http_url;
+  std::vector<std::string> http_headers;
+  std::string http_body = R"({"to":"{to}","message":"{message}"})";
+  // twilio driver: Messages API with HTTP Basic (account SID + auth token); `From` or a
+  // messaging service.
   std::string twilio_base_url = "https://api.twilio.com";
+  std::string twilio_account_sid;
+  std::string twilio_auth_token;
+  std::string twilio_from;
+  std::string twilio_messaging_service_sid;
+  // Delivery: connect timeout per attempt, total time for one message (all attempts), and
+  // how many times a failed attempt (no connection, 429, 502-504) is retried within that time.
+  int connect_timeout_ms = 2000;
+  int timeout_ms = 8000;
+  int retries = 2;
+  int threads = 4;  // the sms worker pool (blocking gateway calls); a full queue is a 503
+  int queue = 32;
+  // Codes.
+  int code_ttl_s = 300;
+  int max_attempts = 5;
+  int resend_cooldown_s = 60;
+  // Daily caps (UTC days), counted only for messages the gateway accepted.
+  int user_daily_max = 10;                  // per account
+  int number_daily_max = 5;                 // per phone number, whatever the account
+  int ip_daily_max = 200;                   // per client address (offices share one: keep it roomy)
+  int region_daily_budget = 1000;           // per region, unless region_budgets says otherwise
+  std::vector<std::string> region_budgets;  // "CH=5000", "BE=200"
 };
 
 // Push approval: the twostep-auth companion and approvals from signed-in devices.

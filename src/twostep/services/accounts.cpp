@@ -28,6 +28,25 @@ Result<std::string> canonical_username(std::string_view name) {
   return out;
 }
 
+Result<PasswordCheck> verify_user_password(store::Store& store,
+                                           const Result<std::string>& canonical_name,
+                                           std::string_view password,
+                                           const std::string& reference_hash) {
+  PasswordCheck out;
+  if (canonical_name) {
+    auto u = store.user_by_name(*canonical_name);
+    if (u) {
+      out.user = std::move(*u);
+    } else if (u.error().code != Code::kNotFound) {
+      return tl::unexpected(u.error());
+    }
+  }
+  const bool match =
+      crypto::verify_password(out.user ? out.user->password_hash : reference_hash, password);
+  out.ok = out.user.has_value() && match;
+  return out;
+}
+
 PasswordVerdict check_password_policy(const core::AccountsConfig& cfg, std::string_view password,
                                       std::string_view username) {
   PasswordVerdict v;

@@ -2,6 +2,7 @@
 // disabling. Password hashing happens here, so these calls belong on the hashing pool.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,18 @@ struct PasswordVerdict {
 // the product name count as known words.
 PasswordVerdict check_password_policy(const core::AccountsConfig& cfg, std::string_view password,
                                       std::string_view username);
+
+// One Argon2id verification whatever the name: the user (when the name is possible and exists)
+// and whether the password is theirs. `reference_hash` is verified for unknown or impossible
+// names, so that answer and time do not tell them apart (sign-in, protocol checks).
+struct PasswordCheck {
+  std::optional<store::User> user;  // nullopt: no such user
+  bool ok = false;                  // the user exists and the password is theirs
+};
+Result<PasswordCheck> verify_user_password(store::Store& store,
+                                           const Result<std::string>& canonical_name,
+                                           std::string_view password,
+                                           const std::string& reference_hash);
 
 class Accounts {
  public:

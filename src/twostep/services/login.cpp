@@ -70,17 +70,11 @@ Result<LoginOutcome> Login::password(std::string_view username, std::string_view
     return tl::unexpected(st.error());
   }
 
-  std::optional<store::User> user;
-  if (canonical) {
-    auto u = d_.store.user_by_name(*canonical);
-    if (u) {
-      user = std::move(*u);
-    } else if (u.error().code != Code::kNotFound) {
-      return tl::unexpected(u.error());
-    }
-  }
   // Always one Argon2id verification, against the user's hash or a reference hash.
-  bool ok = crypto::verify_password(user ? user->password_hash : dummy_hash_, password);
+  TS_ASSIGN_OR_RETURN(PasswordCheck check,
+                      verify_user_password(d_.store, canonical, password, dummy_hash_));
+  std::optional<store::User>& user = check.user;
+  const bool ok = check.ok;
   if (!user || !ok) {
     d_.metrics.inc("twostep_login_total", "outcome=\"failed\"");
     int64_t uid = user ? user->id : 0;

@@ -115,6 +115,10 @@ void TwoFactor::add_code_type(std::string type, CodeChecker checker) {
   code_types_[std::move(type)] = std::move(checker);
 }
 
+void TwoFactor::add_confirm_type(std::string type, FirstCodeChecker checker) {
+  confirm_types_[std::move(type)] = std::move(checker);
+}
+
 Result<CodeCheck> TwoFactor::check_code(const store::User& user, std::string_view type,
                                         std::string_view code, std::optional<int64_t> method_id,
                                         const Client* client) {
@@ -195,16 +199,26 @@ Result<std::vector<std::string>> TwoFactor::confirm(const store::User& user, int
     (void)d_.store.delete_method(user.id, method_id);
     return fail(Code::kNotFound, "not_found", "This setup has expired. Start again.");
   }
-  if (!totp_capable(m->type)) {
+  auto own = confirm_types_.find(m->type);
+  if (own == confirm_types_.end() && !totp_capable(m->type)) {
     return fail(Code::kInvalidArgument, "invalid_request", "This method is confirmed differently.");
   }
-  if (m->secret.empty()) {
+  if (m->type == "push" && m->secret.empty()) {
     // A push method gets its seed when the authenticator enrols (POST /devices/enroll).
     return fail(Code::kFailedPrecondition, "not_enrolled",
                 "Enrol the authenticator with the link or QR code first, then enter its code.");
   }
   if (code.empty() || code.size() > kMaxCodeLength) {
     return fail(Code::kInvalidArgument, "invalid_code", "That code is not valid.");
+  }
+  if (own != confirm_types_.end()) {
+    if (auto st = own->second(*m, code); !st) {
+      if (st.error().reason == "invalid_code") {
+        audit_.record(user.id, "method_confirm_failed", client, {{"type", m->type}});
+      }
+      return tl::unexpected(st.error());
+    }
+    return activate(user, *m, client);
   }
   TS_ASSIGN_OR_RETURN(auto step, match_totp(*m, code));
   if (!step) {

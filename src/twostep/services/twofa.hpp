@@ -55,6 +55,11 @@ class TwoFactor {
   using CodeChecker = std::function<Result<CodeCheck>(
       const store::User&, std::string_view code, std::optional<int64_t> method_id, const Client&)>;
   void add_code_type(std::string type, CodeChecker checker);
+  // A method type whose first code its own service checks (sms): confirm() dispatches to
+  // `checker`, which consumes the code with a single conditional write and answers
+  // kInvalidArgument "invalid_code" when it is not right; then the method is activated.
+  using FirstCodeChecker = std::function<Status(const store::Method&, std::string_view code)>;
+  void add_confirm_type(std::string type, FirstCodeChecker checker);
 
   // Turns on a method whose possession was just proven (first code, security key
   // registration): confirms it, voids earlier password-only re-authentications when 2FA was
@@ -92,6 +97,7 @@ class TwoFactor {
   Audit& audit_;
   std::string recovery_key_;
   std::map<std::string, CodeChecker, std::less<>> code_types_;
+  std::map<std::string, FirstCodeChecker, std::less<>> confirm_types_;
 };
 
 // Method types whose secret is a TOTP seed (the authenticator's offline codes included).

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "twostep/core/error.hpp"
@@ -158,6 +159,49 @@ struct YubikeyRecord {
   int64_t last_counter = -1;  // highest accepted (session counter << 8 | use); -1 = never used
   int64_t imported_at = 0;
   int64_t last_used_at = 0;
+};
+
+// --- SMS codes (issue 6) -------------------------------------------------------
+// One code sent by SMS. Only keyed hashes of the code and of the number are kept.
+struct SmsCode {
+  int64_t id = 0;
+  int64_t user_id = 0;
+  int64_t method_id = 0;    // the sms method (no foreign key: cool-downs outlive a method)
+  std::string purpose;      // "enroll" (confirms a new method) or "auth" (sign-in, re-auth)
+  std::string number_hash;  // keyed hash of the E.164 number: the cool-down key
+  std::string code_hash;    // keyed hash of the code
+  int64_t created_at = 0;
+  int64_t expires_at = 0;
+  bool sent = false;  // false while the gateway call runs: not yet checkable
+  int attempts = 0;
+  int64_t used_at = 0;  // 0 = unused
+};
+
+// A daily cap that one more SMS must fit in: counts per (key, UTC day).
+struct SmsQuota {
+  std::string key;  // "sms:user:<id>", "sms:number:<hash>", "sms:ip:<addr>", "sms:region:CH"
+  int limit = 0;
+};
+
+// The answer of Store::sms_reserve: a code id, or why not.
+struct SmsReservation {
+  int64_t code_id = 0;        // > 0: reserved (counted and inserted, not yet sent)
+  int64_t retry_after_s = 0;  // > 0: a code for the same user and number is too recent
+  std::string over_quota;     // non-empty: the key of the quota that is full
+};
+
+// An application password for protocol clients (IMAP, WebDAV). Only a keyed hash is stored.
+struct AppPassword {
+  int64_t id = 0;
+  int64_t user_id = 0;
+  std::string name;
+  std::string scopes;   // comma-separated: "mail", "dav", "mail,dav" or "all"
+  std::string lookup;   // the non-secret first group of the password; unique per user
+  std::string hash;     // keyed hash (hex) of "user_id:lookup:secret"
+  uint32_t key_id = 0;  // the master key the hash pepper was derived from
+  int64_t created_at = 0;
+  int64_t last_used_at = 0;  // 0 = never
+  std::string last_used_ip;
 };
 
 class Store {
@@ -314,6 +358,49 @@ class Store {
   virtual Result<std::string> take_webauthn_challenge(int64_t session_id,
                                                       const std::string& purpose, int64_t now) = 0;
   virtual Result<int> delete_expired_webauthn_challenges(int64_t now) = 0;
+
+  // --- SMS codes (issue 6) ---------------------------------------------------
+  // Reserves one SMS in one transaction, before the gateway is called: refused with
+  // retry_after_s while the newest code of the same user, number_hash and purpose is younger
+  // than cooldown_s (at code.created_at), or with over_quota when any quota of `day` is full;
+  // otherwise adds one to every quota and inserts `code` (unsent). `code.id`, `sent`,
+  // `attempts` and `used_at` are ignored.
+  virtual Result<SmsReservation> sms_reserve(const SmsCode& code, int cooldown_s, int64_t day,
+                                             const std::vector<SmsQuota>& quotas) = 0;
+  // The gateway accepted the message: from now on the code can be checked.
+  virtual Status sms_mark_sent(int64_t code_id) = 0;
+  // The gateway refused or failed: deletes the code and takes its count back from each of
+  // `quota_keys` of `day`, so that nothing counts as sent.
+  virtual Status sms_cancel(int64_t code_id, int64_t day,
+                            const std::vector<std::string>& quota_keys) = 0;
+  // The user's newest sent code for `purpose` (of `method_id`, or of any method when 0);
+  // kNotFound when there is none. Older codes are superseded by it.
+  virtual Result<SmsCode> sms_latest_code(int64_t user_id, int64_t method_id,
+                                          const std::string& purpose) = 0;
+  // Spends one attempt on the code: attempts + 1 only if it is unused, unexpired at `now`
+  // and has fewer than max_attempts (single conditional write). True when an attempt was
+  // left, false when the code is spent, used or expired — then no comparison may happen.
+  virtual Result<bool> sms_spend_attempt(int64_t code_id, int max_attempts, int64_t now) = 0;
+  // Use once: used_at = now only if unused and unexpired. True when this call won.
+  virtual Result<bool> sms_consume(int64_t code_id, int64_t now) = 0;
+  // Housekeeping: deletes codes created before `created_before` and quota counts of days
+  // before `before_day`; returns how many codes.
+  virtual Result<int> sms_purge(int64_t created_before, int64_t before_day) = 0;
+
+  // --- application passwords -------------------------------------------------
+  // `p.id` is ignored. One conditional insert: kFailedPrecondition "too_many_app_passwords"
+  // when the user already has `max_per_user`; kAlreadyExists when (user_id, lookup) is taken;
+  // kNotFound when the user does not exist.
+  virtual Result<AppPassword> create_app_password(const AppPassword& p, int max_per_user) = 0;
+  // Oldest first.
+  virtual Result<std::vector<AppPassword>> app_passwords_of_user(int64_t user_id) = 0;
+  // The protocol check's one indexed read: the user named `username` (case-insensitive)
+  // and their application password with `lookup`. kNotFound when either is missing.
+  virtual Result<std::pair<User, AppPassword>> app_password_for_login(
+      const std::string& username, const std::string& lookup) = 0;
+  virtual Status touch_app_password(int64_t id, int64_t now, const std::string& ip) = 0;
+  // Returns what was deleted; kNotFound if the password is not the user's.
+  virtual Result<AppPassword> delete_app_password(int64_t user_id, int64_t id) = 0;
 
   // --- push approval: authenticator enrolment, devices, approval requests -----
   // (records in store/push.hpp). kAlreadyExists on a token hash collision.

@@ -4,7 +4,8 @@ import { chromium } from 'playwright-core';
 
 export const chromiumPath = process.env.TWOSTEP_CHROMIUM || '/usr/bin/chromium';
 
-export function launchBrowser() {
+// extraArgs: more Chromium switches, e.g. '--host-resolver-rules=MAP *.example.com 127.0.0.1'.
+export function launchBrowser({ extraArgs = [] } = {}) {
   return chromium.launch({
     executablePath: chromiumPath,
     args: [
@@ -15,6 +16,7 @@ export function launchBrowser() {
       '--disable-component-update',
       '--no-first-run',
       '--disable-sync',
+      ...extraArgs,
     ],
   });
 }

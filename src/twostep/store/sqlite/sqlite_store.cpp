@@ -1474,6 +1474,280 @@ Result<int> SqliteStore::delete_expired_webauthn_challenges(int64_t now) {
   return q.run();
 }
 
+// --- SMS codes (issue 6) -----------------------------------------------------
+
+namespace {
+
+#define TWOSTEP_SMS_CODE_COLUMNS                                                      \
+  "id, user_id, method_id, purpose, number_hash, code_hash, created_at, expires_at, " \
+  "sent, attempts, used_at"
+
+SmsCode read_sms_code(const Query& q) {
+  SmsCode c;
+  c.id = q.col_int(0);
+  c.user_id = q.col_int(1);
+  c.method_id = q.col_int(2);
+  c.purpose = q.col_text(3);
+  c.number_hash = q.col_text(4);
+  c.code_hash = q.col_text(5);
+  c.created_at = q.col_int(6);
+  c.expires_at = q.col_int(7);
+  c.sent = q.col_bool(8);
+  c.attempts = static_cast<int>(q.col_int(9));
+  c.used_at = q.col_int(10);
+  return c;
+}
+
+}  // namespace
+
+Result<SmsReservation> SqliteStore::sms_reserve(const SmsCode& code, int cooldown_s, int64_t day,
+                                                const std::vector<SmsQuota>& quotas) {
+  // Under BEGIN IMMEDIATE the checks and the writes are one atomic step: two requests racing
+  // for the last unit of a quota, or for the same number inside the cool-down, cannot both
+  // pass.
+  auto c = lease(Access::kWrite);
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  SmsReservation out;
+  {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                         "SELECT COALESCE(MAX(created_at), 0) FROM sms_codes "
+                                         "WHERE user_id = ? AND number_hash = ? AND purpose = ?"));
+    q.bind_int(code.user_id).bind_text(code.number_hash).bind_text(code.purpose);
+    TS_ASSIGN_OR_RETURN(int64_t newest, q.scalar("SMS code"));
+    if (newest > 0 && code.created_at - newest < cooldown_s) {
+      out.retry_after_s = newest + cooldown_s - code.created_at;
+      return out;  // rolls back: nothing was written
+    }
+  }
+  for (const SmsQuota& quota : quotas) {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                         "SELECT COALESCE((SELECT count FROM sms_quotas "
+                                         "WHERE key = ? AND day = ?), 0)"));
+    q.bind_text(quota.key).bind_int(day);
+    TS_ASSIGN_OR_RETURN(int64_t count, q.scalar("SMS quota"));
+    if (count >= quota.limit) {
+      out.over_quota = quota.key;
+      return out;
+    }
+  }
+  for (const SmsQuota& quota : quotas) {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                         "INSERT INTO sms_quotas(key, day, count) VALUES(?, ?, 1) "
+                                         "ON CONFLICT(key, day) DO UPDATE SET count = count + 1"));
+    q.bind_text(quota.key).bind_int(day);
+    TS_RETURN_IF_ERROR(q.run());
+  }
+  {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                         "INSERT INTO sms_codes(user_id, method_id, purpose, "
+                                         "number_hash, code_hash, created_at, expires_at) "
+                                         "VALUES(?, ?, ?, ?, ?, ?, ?) RETURNING id"));
+    q.bind_int(code.user_id)
+        .bind_int(code.method_id)
+        .bind_text(code.purpose)
+        .bind_text(code.number_hash)
+        .bind_text(code.code_hash)
+        .bind_int(code.created_at)
+        .bind_int(code.expires_at);
+    auto id = q.scalar("SMS code");
+    if (!id) {
+      return refine(std::move(id.error()), Code::kNotFound, "not_found", "User not found.");
+    }
+    out.code_id = *id;
+  }
+  TS_RETURN_IF_ERROR(tx.commit());
+  return out;
+}
+
+Status SqliteStore::sms_mark_sent(int64_t code_id) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "UPDATE sms_codes SET sent = 1 WHERE id = ?"));
+  q.bind_int(code_id);
+  return expect_changed(q.run(), "SMS code");
+}
+
+Status SqliteStore::sms_cancel(int64_t code_id, int64_t day,
+                               const std::vector<std::string>& quota_keys) {
+  auto c = lease(Access::kWrite);
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "DELETE FROM sms_codes WHERE id = ?"));
+    q.bind_int(code_id);
+    TS_RETURN_IF_ERROR(q.run());
+  }
+  for (const std::string& key : quota_keys) {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                         "UPDATE sms_quotas SET count = count - 1 "
+                                         "WHERE key = ? AND day = ? AND count > 0"));
+    q.bind_text(key).bind_int(day);
+    TS_RETURN_IF_ERROR(q.run());
+  }
+  return tx.commit();
+}
+
+Result<SmsCode> SqliteStore::sms_latest_code(int64_t user_id, int64_t method_id,
+                                             const std::string& purpose) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT " TWOSTEP_SMS_CODE_COLUMNS
+                                           " FROM sms_codes WHERE user_id = ?1 AND purpose = ?2 "
+                                           "AND sent = 1 AND (?3 = 0 OR method_id = ?3) "
+                                           "ORDER BY id DESC LIMIT 1"));
+  q.bind_int(user_id).bind_text(purpose).bind_int(method_id);
+  return one(q, read_sms_code, "SMS code");
+}
+
+Result<bool> SqliteStore::sms_spend_attempt(int64_t code_id, int max_attempts, int64_t now) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "UPDATE sms_codes SET attempts = attempts + 1 "
+                                       "WHERE id = ? AND sent = 1 AND used_at = 0 "
+                                       "AND expires_at > ? AND attempts < ?"));
+  q.bind_int(code_id).bind_int(now).bind_int(max_attempts);
+  TS_ASSIGN_OR_RETURN(int changed, q.run());
+  return changed == 1;
+}
+
+Result<bool> SqliteStore::sms_consume(int64_t code_id, int64_t now) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "UPDATE sms_codes SET used_at = ? WHERE id = ? "
+                                       "AND sent = 1 AND used_at = 0 AND expires_at > ?"));
+  q.bind_int(now).bind_int(code_id).bind_int(now);
+  TS_ASSIGN_OR_RETURN(int changed, q.run());
+  return changed == 1;
+}
+
+Result<int> SqliteStore::sms_purge(int64_t created_before, int64_t before_day) {
+  auto c = lease(Access::kWrite);
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  int deleted = 0;
+  {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "DELETE FROM sms_codes WHERE created_at < ?"));
+    q.bind_int(created_before);
+    TS_ASSIGN_OR_RETURN(deleted, q.run());
+  }
+  {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "DELETE FROM sms_quotas WHERE day < ?"));
+    q.bind_int(before_day);
+    TS_RETURN_IF_ERROR(q.run());
+  }
+  TS_RETURN_IF_ERROR(tx.commit());
+  return deleted;
+}
+
+// --- application passwords ---------------------------------------------------
+
+namespace {
+
+#define TWOSTEP_APP_PASSWORD_COLUMNS                                            \
+  "id, user_id, name, scopes, lookup, hash, key_id, created_at, last_used_at, " \
+  "last_used_ip"
+
+// Reads the ten app-password columns starting at column `first`.
+AppPassword read_app_password_at(const Query& q, int first) {
+  AppPassword p;
+  p.id = q.col_int(first);
+  p.user_id = q.col_int(first + 1);
+  p.name = q.col_text(first + 2);
+  p.scopes = q.col_text(first + 3);
+  p.lookup = q.col_text(first + 4);
+  p.hash = q.col_text(first + 5);
+  p.key_id = static_cast<uint32_t>(q.col_int(first + 6));
+  p.created_at = q.col_int(first + 7);
+  p.last_used_at = q.col_int(first + 8);
+  p.last_used_ip = q.col_text(first + 9);
+  return p;
+}
+
+AppPassword read_app_password(const Query& q) { return read_app_password_at(q, 0); }
+
+}  // namespace
+
+Result<AppPassword> SqliteStore::create_app_password(const AppPassword& p, int max_per_user) {
+  // The limit and the insert are one statement, so two concurrent creations at max - 1 can
+  // never both succeed.
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(
+      Query q, prepare(*c,
+                       "INSERT INTO app_passwords(user_id, name, scopes, lookup, hash, key_id, "
+                       "created_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE "
+                       "(SELECT COUNT(*) FROM app_passwords WHERE user_id = ?1) < ?8 "
+                       "RETURNING " TWOSTEP_APP_PASSWORD_COLUMNS));
+  q.bind_int(p.user_id)
+      .bind_text(p.name)
+      .bind_text(p.scopes)
+      .bind_text(p.lookup)
+      .bind_text(p.hash)
+      .bind_int(p.key_id)
+      .bind_int(p.created_at)
+      .bind_int(max_per_user);
+  auto row = q.step();
+  if (!row) {
+    Error e = std::move(row.error());
+    if (e.code == Code::kNotFound) {
+      return refine(std::move(e), Code::kNotFound, "not_found", "User not found.");
+    }
+    return refine(std::move(e), Code::kAlreadyExists, "already_exists",
+                  "That application password already exists.");
+  }
+  if (!*row) {
+    return core::fail(Code::kFailedPrecondition, "too_many_app_passwords",
+                      "You have " + std::to_string(max_per_user) +
+                          " application passwords, the most allowed. Revoke one you no "
+                          "longer use first.");
+  }
+  AppPassword created = read_app_password(q);
+  TS_RETURN_IF_ERROR(q.finish());
+  return created;
+}
+
+Result<std::vector<AppPassword>> SqliteStore::app_passwords_of_user(int64_t user_id) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT " TWOSTEP_APP_PASSWORD_COLUMNS
+                                           " FROM app_passwords WHERE user_id = ? "
+                                           "ORDER BY created_at, id"));
+  q.bind_int(user_id);
+  return all(q, read_app_password);
+}
+
+Result<std::pair<User, AppPassword>> SqliteStore::app_password_for_login(
+    const std::string& username, const std::string& lookup) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(
+      Query q, prepare(*c,
+                       "SELECT u.id, u.username, u.password_hash, u.disabled, u.created_at, "
+                       "u.last_login_at, a.id, a.user_id, a.name, a.scopes, a.lookup, a.hash, "
+                       "a.key_id, a.created_at, a.last_used_at, a.last_used_ip "
+                       "FROM users u JOIN app_passwords a ON a.user_id = u.id "
+                       "WHERE u.username = ? AND a.lookup = ?"));
+  q.bind_text(username).bind_text(lookup);
+  auto read = [](const Query& r) {
+    return std::make_pair(read_user(r), read_app_password_at(r, 6));
+  };
+  return one(q, read, "Application password");
+}
+
+Status SqliteStore::touch_app_password(int64_t id, int64_t now, const std::string& ip) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "UPDATE app_passwords SET last_used_at = ?, "
+                                       "last_used_ip = ? WHERE id = ?"));
+  q.bind_int(now).bind_text(ip).bind_int(id);
+  return expect_changed(q.run(), "Application password");
+}
+
+Result<AppPassword> SqliteStore::delete_app_password(int64_t user_id, int64_t id) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "DELETE FROM app_passwords WHERE id = ? AND user_id = ? "
+                                       "RETURNING " TWOSTEP_APP_PASSWORD_COLUMNS));
+  q.bind_int(id).bind_int(user_id);
+  return one(q, read_app_password, "Application password");
+}
+
 // --- push approval -------------------------------------------------------------
 
 namespace {

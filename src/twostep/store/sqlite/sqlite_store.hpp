@@ -157,6 +157,25 @@ class SqliteStore final : public Store {
                                               int64_t now) override;
   Result<int> delete_expired_webauthn_challenges(int64_t now) override;
 
+  // SMS codes (issue 6)
+  Result<SmsReservation> sms_reserve(const SmsCode& code, int cooldown_s, int64_t day,
+                                     const std::vector<SmsQuota>& quotas) override;
+  Status sms_mark_sent(int64_t code_id) override;
+  Status sms_cancel(int64_t code_id, int64_t day,
+                    const std::vector<std::string>& quota_keys) override;
+  Result<SmsCode> sms_latest_code(int64_t user_id, int64_t method_id,
+                                  const std::string& purpose) override;
+  Result<bool> sms_spend_attempt(int64_t code_id, int max_attempts, int64_t now) override;
+  Result<bool> sms_consume(int64_t code_id, int64_t now) override;
+  Result<int> sms_purge(int64_t created_before, int64_t before_day) override;
+
+  Result<AppPassword> create_app_password(const AppPassword& p, int max_per_user) override;
+  Result<std::vector<AppPassword>> app_passwords_of_user(int64_t user_id) override;
+  Result<std::pair<User, AppPassword>> app_password_for_login(const std::string& username,
+                                                              const std::string& lookup) override;
+  Status touch_app_password(int64_t id, int64_t now, const std::string& ip) override;
+  Result<AppPassword> delete_app_password(int64_t user_id, int64_t id) override;
+
   // push approval
   Status create_push_enrollment(const PushEnrollment& e) override;
   Result<PushEnrollment> use_push_enrollment(const std::string& token_hash, int64_t now) override;
