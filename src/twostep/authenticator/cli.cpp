@@ -64,6 +64,30 @@ std::string device_name() {
 
 core::Result<std::vector<Account>> load_accounts(AccountStore& store) { return store.load(); }
 
+// Fields of the server's JSON, read without trusting their types; text loses control
+// characters (it is printed on a terminal).
+std::string text_field(const json& j, const char* key, const std::string& fallback) {
+  auto it = j.is_object() ? j.find(key) : j.end();
+  if (!j.is_object() || it == j.end() || !it->is_string()) return fallback;
+  std::string out;
+  for (unsigned char c : it->get_ref<const std::string&>()) {
+    out.push_back(c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c));
+  }
+  return out;
+}
+
+int64_t int_field(const json& j, const char* key, int64_t fallback) {
+  auto it = j.is_object() ? j.find(key) : j.end();
+  if (!j.is_object() || it == j.end() || !it->is_number_integer()) return fallback;
+  return it->get<int64_t>();
+}
+
+json array_field(const json& j, const char* key) {
+  auto it = j.is_object() ? j.find(key) : j.end();
+  if (!j.is_object() || it == j.end() || !it->is_array()) return json::array();
+  return *it;
+}
+
 // The accounts, and the one `query` names (see select_account).
 struct Selected {
   std::vector<Account> all;
@@ -107,10 +131,10 @@ int cmd_enroll(AccountStore& store, const std::string& uri, const std::string& n
   }
   Account a;
   a.server = e->server;
-  a.account = j.value("account", e->account);
-  a.issuer = j.value("issuer", e->issuer);
+  a.account = text_field(j, "account", e->account);
+  a.issuer = text_field(j, "issuer", e->issuer);
   a.device_id = j["device_id"].get<std::string>();
-  a.method_id = j.value("method_id", int64_t{0});
+  a.method_id = int_field(j, "method_id", 0);
   a.enrolled_at = unix_now();
   a.secret_key = std::move(kp.secret_key);
   a.totp_seed = std::move(seed);
@@ -179,7 +203,7 @@ Answered answer(const Account& a, int64_t id, bool approve, int number, std::ost
     return Answered{1, r.status == 0};
   }
   json j = json::parse(r.body, nullptr, false);
-  const std::string state = j.is_object() ? j.value("state", "") : "";
+  const std::string state = text_field(j, "state", "");
   if (approve && state == "approved") {
     out << "request " << id << ": approved, the sign-in may continue\n";
     return Answered{0, false};
@@ -212,15 +236,14 @@ json approval_line(const Account& a, const json& data, const char* event) {
 
 void print_request(std::ostream& out, const Account& a, const json& r) {
   std::string choices;
-  const json& c = r.value("choices", json::array());
+  const json c = array_field(r, "choices");
   for (size_t i = 0; i < c.size(); ++i) {
     choices += (i == 0 ? "" : (i + 1 == c.size() ? " or " : ", ")) + c[i].dump();
   }
-  const int64_t expires = r.value("expires_at", int64_t{0});
-  out << "Sign-in request " << r.value("id", int64_t{0}) << " for " << a.name << "\n"
-      << "  from " << r.value("ip", std::string("?")) << ", "
-      << r.value("device", std::string("unknown browser")) << ", at "
-      << clock_time(r.value("created_at", unix_now())) << " (expires in "
+  const int64_t expires = int_field(r, "expires_at", 0);
+  out << "Sign-in request " << int_field(r, "id", 0) << " for " << a.name << "\n"
+      << "  from " << text_field(r, "ip", "?") << ", " << text_field(r, "device", "unknown browser")
+      << ", at " << clock_time(int_field(r, "created_at", unix_now())) << " (expires in "
       << std::max<int64_t>(0, expires - unix_now()) << " s)\n"
       << "  Which number does the sign-in page show: " << choices << "?\n"
       << "  Type the number to approve, or \"n\" to deny.\n";
@@ -233,7 +256,7 @@ int cmd_pending(AccountStore& store, const std::string& query, bool as_json) {
   HttpResult r = DeviceClient(*a).send("GET", kApprovalsTarget, "");
   if (!r.ok()) return fail(describe_failure(r));
   json j = json::parse(r.body, nullptr, false);
-  const json list = j.is_object() ? j.value("approvals", json::array()) : json::array();
+  const json list = array_field(j, "approvals");
   for (const auto& x : list) {
     if (as_json) {
       std::cout << approval_line(*a, x, "approval").dump() << "\n";
@@ -391,8 +414,8 @@ class Watch {
   bool handle(const Account& a, const SseEvent& ev) {
     json data = json::parse(ev.data, nullptr, false);
     if (ev.event == "approval" && data.is_object()) {
-      Pending p{&a, data.value("id", int64_t{0}), {}, data.value("expires_at", int64_t{0})};
-      for (const auto& c : data.value("choices", json::array())) {
+      Pending p{&a, int_field(data, "id", 0), {}, int_field(data, "expires_at", 0)};
+      for (const auto& c : array_field(data, "choices")) {
         if (c.is_number_integer()) p.choices.push_back(c.get<int>());
       }
       {
@@ -404,15 +427,15 @@ class Watch {
       print_request(human, a, data);
       say(human.str(), approval_line(a, data, "approval"));
     } else if (ev.event == "decided" && data.is_object()) {
-      const int64_t id = data.value("id", int64_t{0});
+      const int64_t id = int_field(data, "id", 0);
       bool ours = false;
       {
         std::lock_guard lock(mu_);
         ours = pending_.erase(id) > 0;
       }
       if (ours || json_) {
-        say("Request " + std::to_string(id) + " was " +
-                data.value("state", std::string("answered")) + ".\n",
+        say("Request " + std::to_string(id) + " was " + text_field(data, "state", "answered") +
+                ".\n",
             approval_line(a, data, "decided"));
       }
     } else if (ev.event == "revoked") {

@@ -177,7 +177,11 @@ std::string describe_failure(const HttpResult& r) {
   if (r.status == 0) return r.error.empty() ? "no answer from the server" : r.error;
   auto j = nlohmann::json::parse(r.body, nullptr, false);
   if (j.is_object() && j.contains("message") && j["message"].is_string()) {
-    return j["message"].get<std::string>();
+    std::string m = j["message"].get<std::string>();
+    for (char& c : m) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';  // printed on a terminal
+    }
+    return m;
   }
   return "the server answered HTTP " + std::to_string(r.status);
 }

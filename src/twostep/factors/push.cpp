@@ -108,7 +108,16 @@ std::optional<Enrollment> parse_enrollment_uri(std::string_view uri) {
   }
   while (!e.server.empty() && e.server.back() == '/') e.server.pop_back();
   const bool http = starts_with(e.server, "http://") || starts_with(e.server, "https://");
-  if (!http || e.server.find_first_of(" \r\n\t") != std::string::npos || e.token.empty()) {
+  // No control characters anywhere (the fields end up in URLs, files and terminals), and no
+  // spaces in the server and the token.
+  auto clean = [](const std::string& f, bool spaces) {
+    for (unsigned char c : f) {
+      if (c < 0x20 || c == 0x7f || (c == ' ' && !spaces)) return false;
+    }
+    return true;
+  };
+  if (!http || e.token.empty() || !clean(e.server, false) || !clean(e.token, false) ||
+      !clean(e.account, true) || !clean(e.issuer, true)) {
     return std::nullopt;
   }
   return e;

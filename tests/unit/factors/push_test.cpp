@@ -115,12 +115,14 @@ TEST(PushEnrollmentUriTest, RefusesWhatIsNotAnEnrolment) {
   for (const char* bad : {
            "",
            "otpauth://totp/x?secret=AAAA",
-           "twostep://enroll?server=http%3A%2F%2Fh",                  // no token
-           "twostep://enroll?server=ftp%3A%2F%2Fh&token=a",           // not http(s)
-           "twostep://enroll?server=javascript%3Aalert(1)&token=a",   // not http(s)
-           "twostep://enroll?server=http%3A%2F%2Fh%0A.evil&token=a",  // a newline
-           "twostep://enroll?server=http%3A%2F%2Fh&token=%zz",        // bad escape
-           "twostep://enroll?server=http%3A%2F%2Fh&token=a%",         // cut escape
+           "twostep://enroll?server=http%3A%2F%2Fh",                           // no token
+           "twostep://enroll?server=ftp%3A%2F%2Fh&token=a",                    // not http(s)
+           "twostep://enroll?server=javascript%3Aalert(1)&token=a",            // not http(s)
+           "twostep://enroll?server=http%3A%2F%2Fh%0A.evil&token=a",           // a newline
+           "twostep://enroll?server=http%3A%2F%2Fh&token=a&account=%1B%5B2J",  // ESC [2J
+           "twostep://enroll?server=http%3A%2F%2Fh&token=a%20b",               // a space
+           "twostep://enroll?server=http%3A%2F%2Fh&token=%zz",                 // bad escape
+           "twostep://enroll?server=http%3A%2F%2Fh&token=a%",                  // cut escape
            "TWOSTEP://enroll?server=http%3A%2F%2Fh&token=a",
        }) {
     EXPECT_FALSE(parse_enrollment_uri(bad)) << bad;

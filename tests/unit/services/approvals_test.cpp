@@ -297,7 +297,9 @@ TEST_F(ApprovalsTest, WrongNumberDeniesAndIsAuditedAsRejected) {
   auto a = approvals_->request(pending, std::nullopt, Client{"198.51.100.7", "Firefox"});
   ASSERT_TRUE(a);
   int wrong = 0;
-  for (int c : *factors::push::parse_choices(a->choices)) {
+  const auto choices = factors::push::parse_choices(a->choices);
+  ASSERT_TRUE(choices);
+  for (int c : *choices) {
     if (c != a->number) wrong = c;
   }
   auto decided = approvals_->decide(d.user.id, a->id, true, wrong, device_approver(d), client_);
