@@ -124,6 +124,32 @@ TEST_P(TextContract, MethodSecretsKeepEveryByte) {
   EXPECT_EQ(must(store().create_method(m)).secret, "");
 }
 
+TEST_P(TextContract, PushDeviceIdsAreOpaqueBytes) {
+  // The X-Twostep-Device header is looked up as sent: bytes that are not UTF-8 (or a NUL) find
+  // nothing, on every backend, rather than failing as text the database refuses.
+  User u = must(store().create_user("alice", "h", kNow));
+  Method m;
+  m.user_id = u.id;
+  m.type = "push";
+  m.created_at = kNow;
+  Method method = must(store().create_method(m));
+  PushDevice d;
+  d.method_id = method.id;
+  d.user_id = u.id;
+  d.device_id = "dev-\x01";
+  d.public_key = std::string("\0\xff", 2);
+  d.name = "phone";
+  d.created_at = kNow;
+  must(store().attach_push_device(d, "sealed"));
+  EXPECT_EQ(must(store().push_device_by_device_id("dev-\x01")).public_key, d.public_key);
+  for (const std::string& junk :
+       {std::string("\xff\xfe"), std::string("dev\0x", 5), std::string("\xc3\x28")}) {
+    auto r = store().push_device_by_device_id(junk);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Code::kNotFound);
+  }
+}
+
 TEST_P(TextContract, LargeAndNegativeIntegersRoundTrip) {
   User u = must(store().create_user("alice", "h", kNow));
   Session s;

@@ -14,9 +14,12 @@ export const METHOD_TYPES = {
   },
   push: {
     name: 'twostep Authenticator',
-    description: 'Approve sign-ins on your phone with one tap.',
-    enrol: null,
-    signIn: null,
+    description: 'Approve sign-ins with the twostep-auth companion; it also makes codes offline.',
+    enrol: '/views/enrol-push.js',
+    // Sign-in: an approval request (number matching); its offline codes are TOTP codes.
+    signIn: 'approval',
+    codeType: 'totp',
+    codePrompt: 'Enter the 6-digit code that twostep-auth shows (twostep-auth code). It works offline.',
   },
   webauthn: {
     name: 'Security key',

@@ -1,6 +1,7 @@
 // Who is signed in, and the bits of page chrome that depend on it.
 
 import { ApiError, get } from './api.js';
+import { watchApprovals } from './approvals.js';
 
 // GET /api/v1/me, or null when not (fully) signed in.
 export async function loadMe() {
@@ -17,6 +18,8 @@ export async function loadMe() {
 export function showNav(signedIn, { restricted = false } = {}) {
   const nav = document.getElementById('nav');
   if (nav) nav.hidden = !signedIn;
+  // Signed-in pages show sign-in requests of this account (approve or deny them here).
+  watchApprovals(signedIn);
   for (const link of document.querySelectorAll('#nav a')) {
     link.hidden = restricted;
     if (link.getAttribute('href') === location.pathname) link.setAttribute('aria-current', 'page');

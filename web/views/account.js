@@ -35,6 +35,13 @@ const EVENT_NAMES = {
   twofa_reset_by_admin: 'Two-step verification reset by an organisation admin',
   sessions_restricted: 'Sessions limited until two-step verification is on',
   enrollment_completed: 'Two-step verification turned on as your organisation requires',
+  push_enrollment_started: 'Authenticator setup started',
+  push_device_enrolled: 'Authenticator enrolled',
+  push_request_rejected: 'Authenticator request refused',
+  approval_requested: 'Sign-in approval requested',
+  approval_granted: 'Sign-in approved',
+  approval_rate_limited: 'Too many sign-in approval requests',
+  sign_in_rejected: 'Sign-in rejected',
 };
 
 export function eventName(event) {

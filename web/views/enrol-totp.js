@@ -2,37 +2,20 @@
 // confirm. Every enrolment view exports enrol(container, {me, onConfirmed, onCancel}).
 
 import { post } from '../lib/api.js';
-import { base64Utf8, errorBox, field, groupsOf4, h, oneTimeCodeAttrs, onSubmit } from '../lib/dom.js';
+import { confirmCodeForm } from '../lib/confirm-code.js';
+import { base64Utf8, groupsOf4, h } from '../lib/dom.js';
 
 export async function enrol(container, { onConfirmed, onCancel }) {
   const started = await post('/methods/totp', {});
   const { method_id: methodId, secret, otpauth_uri: uri, qr_svg: svg } = started;
 
-  const errors = errorBox();
-  const code = field(
-    'Code from the app',
-    { ...oneTimeCodeAttrs('totp-code'), required: true },
-    'The 6 digits the app shows now.',
-  );
-  const cancel = h('button', { type: 'button', class: 'secondary', 'data-testid': 'totp-cancel' }, 'Cancel');
-  cancel.addEventListener('click', () => onCancel());
-  const form = h(
-    'form',
-    { class: 'stack', 'data-testid': 'totp-confirm-form' },
-    code.wrap,
-    errors.el,
-    h(
-      'div',
-      { class: 'actions' },
-      cancel,
-      h('button', { type: 'submit', class: 'primary', 'data-testid': 'totp-confirm' }, 'Turn on'),
-    ),
-  );
-  onSubmit(form, errors, async () => {
-    const result = await post(`/methods/${encodeURIComponent(methodId)}/confirm`, {
-      code: code.input.value.replace(/\s+/g, ''),
-    });
-    onConfirmed(result.recovery_codes || []);
+  const form = confirmCodeForm({
+    methodId,
+    label: 'Code from the app',
+    hint: 'The 6 digits the app shows now.',
+    prefix: 'totp',
+    onConfirmed,
+    onCancel,
   });
 
   // The QR code is the server's SVG shown as an image (never inserted as markup).

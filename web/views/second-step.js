@@ -1,7 +1,9 @@
-// The second sign-in step: the default method first, any other registered method on
+// The second sign-in step: an approval request when another device can approve (the
+// default once 2FA is on and the user is signed in elsewhere, or when the default method is
+// the twostep-auth companion), else the default method; any other registered method on
 // request, or a recovery code.
 
-import { ApiError, post } from '../lib/api.js';
+import { ApiError, get, post } from '../lib/api.js';
 import { errorBox, field, h, oneTimeCodeAttrs, onSubmit, setTitle } from '../lib/dom.js';
 import { METHOD_TYPES, typeName } from '../lib/methods.js';
 import { navigate } from '../lib/router.js';
@@ -10,13 +12,24 @@ import { getAssertion, webauthnSupported } from '../lib/webauthn.js';
 import { drawSmsStep } from './second-step-sms.js';
 import { afterSignIn } from '../lib/return-to.js';
 
-// state: {methods:[{id,type,label}], default:id}
+// How long one status request waits for an answer (the server allows up to 25 s).
+const APPROVAL_WAIT_S = 20;
+
+// state: {methods:[{id,type,label}], default:id, approval:{available,preferred,devices,sessions}}
 export function renderSecondStep(root, state) {
   setTitle('Two-step verification');
   const methods = [...(state.methods || [])];
   // Default method first, the others in the server's order.
   methods.sort((a, b) => (b.id === state.default) - (a.id === state.default));
+  const approval = state.approval || { available: false, preferred: false };
+  const pushMethod = methods.find((m) => m.type === 'push') || null;
   let mode = methods.length ? { kind: 'method', method: methods[0] } : { kind: 'recovery' };
+  if (approval.available && (approval.preferred || methods[0]?.type === 'push')) {
+    mode = { kind: 'approval', method: methods[0]?.type === 'push' ? methods[0] : null };
+  }
+  // Each approval request runs until the panel changes: a newer run ends the older one.
+  let approvalRun = 0;
+  let countdown = null;
 
   const panel = h('div', { class: 'step-panel', 'data-testid': 'second-step-panel' });
   const otherList = h('ul', { class: 'method-choices', id: 'other-methods', 'data-testid': 'method-list', hidden: true });
@@ -56,7 +69,25 @@ export function renderSecondStep(root, state) {
   }
 
   function drawOtherList() {
+    const approvalChoice = approval.available
+      ? h(
+          'li',
+          {},
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'choice-button',
+              'data-testid': 'choose-approval',
+              onclick: () => choose({ kind: 'approval', method: pushMethod }),
+            },
+            h('span', { class: 'choice-title' }, 'Approve on another device'),
+            h('span', { class: 'choice-sub' }, approvalWhere()),
+          ),
+        )
+      : null;
     otherList.replaceChildren(
+      ...(approvalChoice ? [approvalChoice] : []),
       ...methods.map((m) =>
         h(
           'li',
@@ -75,7 +106,11 @@ export function renderSecondStep(root, state) {
             h(
               'span',
               { class: 'choice-sub' },
-              [m.label && m.label !== typeName(m.type) ? typeName(m.type) : null, m.id === state.default ? 'default' : null]
+              [
+                m.label && m.label !== typeName(m.type) ? typeName(m.type) : null,
+                m.type === 'push' ? 'enter a code' : null,
+                m.id === state.default ? 'default' : null,
+              ]
                 .filter(Boolean)
                 .join(' · '),
             ),
@@ -143,7 +178,112 @@ export function renderSecondStep(root, state) {
     return form;
   }
 
+  function approvalWhere() {
+    const places = [];
+    if (approval.devices > 0) places.push('twostep-auth');
+    if (approval.sessions > 0) places.push('a browser or app where you are signed in');
+    return places.join(' or ') || 'a signed-in device';
+  }
+
+  function stopApproval() {
+    approvalRun += 1;
+    if (countdown) clearInterval(countdown);
+    countdown = null;
+  }
+
+  async function backToLogin(message) {
+    stopApproval();
+    const { renderLoginForm } = await import('./auth.js');
+    renderLoginForm(root, { error: message });
+  }
+
+  // Asks for an approval, shows its number, and follows the answer by long polling.
+  async function runApproval() {
+    stopApproval();
+    const run = approvalRun;
+    const current = () => run === approvalRun && mode.kind === 'approval';
+    const number = h('p', { class: 'approval-number', 'data-testid': 'approval-number', 'aria-live': 'polite' }, '…');
+    const statusLine = h('p', { role: 'status', 'data-testid': 'approval-status', 'data-state': 'sending' }, 'Sending the request…');
+    const retry = h(
+      'button',
+      { type: 'button', class: 'secondary', 'data-testid': 'approval-retry', hidden: true, onclick: () => runApproval() },
+      'Send a new request',
+    );
+    const setStatus = (stateName, text) => {
+      statusLine.dataset.state = stateName;
+      statusLine.textContent = text;
+    };
+    panel.replaceChildren(
+      h('h2', { tabindex: '-1', 'data-testid': 'current-method' }, 'Approve this sign-in'),
+      h('p', {}, `Open ${approvalWhere()}, and choose this number there:`),
+      number,
+      statusLine,
+      h('div', { class: 'actions start' }, retry),
+    );
+    let request;
+    try {
+      request = await post('/login/approval', mode.method ? { method_id: mode.method.id } : {});
+    } catch (err) {
+      if (!current()) return;
+      if (err instanceof ApiError && err.status === 401) {
+        await backToLogin(err.message || 'Your sign-in expired. Please sign in again.');
+        return;
+      }
+      number.textContent = '—';
+      setStatus('error', `${err.message} Use another method below.`);
+      return;
+    }
+    if (!current()) return;
+    number.textContent = String(request.number);
+    number.dataset.number = String(request.number);
+    number.setAttribute('aria-label', `The number to choose: ${request.number}`);
+    const tick = () => {
+      const left = Math.max(0, Math.round(request.expires_at - Date.now() / 1000));
+      setStatus('pending', `Waiting for your answer… (${left} s left)`);
+    };
+    tick();
+    countdown = setInterval(tick, 1000);
+    for (;;) {
+      let result;
+      try {
+        result = await get(`/login/approval/${encodeURIComponent(request.id)}?wait=${APPROVAL_WAIT_S}`);
+      } catch (err) {
+        if (!current()) return;
+        if (err instanceof ApiError && err.status === 401) {
+          await backToLogin(err.message || 'Your sign-in expired. Please sign in again.');
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 2000));  // network trouble: try again
+        continue;
+      }
+      if (!current()) return;
+      if (result.state === 'approved') {
+        stopApproval();
+        setStatus('approved', 'Approved. Signing you in…');
+        await finish(result);
+        return;
+      }
+      if (result.state === 'denied') {
+        await backToLogin('This sign-in was rejected on your other device. If that was a mistake, sign in again.');
+        return;
+      }
+      if (result.state === 'expired') {
+        stopApproval();
+        setStatus('expired', 'Nobody answered in time. Send a new request, or use another method.');
+        retry.hidden = false;
+        retry.focus();
+        return;
+      }
+    }
+  }
+
   function drawPanel() {
+    stopApproval();
+    if (mode.kind === 'approval') {
+      recoveryButton.hidden = false;
+      runApproval();
+      return;
+    }
     if (mode.kind === 'recovery') {
       panel.replaceChildren(
         h('h2', { tabindex: '-1' }, 'Use a recovery code'),
@@ -168,7 +308,8 @@ export function renderSecondStep(root, state) {
     const m = mode.method;
     const info = METHOD_TYPES[m.type] || {};
     const heading = h('h2', { tabindex: '-1', 'data-testid': 'current-method' }, m.label || typeName(m.type));
-    if (info.signIn === 'code') {
+    // Code methods, and the companion's offline codes (its approval is a mode of its own).
+    if (info.signIn === 'code' || info.signIn === 'approval') {
       panel.replaceChildren(
         heading,
         h('p', {}, info.codePrompt || 'Enter the code.'),
@@ -245,6 +386,7 @@ export function renderSecondStep(root, state) {
   otherToggle.addEventListener('click', () => setOtherOpen(otherList.hidden));
   recoveryButton.addEventListener('click', () => choose({ kind: 'recovery' }));
   startOver.addEventListener('click', async () => {
+    stopApproval();
     await post('/logout').catch(() => null);
     const { renderLoginForm } = await import('./auth.js');
     renderLoginForm(root);
@@ -262,7 +404,7 @@ export function renderSecondStep(root, state) {
       h(
         'div',
         { class: 'alternatives' },
-        methods.length ? otherToggle : null,
+        methods.length || approval.available ? otherToggle : null,
         otherList,
         recoveryButton,
         startOver,

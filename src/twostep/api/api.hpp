@@ -11,7 +11,9 @@
 #include "twostep/http/router.hpp"
 #include "twostep/services/accounts.hpp"
 #include "twostep/services/app_passwords.hpp"
+#include "twostep/services/approvals.hpp"
 #include "twostep/services/audit.hpp"
+#include "twostep/services/events.hpp"
 #include "twostep/services/login.hpp"
 #include "twostep/services/orgs.hpp"
 #include "twostep/services/security_keys.hpp"
@@ -33,6 +35,8 @@ struct Services {
   services::Orgs& orgs;
   services::SecurityKeys& security_keys;
   services::AppPasswords& app_passwords;
+  services::Approvals& approvals;  // push approval
+  services::EventBus& events;
 };
 
 struct Pools {

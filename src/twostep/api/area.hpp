@@ -225,6 +225,24 @@ class Area {
     co_return ok_status();
   }
 
+  // Starts a method that a first code confirms later (TOTP, twostep-auth): reads
+  // {"label"?}, admits sessions restricted by an organisation's 2FA policy, runs
+  // begin(session view, label, client) -> Result<T> on the db pool and answers 201 with
+  // to_json(T).
+  template <class Begin, class ToJson>
+  Awaitable begin_method(Request& req, Begin begin, ToJson to_json) {
+    auto body = parse_object(req, true);
+    if (!body) co_return error_response(body.error());
+    auto label = get_string(*body, "label", 256, false);
+    if (!label) co_return error_response(label.error());
+    auto [auth, err] = co_await authenticate(req, Need::kEnrollment);
+    if (!auth) co_return err;
+    Client c = client(req);
+    auto [started, err2] = co_await on_db([&] { return begin(auth->view, *label, c); });
+    if (!started) co_return err2;
+    co_return json_response(201, to_json(*started));
+  }
+
   Response ok_status() const { return json_response(200, json{{"status", "ok"}}); }
 
   // ?limit=N for logs: 1..200 (clamped), 50 when absent; 400 when not a number.

@@ -47,6 +47,7 @@ std::shared_ptr<void> add_routes(http::Router& router, const ApiOptions& opts, S
   h->areas.push_back(make_org_routes(*ctx));
   h->areas.push_back(make_security_key_routes(*ctx));
   h->areas.push_back(make_app_password_routes(*ctx));
+  h->areas.push_back(make_push_routes(*ctx));
   for (auto& a : h->areas) a->add(router);
   if (h->static_files.enabled()) {
     const StaticFiles* sf = &h->static_files;

@@ -13,5 +13,6 @@ std::unique_ptr<Area> make_sms_routes(ApiContext& ctx);
 std::unique_ptr<Area> make_org_routes(ApiContext& ctx);
 std::unique_ptr<Area> make_security_key_routes(ApiContext& ctx);
 std::unique_ptr<Area> make_app_password_routes(ApiContext& ctx);
+std::unique_ptr<Area> make_push_routes(ApiContext& ctx);
 
 }  // namespace twostep::api

@@ -100,7 +100,10 @@ class AccountRoutes final : public Area {
     if (!outcome) co_return err;
     Response r;
     if (outcome->kind == services::LoginOutcome::Kind::kSecondFactor) {
-      r = json_response(200, second_factor_body(outcome->methods));
+      const int64_t uid = outcome->user.id;
+      const int64_t sid = outcome->session.session.id;
+      auto [avail, ignored] = co_await on_db([&] { return s_.approvals.availability(uid, sid); });
+      r = json_response(200, second_factor_body(outcome->methods, avail));
     } else if (outcome->kind == services::LoginOutcome::Kind::kEnrollmentRequired) {
       r = json_response(200, json{{"status", "enrollment_required"},
                                   {"user", user_json(outcome->user)},
@@ -131,9 +134,17 @@ class AccountRoutes final : public Area {
                 {"org", {{"id", e->org_id}, {"name", e->org_name}}}};
   }
 
-  json second_factor_body(const std::vector<store::Method>& methods) {
+  // `approval`: whether the user's authenticators or other signed-in sessions can approve
+  // this sign-in (POST /login/approval), and whether the page should start with that.
+  json second_factor_body(const std::vector<store::Method>& methods,
+                          const std::optional<services::ApprovalAvailability>& approval) {
     json j{{"status", "second_factor"}, {"methods", methods_list(methods)}};
     j["default"] = methods.empty() ? json(nullptr) : json(methods.front().id);
+    services::ApprovalAvailability a = approval.value_or(services::ApprovalAvailability{});
+    j["approval"] = json{{"available", a.available()},
+                         {"preferred", a.available() && a.preferred},
+                         {"devices", a.devices},
+                         {"sessions", a.sessions}};
     return j;
   }
 
@@ -141,9 +152,11 @@ class AccountRoutes final : public Area {
     auto [auth, err] = co_await authenticate(req, Need::kPending);
     if (!auth) co_return err;
     int64_t uid = auth->view.user.id;
+    int64_t sid = auth->view.session.id;
     auto [methods, err2] = co_await on_db([&] { return s_.twofa.active_methods(uid); });
     if (!methods) co_return err2;
-    co_return json_response(200, second_factor_body(*methods));
+    auto [avail, ignored] = co_await on_db([&] { return s_.approvals.availability(uid, sid); });
+    co_return json_response(200, second_factor_body(*methods, avail));
   }
 
   Awaitable second_factor(Request& req) {
@@ -184,8 +197,13 @@ class AccountRoutes final : public Area {
       std::string t = *token;
       auto r = co_await pools_.db.run([&] {
         auto v = s_.sessions.resolve(t);
-        if (v) return s_.sessions.logout(v->session, c);
-        return core::Status{};
+        if (!v) return core::Status{};
+        auto st = s_.sessions.logout(v->session, c);
+        // Its open approval streams end at once.
+        if (st)
+          s_.events.publish(services::user_channel(v->user.id),
+                            services::session_revoked_event(v->session.id));
+        return st;
       });
       if (!r) co_return overloaded();
     }
@@ -272,6 +290,7 @@ class AccountRoutes final : public Area {
     int64_t uid = auth->view.user.id;
     auto [done, err2] = co_await on_db([&]() -> core::Result<int> {
       TS_RETURN_IF_ERROR(s_.sessions.revoke(uid, *id, c));
+      s_.events.publish(services::user_channel(uid), services::session_revoked_event(*id));
       return 1;
     });
     if (!done) co_return err2;

@@ -21,18 +21,17 @@ class TwoFactorRoutes final : public Area {
 
  private:
   Awaitable add_totp(Request& req) {
-    auto body = parse_object(req, true);
-    if (!body) co_return error_response(body.error());
-    auto label = get_string(*body, "label", 256, false);
-    if (!label) co_return error_response(label.error());
-    auto [auth, err] = co_await authenticate(req, Need::kEnrollment);
-    if (!auth) co_return err;
-    auto [e, err2] = co_await on_db([&] { return s_.twofa.begin_totp(auth->view.user, *label); });
-    if (!e) co_return err2;
-    co_return json_response(201, json{{"method_id", e->method_id},
-                                      {"secret", e->secret_base32},
-                                      {"otpauth_uri", e->otpauth_uri},
-                                      {"qr_svg", e->qr_svg}});
+    return begin_method(
+        req,
+        [this](const SessionView& v, const std::string& label, const Client&) {
+          return s_.twofa.begin_totp(v.user, label);
+        },
+        [](const services::TotpEnrollment& e) {
+          return json{{"method_id", e.method_id},
+                      {"secret", e.secret_base32},
+                      {"otpauth_uri", e.otpauth_uri},
+                      {"qr_svg", e.qr_svg}};
+        });
   }
 
   Awaitable confirm_method(Request& req) {

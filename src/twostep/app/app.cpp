@@ -87,6 +87,10 @@ core::Result<std::unique_ptr<App>> App::open(core::Config config) {
   app->sms_ = std::make_unique<services::Sms>(deps, *app->audit_, *app->twofa_, *app->sms_gateway_);
   app->app_passwords_ = std::make_unique<services::AppPasswords>(
       deps, *app->audit_, *app->throttles_, *app->twofa_, app->orgs_.get());
+  // In-process events (one instance); PostgreSQL brings LISTEN/NOTIFY for several.
+  app->events_ = std::make_unique<services::InProcessEventBus>();
+  app->approvals_ = std::make_unique<services::Approvals>(
+      deps, *app->audit_, *app->twofa_, *app->login_, *app->throttles_, *app->events_);
   return app;
 }
 
@@ -95,7 +99,8 @@ App::~App() = default;
 namespace {
 net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFactor& twofa,
                                   services::Orgs& orgs, services::SecurityKeys& keys,
-                                  services::Sms& sms, http::WorkerPool& db) {
+                                  services::Sms& sms, services::Approvals& approvals,
+                                  http::WorkerPool& db) {
   auto ex = co_await net::this_coro::executor;
   net::steady_timer timer(ex);
   for (;;) {
@@ -109,6 +114,7 @@ net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFac
       orgs.enforce_deadlines();  // grace periods that ended since the last round
       keys.purge_expired();
       sms.purge();
+      approvals.purge();
       return 0;
     });
   }
@@ -135,7 +141,8 @@ int App::serve() {
   auto handle =
       api::add_routes(router, api::ApiOptions{cfg, web_dir},
                       api::Services{*audit_, *accounts_, *sessions_, *twofa_, *login_, *throttles_,
-                                    *sms_, *orgs_, *security_keys_, *app_passwords_},
+                                    *sms_, *orgs_, *security_keys_, *app_passwords_, *approvals_,
+                                    *events_},
                       api::Pools{hash_pool, db_pool, sms_pool}, metrics_);
 
   http::ServerOptions opts;
@@ -161,7 +168,8 @@ int App::serve() {
     return 1;
   }
   net::co_spawn(server.io(),
-                housekeeping(*sessions_, *twofa_, *orgs_, *security_keys_, *sms_, db_pool),
+                housekeeping(*sessions_, *twofa_, *orgs_, *security_keys_, *sms_, *approvals_,
+                             db_pool),
                 net::detached);
   std::printf("listening on http://%s\n", bound->c_str());
   std::fflush(stdout);

@@ -11,7 +11,9 @@
 #include "twostep/crypto/keyring.hpp"
 #include "twostep/services/accounts.hpp"
 #include "twostep/services/app_passwords.hpp"
+#include "twostep/services/approvals.hpp"
 #include "twostep/services/audit.hpp"
+#include "twostep/services/events.hpp"
 #include "twostep/services/login.hpp"
 #include "twostep/services/orgs.hpp"
 #include "twostep/services/security_keys.hpp"
@@ -65,6 +67,8 @@ class App {
   std::unique_ptr<services::Sms> sms_;
   std::unique_ptr<services::SecurityKeys> security_keys_;
   std::unique_ptr<services::AppPasswords> app_passwords_;
+  std::unique_ptr<services::EventBus> events_;
+  std::unique_ptr<services::Approvals> approvals_;
 };
 
 // "127.0.0.1:8080" / "[::1]:8080" → host, port.

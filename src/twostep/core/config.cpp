@@ -104,6 +104,12 @@ std::vector<Binding> bindings(Config& c) {
       {"webauthn", "rp_name", &c.webauthn.rp_name},
       {"webauthn", "user_verification", &c.webauthn.user_verification},
       {"webauthn", "attestation", &c.webauthn.attestation},
+      {"push", "approval_ttl_s", &c.push.approval_ttl_s},
+      {"push", "enrollment_ttl_s", &c.push.enrollment_ttl_s},
+      {"push", "max_requests", &c.push.max_requests},
+      {"push", "request_window_s", &c.push.request_window_s},
+      {"push", "max_clock_skew_s", &c.push.max_clock_skew_s},
+      {"push", "heartbeat_s", &c.push.heartbeat_s},
   };
 }
 
@@ -243,6 +249,10 @@ Status validate(const Config& c) {
   }
   if (c.accounts.password_min_score > 4) {
     return tl::unexpected(bad("accounts.password_min_score", "must be 0..4"));
+  }
+  if (c.push.approval_ttl_s < 1 || c.push.enrollment_ttl_s < 1 || c.push.max_requests < 1 ||
+      c.push.request_window_s < 1 || c.push.max_clock_skew_s < 1 || c.push.heartbeat_s < 1) {
+    return tl::unexpected(bad("push.*", "must be at least 1"));
   }
   return {};
 }

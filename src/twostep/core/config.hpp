@@ -125,6 +125,16 @@ struct SmsConfig {
   std::vector<std::string> region_budgets;  // "CH=5000", "BE=200"
 };
 
+// Push approval: the twostep-auth companion and approvals from signed-in devices.
+struct PushConfig {
+  int approval_ttl_s = 120;    // an approval request's lifetime
+  int enrollment_ttl_s = 600;  // the single-use enrolment link
+  int max_requests = 3;        // approval requests per user per window (push bombing)
+  int request_window_s = 300;
+  int max_clock_skew_s = 60;  // signed requests: |device clock - server clock|
+  int heartbeat_s = 15;       // event streams send a comment this often
+};
+
 // Security keys (WebAuthn). The RP id is the host of server.public_url and its origin is
 // always accepted; `origins` adds others (e.g. a second name for the same server).
 struct WebauthnConfig {
@@ -144,6 +154,7 @@ struct Config {
   RateLimitConfig rate_limit;
   TotpConfig totp;
   SmsConfig sms;
+  PushConfig push;
   WebauthnConfig webauthn;
 
   // True when public_url is https: cookies get Secure, responses get HSTS.

@@ -31,4 +31,10 @@ std::string base64_encode(std::string_view bytes);
 // Accepts input with or without padding; rejects non-canonical trailing bits.
 std::optional<std::string> base64_decode(std::string_view s);
 
+// RFC 3986 percent-encoding of a URI component: unreserved characters (A-Z a-z 0-9 - . _ ~)
+// are kept, every other byte becomes %XX (upper-case hex).
+std::string percent_encode(std::string_view s);
+// The reverse; '+' stays '+'. nullopt on a malformed escape ("%zz", a trailing "%").
+std::optional<std::string> percent_decode(std::string_view s);
+
 }  // namespace twostep::crypto

@@ -1,22 +1,18 @@
 #include "twostep/crypto/keyring.hpp"
 
-#include <fcntl.h>
 #include <openssl/core_names.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 #include <sodium.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <array>
-#include <cerrno>
 #include <charconv>
-#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <vector>
 
 #include "twostep/crypto/encoding.hpp"
+#include "twostep/crypto/private_file.hpp"
 #include "twostep/crypto/random.hpp"
 #include "twostep/crypto/sodium_init.hpp"
 
@@ -38,12 +34,12 @@ constexpr std::size_t kMaxFileSize = 1 << 20;
 // Fixed HKDF salt: domain separation from any other use of the master key.
 constexpr std::string_view kDeriveSalt = "twostep keyring derive v1";
 
-core::Error file_error(const std::string& path, const std::string& what, std::string detail = {}) {
-  return core::Error{core::Code::kFailedPrecondition, "master_key",
-                     "master key file " + path + ": " + what, std::move(detail), 0};
-}
+const PrivateFileLabel kFileLabel{"master_key", "master key file"};
 
-std::string errno_text() { return std::strerror(errno); }
+core::Error file_error(const std::string& path, const std::string& what, std::string detail = {}) {
+  return core::Error{core::Code::kFailedPrecondition, kFileLabel.reason,
+                     kFileLabel.noun + " " + path + ": " + what, std::move(detail), 0};
+}
 
 // Wipes a std::string's bytes before it is freed.
 struct Wiped {
@@ -102,133 +98,6 @@ core::Result<std::pair<std::shared_ptr<Keyring::Keys>, uint32_t>> parse_keys(
   return std::make_pair(std::move(keys), current);
 }
 
-// mkdir -p with mode 0700 for the directories it creates; existing ones are left alone.
-core::Status make_parents(const std::string& path) {
-  auto slash = path.rfind('/');
-  if (slash == std::string::npos || slash == 0) return core::ok();
-  std::string dir = path.substr(0, slash);
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) == 0) {
-    if (!S_ISDIR(st.st_mode)) {
-      return tl::unexpected(file_error(path, dir + " is not a directory"));
-    }
-    return core::ok();
-  }
-  TS_RETURN_IF_ERROR(make_parents(dir));
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return tl::unexpected(file_error(path, "cannot create directory " + dir, errno_text()));
-  }
-  return core::ok();
-}
-
-core::Status write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return tl::unexpected(core::Error{});
-    }
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return core::ok();
-}
-
-void fsync_dir(const std::string& path) {
-  auto slash = path.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-}
-
-enum class CreateOutcome { kCreated, kExists };
-
-// Writes a new key file next to path, then links it into place: link() fails if another
-// process created the file in the meantime, so a key is never overwritten.
-core::Result<CreateOutcome> create_file(const std::string& path, std::string_view content) {
-  TS_RETURN_IF_ERROR(make_parents(path));
-  const std::string tmp = path + ".tmp-" + hex_encode(random_bytes(8));
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return tl::unexpected(file_error(path, "cannot create", errno_text()));
-  bool ok = ::fchmod(fd, 0600) == 0 && write_all(fd, content).has_value() && ::fsync(fd) == 0;
-  std::string detail = ok ? "" : errno_text();
-  ok = (::close(fd) == 0) && ok;
-  if (!ok) {
-    ::unlink(tmp.c_str());
-    return tl::unexpected(file_error(path, "cannot write", detail));
-  }
-  CreateOutcome outcome = CreateOutcome::kCreated;
-  if (::link(tmp.c_str(), path.c_str()) != 0) {
-    if (errno == EEXIST) {
-      outcome = CreateOutcome::kExists;
-    } else if (errno == EPERM || errno == EOPNOTSUPP || errno == ENOSYS) {
-      // Filesystems without hard links: rename is still atomic, only not exclusive.
-      if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::string d = errno_text();
-        ::unlink(tmp.c_str());
-        return tl::unexpected(file_error(path, "cannot create", d));
-      }
-    } else {
-      std::string d = errno_text();
-      ::unlink(tmp.c_str());
-      return tl::unexpected(file_error(path, "cannot create", d));
-    }
-  }
-  ::unlink(tmp.c_str());
-  fsync_dir(path);
-  return outcome;
-}
-
-enum class ReadOutcome { kRead, kMissing };
-
-core::Result<ReadOutcome> read_file(const std::string& path, Wiped* out) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) {
-    if (errno == ENOENT) return ReadOutcome::kMissing;
-    if (errno == ELOOP) return tl::unexpected(file_error(path, "must not be a symbolic link"));
-    return tl::unexpected(file_error(path, "cannot open", errno_text()));
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    std::string d = errno_text();
-    ::close(fd);
-    return tl::unexpected(file_error(path, "cannot stat", d));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return tl::unexpected(file_error(path, "is not a regular file"));
-  }
-  if ((st.st_mode & 077) != 0) {
-    ::close(fd);
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return tl::unexpected(file_error(path, std::string("is accessible by group or others (mode ") +
-                                               mode + "); run chmod 600 on it"));
-  }
-  if (static_cast<std::size_t>(st.st_size) > kMaxFileSize) {
-    ::close(fd);
-    return tl::unexpected(file_error(path, "is too large to be a key file"));
-  }
-  out->s.assign(static_cast<std::size_t>(st.st_size), '\0');
-  std::size_t got = 0;
-  while (got < out->s.size()) {
-    ssize_t n = ::read(fd, out->s.data() + got, out->s.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      std::string d = errno_text();
-      ::close(fd);
-      return tl::unexpected(file_error(path, "cannot read", d));
-    }
-    if (n == 0) break;
-    got += static_cast<std::size_t>(n);
-  }
-  out->s.resize(got);
-  ::close(fd);
-  return ReadOutcome::kRead;
-}
-
 EVP_KDF* hkdf_method() {
   static EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
   if (kdf == nullptr) throw std::runtime_error("OpenSSL: HKDF unavailable");
@@ -283,22 +152,22 @@ core::Result<Keyring> Keyring::load_or_create(const std::string& path) {
   if (path.empty()) {
     return tl::unexpected(file_error(path, "no path configured (security.master_key_file)"));
   }
-  Wiped text;
-  TS_ASSIGN_OR_RETURN(auto read, read_file(path, &text));
-  if (read == ReadOutcome::kMissing) {
+  TS_ASSIGN_OR_RETURN(std::optional<core::Secret> text,
+                      read_private_file(path, kMaxFileSize, kFileLabel));
+  if (!text) {
     Wiped key{random_bytes(kKeySize)};
-    Wiped content{"1 " + hex_encode(key.s) + "\n"};
-    TS_ASSIGN_OR_RETURN(auto created, create_file(path, content.s));
-    if (created == CreateOutcome::kCreated) {
-      text.s = content.s;
+    core::Secret content("1 " + hex_encode(key.s) + "\n");
+    TS_ASSIGN_OR_RETURN(
+        bool created, write_private_file(path, content.view(), WriteMode::kCreateOnly, kFileLabel));
+    if (created) {
+      text = std::move(content);
     } else {
-      TS_ASSIGN_OR_RETURN(auto again, read_file(path, &text));
-      if (again == ReadOutcome::kMissing) {
-        return tl::unexpected(file_error(path, "disappeared while being created"));
-      }
+      // Another process created it first: use that one.
+      TS_ASSIGN_OR_RETURN(text, read_private_file(path, kMaxFileSize, kFileLabel));
+      if (!text) return tl::unexpected(file_error(path, "disappeared while being created"));
     }
   }
-  TS_ASSIGN_OR_RETURN(auto parsed, parse_keys(path, text.s, kKeySize));
+  TS_ASSIGN_OR_RETURN(auto parsed, parse_keys(path, text->view(), kKeySize));
   return Keyring(std::move(parsed.first), parsed.second);
 }
 

@@ -5,6 +5,8 @@
 #include <array>
 #include <stdexcept>
 
+#include "twostep/crypto/encoding.hpp"
+
 namespace twostep::factors {
 namespace {
 
@@ -31,21 +33,6 @@ uint64_t hotp_value(crypto::Hmac& mac, uint64_t counter, int digits) {
                           uint32_t{h[offset + 2]} << 8 | uint32_t{h[offset + 3]};
   sodium_memzero(h, n);
   return binary % kPow10[digits];
-}
-
-void percent_encode(std::string_view s, std::string* out) {
-  static constexpr char kHexUpper[] = "0123456789ABCDEF";
-  for (unsigned char c : s) {
-    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
-    if (unreserved) {
-      out->push_back(static_cast<char>(c));
-    } else {
-      out->push_back('%');
-      out->push_back(kHexUpper[c >> 4]);
-      out->push_back(kHexUpper[c & 15]);
-    }
-  }
 }
 
 }  // namespace
@@ -103,15 +90,15 @@ std::string otpauth_uri(const TotpParams& p, std::string_view issuer, std::strin
                         std::string_view secret_base32) {
   std::string uri = "otpauth://totp/";
   if (!issuer.empty()) {
-    percent_encode(issuer, &uri);
+    uri += crypto::percent_encode(issuer);
     uri.push_back(':');
   }
-  percent_encode(account, &uri);
+  uri += crypto::percent_encode(account);
   uri += "?secret=";
-  percent_encode(secret_base32, &uri);
+  uri += crypto::percent_encode(secret_base32);
   if (!issuer.empty()) {
     uri += "&issuer=";
-    percent_encode(issuer, &uri);
+    uri += crypto::percent_encode(issuer);
   }
   uri += "&algorithm=" + hash_alg_name(p.alg);
   uri += "&digits=" + std::to_string(p.digits);

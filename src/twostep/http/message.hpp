@@ -48,6 +48,11 @@ class StreamWriter {
   // then return. A client that leaves is only noticed on a write, so long waits should
   // send a heartbeat comment (": ping\n\n") every ~15 s.
   virtual boost::asio::awaitable<bool> write(std::string_view chunk) = 0;
+  // Registers `fn` to run on the stream's executor when the server starts shutting down, so
+  // that a stream waiting for events ends at once instead of at its next write. Runs at once
+  // if the shutdown has already begun; a later call replaces it; dropped when the stream
+  // function returns.
+  virtual void on_stop(std::function<void()> fn) { (void)fn; }
 };
 
 struct Response {

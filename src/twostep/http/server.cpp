@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <charconv>
+#include <functional>
 #include <optional>
 #include <thread>
 
@@ -253,6 +254,7 @@ struct Conn {
   bool stop_requested = false;          // server is draining: finish this request, then close
   std::size_t slot = 0;                 // position in loop.conns
   std::string head;                     // response head, reused across keep-alive requests
+  std::function<void()> on_stop;        // a running stream's wake-up (StreamWriter::on_stop)
 };
 
 // One event loop: a single-threaded io_context with the connections it serves. Sockets never change
@@ -296,6 +298,14 @@ struct Server::Impl {
       }
       ok_ = co_await server_.send(conn_, chunk, {});
       co_return ok_;
+    }
+
+    void on_stop(std::function<void()> fn) override {
+      if (conn_.stop_requested || server_.stopping.load()) {
+        fn();
+        return;
+      }
+      conn_.on_stop = std::move(fn);
     }
 
    private:
@@ -724,6 +734,7 @@ net::awaitable<void> Server::Impl::serve_stream(Conn& conn, Response& res, unsig
   } catch (const std::exception& e) {
     LOG_ERROR("stream failed error=\"" << e.what() << "\"");
   }
+  conn.on_stop = nullptr;  // it points into the finished stream's frame
 }
 
 void Server::Impl::begin_shutdown() {  // on loops[0]
@@ -748,6 +759,11 @@ void Server::Impl::begin_shutdown() {  // on loops[0]
         if (c->idle) {
           beast::error_code ignored;
           c->socket.cancel(ignored);
+        }
+        if (c->on_stop) {
+          auto wake = std::move(c->on_stop);
+          c->on_stop = nullptr;
+          wake();
         }
       }
     });

@@ -203,6 +203,11 @@ Result<std::vector<std::string>> TwoFactor::confirm(const store::User& user, int
   if (own == confirm_types_.end() && !totp_capable(m->type)) {
     return fail(Code::kInvalidArgument, "invalid_request", "This method is confirmed differently.");
   }
+  if (m->type == "push" && m->secret.empty()) {
+    // A push method gets its seed when the authenticator enrols (POST /devices/enroll).
+    return fail(Code::kFailedPrecondition, "not_enrolled",
+                "Enrol the authenticator with the link or QR code first, then enter its code.");
+  }
   if (code.empty() || code.size() > kMaxCodeLength) {
     return fail(Code::kInvalidArgument, "invalid_code", "That code is not valid.");
   }

@@ -284,4 +284,79 @@ inline constexpr auto read_user_and_app_password = [](const auto& q) {
   return std::make_pair(read_user(q), read_app_password_at(q, 6));
 };
 
+// --- push approval ---------------------------------------------------------------
+
+#define TWOSTEP_ENROLLMENT_COLUMNS "token_hash, user_id, method_id, created_at, expires_at, used_at"
+
+inline constexpr auto read_enrollment = [](const auto& q) {
+  PushEnrollment e;
+  e.token_hash = q.col_text(0);
+  e.user_id = q.col_int(1);
+  e.method_id = q.col_int(2);
+  e.created_at = q.col_int(3);
+  e.expires_at = q.col_int(4);
+  e.used_at = q.col_int(5);
+  return e;
+};
+
+#define TWOSTEP_DEVICE_COLUMNS                                                         \
+  "id, method_id, user_id, device_id, public_key, name, created_at, last_request_ms, " \
+  "last_seen_at"
+
+inline constexpr auto read_device = [](const auto& q) {
+  PushDevice d;
+  d.id = q.col_int(0);
+  d.method_id = q.col_int(1);
+  d.user_id = q.col_int(2);
+  d.device_id = q.col_text(3);
+  d.public_key = q.col_blob(4);
+  d.name = q.col_text(5);
+  d.created_at = q.col_int(6);
+  d.last_request_ms = q.col_int(7);
+  d.last_seen_at = q.col_int(8);
+  return d;
+};
+
+inline ApprovalState approval_state_from(const std::string& s) {
+  if (s == "approved") return ApprovalState::kApproved;
+  if (s == "denied") return ApprovalState::kDenied;
+  if (s == "expired") return ApprovalState::kExpired;
+  return ApprovalState::kPending;
+}
+
+// A request can be answered only while its sign-in waits for the second step (the session
+// still exists in state 1, kPendingSecondFactor) and until it expires. `now` is the backend's
+// placeholder of the current time ("?1", "$1").
+#define TWOSTEP_APPROVAL_OPEN(now) \
+  "(expires_at > " now             \
+  " AND EXISTS(SELECT 1 FROM sessions s WHERE s.id = session_id AND s.state = 1))"
+
+// The state column as read at `now`: a pending row that can no longer be answered reads as
+// expired.
+#define TWOSTEP_APPROVAL_COLUMNS(now) \
+  "id, user_id, session_id, method_id, number, choices, "           \
+  "CASE WHEN state = 'pending' AND NOT " TWOSTEP_APPROVAL_OPEN(now) \
+  " THEN 'expired' ELSE state "                                     \
+  "END, created_at, expires_at, decided_at, decided_by, consumed_at, ip, user_agent"
+
+// Reads TWOSTEP_APPROVAL_COLUMNS.
+inline constexpr auto read_approval = [](const auto& q) {
+  Approval a;
+  a.id = q.col_int(0);
+  a.user_id = q.col_int(1);
+  a.session_id = q.col_int(2);
+  a.method_id = q.col_int(3);
+  a.number = static_cast<int>(q.col_int(4));
+  a.choices = q.col_text(5);
+  a.state = approval_state_from(q.col_text(6));
+  a.created_at = q.col_int(7);
+  a.expires_at = q.col_int(8);
+  a.decided_at = q.col_int(9);
+  a.decided_by = q.col_text(10);
+  a.consumed_at = q.col_int(11);
+  a.ip = q.col_text(12);
+  a.user_agent = q.col_text(13);
+  return a;
+};
+
 }  // namespace twostep::store

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "twostep/core/error.hpp"
+#include "twostep/store/push.hpp"
 
 namespace twostep::store {
 
@@ -400,6 +401,44 @@ class Store {
   virtual Status touch_app_password(int64_t id, int64_t now, const std::string& ip) = 0;
   // Returns what was deleted; kNotFound if the password is not the user's.
   virtual Result<AppPassword> delete_app_password(int64_t user_id, int64_t id) = 0;
+
+  // --- push approval: authenticator enrolment, devices, approval requests -----
+  // (records in store/push.hpp). kAlreadyExists on a token hash collision.
+  virtual Status create_push_enrollment(const PushEnrollment& e) = 0;
+  // Use once: marks the link used if it is unused and expires_at > now, and returns it;
+  // kNotFound when unknown, used or expired (one conditional write).
+  virtual Result<PushEnrollment> use_push_enrollment(const std::string& token_hash,
+                                                     int64_t now) = 0;
+  // Enrolment of a device on its (unconfirmed) push method, in one transaction: stores the
+  // method's sealed TOTP seed and the device. `d.id` is ignored. kNotFound unless
+  // d.method_id is an unconfirmed push method of d.user_id; kAlreadyExists when the method
+  // already has a device or the device id is taken.
+  virtual Result<PushDevice> attach_push_device(const PushDevice& d,
+                                                const std::string& sealed_seed) = 0;
+  virtual Result<PushDevice> push_device_by_device_id(const std::string& device_id) = 0;
+  virtual Result<std::vector<PushDevice>> push_devices_of_user(int64_t user_id) = 0;
+  // Replay guard: sets last_request_ms = ts_ms and last_seen_at = now only if
+  // ts_ms > last_request_ms. true when this call won; kNotFound when the device is gone.
+  virtual Result<bool> advance_push_device_clock(int64_t id, int64_t ts_ms, int64_t now) = 0;
+  // `a.id` is ignored; the state is always stored as pending.
+  virtual Result<Approval> create_approval(const Approval& a) = 0;
+  // An approval is open while it is pending, expires_at > now and its session still waits
+  // for the second step (a sign-in completed another way closes its requests).
+  // kNotFound unless the approval belongs to the user. A pending approval that is no longer
+  // open reads as kExpired.
+  virtual Result<Approval> approval_of_user(int64_t user_id, int64_t id, int64_t now) = 0;
+  // Open approvals of the user, oldest first.
+  virtual Result<std::vector<Approval>> pending_approvals_of_user(int64_t user_id, int64_t now) = 0;
+  // Exactly one decision: sets state (kApproved or kDenied), decided_at and decided_by only
+  // if the approval is the user's and open. true when this call won; kNotFound when it is
+  // not the user's.
+  virtual Result<bool> decide_approval(int64_t user_id, int64_t id, ApprovalState state,
+                                       const std::string& decided_by, int64_t now) = 0;
+  // Use once: the pending sign-in that asked takes its approved request. true when this
+  // call won (approved, not yet consumed, belongs to session_id).
+  virtual Result<bool> consume_approval(int64_t session_id, int64_t id, int64_t now) = 0;
+  // Housekeeping: approvals and enrolment links that expired before `before`.
+  virtual Result<int> delete_stale_push_rows(int64_t before) = 0;
 };
 
 // Opens the backend named by a database URL: "sqlite:PATH" (or "sqlite::memory:").

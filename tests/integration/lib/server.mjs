@@ -221,10 +221,11 @@ export async function startServer({ env: overrides = {}, keepDir = false, config
   return server;
 }
 
-// runCli(args, {env, input, cwd, timeoutMs}) → {code, signal, stdout, stderr}
-export function runCli(args, { env = process.env, input, cwd, timeoutMs = 30000 } = {}) {
+// runCli(args, {env, input, cwd, timeoutMs, bin}) → {code, signal, stdout, stderr}
+// `bin`: another program than twostep (e.g. twostep-auth).
+export function runCli(args, { env = process.env, input, cwd, timeoutMs = 30000, bin } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(twostepBin(), args, { env, cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(bin ?? twostepBin(), args, { env, cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     live.add(child);
     let stdout = '';
     let stderr = '';
@@ -234,7 +235,7 @@ export function runCli(args, { env = process.env, input, cwd, timeoutMs = 30000 
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`twostep ${args.join(' ')} did not finish within ${timeoutMs} ms\n${stdout}\n${stderr}`));
+      reject(new Error(`${bin ?? 'twostep'} ${args.join(' ')} did not finish within ${timeoutMs} ms\n${stdout}\n${stderr}`));
     }, timeoutMs);
     child.on('error', (e) => {
       clearTimeout(timer);

@@ -1714,4 +1714,182 @@ Result<AppPassword> PgStore::delete_app_password(int64_t user_id, int64_t id) {
   return one(q, read_app_password, "Application password");
 }
 
+// --- push approval -----------------------------------------------------------
+
+Status PgStore::create_push_enrollment(const PushEnrollment& e) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "INSERT INTO push_enrollments(token_hash, user_id, method_id, created_at, expires_at) "
+          "VALUES($1, $2, $3, $4, $5)");
+  q.bind_text(e.token_hash)
+      .bind_int(e.user_id)
+      .bind_int(e.method_id)
+      .bind_int(e.created_at)
+      .bind_int(e.expires_at);
+  auto done = q.run();
+  if (!done) {
+    return refine(std::move(done.error()), Code::kNotFound, "not_found", "Method not found.");
+  }
+  return core::ok();
+}
+
+Result<PushEnrollment> PgStore::use_push_enrollment(const std::string& token_hash, int64_t now) {
+  // Use once: a second use waits for the row lock and finds used_at set.
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "UPDATE push_enrollments SET used_at = $1 "
+          "WHERE token_hash = $2 AND used_at = 0 AND expires_at > $1 "
+          "RETURNING " TWOSTEP_ENROLLMENT_COLUMNS);
+  q.bind_int(now).bind_text(token_hash);
+  return one(q, read_enrollment, "Enrolment link");
+}
+
+Result<PushDevice> PgStore::attach_push_device(const PushDevice& d,
+                                               const std::string& sealed_seed) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  {
+    Query q(*c,
+            "UPDATE methods SET secret = $1 WHERE id = $2 AND user_id = $3 AND type = 'push' "
+            "AND NOT confirmed");
+    q.bind_blob(sealed_seed).bind_int(d.method_id).bind_int(d.user_id);
+    TS_RETURN_IF_ERROR(expect_changed(q.run(), "Method"));
+  }
+  Query q(*c,
+          "INSERT INTO push_devices(method_id, user_id, device_id, public_key, name, created_at, "
+          "last_request_ms, last_seen_at) VALUES($1, $2, $3, $4, $5, $6, $7, $8) "
+          "RETURNING " TWOSTEP_DEVICE_COLUMNS);
+  q.bind_int(d.method_id)
+      .bind_int(d.user_id)
+      .bind_blob(d.device_id)
+      .bind_blob(d.public_key)
+      .bind_text(display_text(d.name))
+      .bind_int(d.created_at)
+      .bind_int(d.last_request_ms)
+      .bind_int(d.last_seen_at);
+  auto row = one(q, read_device, "Device");
+  if (!row) {
+    return refine(std::move(row.error()), Code::kAlreadyExists, "device_exists",
+                  "This method already has an authenticator.");
+  }
+  TS_RETURN_IF_ERROR(tx.commit());
+  return row;
+}
+
+Result<PushDevice> PgStore::push_device_by_device_id(const std::string& device_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "SELECT " TWOSTEP_DEVICE_COLUMNS " FROM push_devices WHERE device_id = $1");
+  q.bind_blob(device_id);
+  return one(q, read_device, "Device");
+}
+
+Result<std::vector<PushDevice>> PgStore::push_devices_of_user(int64_t user_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "SELECT " TWOSTEP_DEVICE_COLUMNS " FROM push_devices WHERE user_id = $1 ORDER BY id");
+  q.bind_int(user_id);
+  return all(q, read_device);
+}
+
+Result<bool> PgStore::advance_push_device_clock(int64_t id, int64_t ts_ms, int64_t now) {
+  // The replay guard is use-once like a TOTP step: one request timestamp wins once, also when
+  // the same signed request reaches two instances.
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query update(*c,
+               "UPDATE push_devices SET last_request_ms = $1, last_seen_at = $2 "
+               "WHERE id = $3 AND last_request_ms < $1");
+  update.bind_int(ts_ms).bind_int(now).bind_int(id);
+  Query exists(*c, "SELECT 1 FROM push_devices WHERE id = $1");
+  exists.bind_int(id);
+  return won_or_spent(update, exists, "Device");
+}
+
+Result<Approval> PgStore::create_approval(const Approval& a) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "INSERT INTO approvals(user_id, session_id, method_id, number, choices, created_at, "
+          "expires_at, ip, user_agent) VALUES($2, $3, $4, $5, $6, $7, $8, $9, $10) "
+          "RETURNING " TWOSTEP_APPROVAL_COLUMNS("$1"));
+  q.bind_int(a.created_at)  // $1: "now" for the state column
+      .bind_int(a.user_id)
+      .bind_int(a.session_id)
+      .bind_int(a.method_id)
+      .bind_int(a.number)
+      .bind_text(a.choices)
+      .bind_int(a.created_at)
+      .bind_int(a.expires_at)
+      .bind_text(display_text(a.ip))
+      .bind_text(display_text(a.user_agent));
+  auto row = one(q, read_approval, "Approval");
+  if (!row) {
+    return refine(std::move(row.error()), Code::kNotFound, "not_found", "Session not found.");
+  }
+  return row;
+}
+
+Result<Approval> PgStore::approval_of_user(int64_t user_id, int64_t id, int64_t now) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "SELECT " TWOSTEP_APPROVAL_COLUMNS(
+                  "$1") " FROM approvals WHERE id = $2 AND user_id = $3");
+  q.bind_int(now).bind_int(id).bind_int(user_id);
+  return one(q, read_approval, "Approval");
+}
+
+Result<std::vector<Approval>> PgStore::pending_approvals_of_user(int64_t user_id, int64_t now) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, "SELECT " TWOSTEP_APPROVAL_COLUMNS("$1") " FROM approvals WHERE user_id = $2 AND "
+              "state = 'pending' AND " TWOSTEP_APPROVAL_OPEN("$1") " ORDER BY id");
+  q.bind_int(now).bind_int(user_id);
+  return all(q, read_approval);
+}
+
+Result<bool> PgStore::decide_approval(int64_t user_id, int64_t id, ApprovalState state,
+                                      const std::string& decided_by, int64_t now) {
+  if (state != ApprovalState::kApproved && state != ApprovalState::kDenied) {
+    return core::fail(Code::kInvalidArgument, "invalid_request",
+                      "A decision is either approved or denied.");
+  }
+  // Exactly one decision: answers racing on two instances queue on the row lock; the second
+  // re-checks "state = 'pending'" against the first's result and changes nothing.
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query update(
+      *c,
+      "UPDATE approvals SET state = $2, decided_at = $1, decided_by = $3 "
+      "WHERE id = $4 AND user_id = $5 AND state = 'pending' AND " TWOSTEP_APPROVAL_OPEN("$1"));
+  update.bind_int(now)
+      .bind_text(approval_state_name(state))
+      .bind_text(display_text(decided_by))
+      .bind_int(id)
+      .bind_int(user_id);
+  Query exists(*c, "SELECT 1 FROM approvals WHERE id = $1 AND user_id = $2");
+  exists.bind_int(id).bind_int(user_id);
+  return won_or_spent(update, exists, "Approval");
+}
+
+Result<bool> PgStore::consume_approval(int64_t session_id, int64_t id, int64_t now) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "UPDATE approvals SET consumed_at = $1 WHERE id = $2 AND session_id = $3 "
+          "AND state = 'approved' AND consumed_at = 0");
+  q.bind_int(now).bind_int(id).bind_int(session_id);
+  TS_ASSIGN_OR_RETURN(int changed, q.run());
+  return changed == 1;
+}
+
+Result<int> PgStore::delete_stale_push_rows(int64_t before) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  int deleted = 0;
+  for (const char* sql : {"DELETE FROM approvals WHERE expires_at < $1",
+                          "DELETE FROM push_enrollments WHERE expires_at < $1"}) {
+    Query q(*c, sql);
+    q.bind_int(before);
+    TS_ASSIGN_OR_RETURN(int n, q.run());
+    deleted += n;
+  }
+  TS_RETURN_IF_ERROR(tx.commit());
+  return deleted;
+}
+
 }  // namespace twostep::store::postgres

@@ -1497,4 +1497,200 @@ Result<AppPassword> SqliteStore::delete_app_password(int64_t user_id, int64_t id
   return one(q, read_app_password, "Application password");
 }
 
+// --- push approval -------------------------------------------------------------
+
+Status SqliteStore::create_push_enrollment(const PushEnrollment& e) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "INSERT INTO push_enrollments(token_hash, user_id, "
+                                       "method_id, created_at, expires_at) VALUES(?, ?, ?, ?, ?)"));
+  q.bind_text(e.token_hash)
+      .bind_int(e.user_id)
+      .bind_int(e.method_id)
+      .bind_int(e.created_at)
+      .bind_int(e.expires_at);
+  auto done = q.run();
+  if (!done) {
+    return refine(std::move(done.error()), Code::kNotFound, "not_found", "Method not found.");
+  }
+  return core::ok();
+}
+
+Result<PushEnrollment> SqliteStore::use_push_enrollment(const std::string& token_hash,
+                                                        int64_t now) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "UPDATE push_enrollments SET used_at = ?1 "
+                                       "WHERE token_hash = ?2 AND used_at = 0 AND expires_at > ?1 "
+                                       "RETURNING " TWOSTEP_ENROLLMENT_COLUMNS));
+  q.bind_int(now).bind_text(token_hash);
+  return one(q, read_enrollment, "Enrolment link");
+}
+
+Result<PushDevice> SqliteStore::attach_push_device(const PushDevice& d,
+                                                   const std::string& sealed_seed) {
+  auto c = lease(Access::kWrite);
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                         "UPDATE methods SET secret = ? WHERE id = ? AND "
+                                         "user_id = ? AND type = 'push' AND confirmed = 0"));
+    q.bind_blob(sealed_seed).bind_int(d.method_id).bind_int(d.user_id);
+    TS_RETURN_IF_ERROR(expect_changed(q.run(), "Method"));
+  }
+  PushDevice created;
+  {
+    TS_ASSIGN_OR_RETURN(
+        Query q,
+        prepare(*c,
+                "INSERT INTO push_devices(method_id, user_id, device_id, public_key, name, "
+                "created_at, last_request_ms, last_seen_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING " TWOSTEP_DEVICE_COLUMNS));
+    q.bind_int(d.method_id)
+        .bind_int(d.user_id)
+        .bind_text(d.device_id)
+        .bind_blob(d.public_key)
+        .bind_text(d.name)
+        .bind_int(d.created_at)
+        .bind_int(d.last_request_ms)
+        .bind_int(d.last_seen_at);
+    auto row = one(q, read_device, "Device");
+    if (!row) {
+      return refine(std::move(row.error()), Code::kAlreadyExists, "device_exists",
+                    "This method already has an authenticator.");
+    }
+    created = std::move(*row);
+  }
+  TS_RETURN_IF_ERROR(tx.commit());
+  return created;
+}
+
+Result<PushDevice> SqliteStore::push_device_by_device_id(const std::string& device_id) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT " TWOSTEP_DEVICE_COLUMNS
+                                           " FROM push_devices WHERE device_id = ?"));
+  q.bind_text(device_id);
+  return one(q, read_device, "Device");
+}
+
+Result<std::vector<PushDevice>> SqliteStore::push_devices_of_user(int64_t user_id) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT " TWOSTEP_DEVICE_COLUMNS
+                                           " FROM push_devices WHERE user_id = ? ORDER BY id"));
+  q.bind_int(user_id);
+  return all(q, read_device);
+}
+
+Result<bool> SqliteStore::advance_push_device_clock(int64_t id, int64_t ts_ms, int64_t now) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query update,
+                      prepare(*c,
+                              "UPDATE push_devices SET last_request_ms = ?1, "
+                              "last_seen_at = ?2 WHERE id = ?3 AND last_request_ms < ?1"));
+  update.bind_int(ts_ms).bind_int(now).bind_int(id);
+  TS_ASSIGN_OR_RETURN(Query exists, prepare(*c, "SELECT 1 FROM push_devices WHERE id = ?"));
+  exists.bind_int(id);
+  return won_or_spent(update, exists, "Device");
+}
+
+Result<Approval> SqliteStore::create_approval(const Approval& a) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(
+      Query q,
+      prepare(*c,
+              "INSERT INTO approvals(user_id, session_id, method_id, number, choices, "
+              "created_at, expires_at, ip, user_agent) VALUES(?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+              "?10) RETURNING " TWOSTEP_APPROVAL_COLUMNS("?1")));
+  q.bind_int(a.created_at)  // ?1: "now" for the state column
+      .bind_int(a.user_id)
+      .bind_int(a.session_id)
+      .bind_int(a.method_id)
+      .bind_int(a.number)
+      .bind_text(a.choices)
+      .bind_int(a.created_at)
+      .bind_int(a.expires_at)
+      .bind_text(a.ip)
+      .bind_text(a.user_agent);
+  auto row = one(q, read_approval, "Approval");
+  if (!row) {
+    return refine(std::move(row.error()), Code::kNotFound, "not_found", "Session not found.");
+  }
+  return row;
+}
+
+Result<Approval> SqliteStore::approval_of_user(int64_t user_id, int64_t id, int64_t now) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q,
+                      prepare(*c, "SELECT " TWOSTEP_APPROVAL_COLUMNS(
+                                      "?1") " FROM approvals WHERE id = ?2 AND user_id = ?3"));
+  q.bind_int(now).bind_int(id).bind_int(user_id);
+  return one(q, read_approval, "Approval");
+}
+
+Result<std::vector<Approval>> SqliteStore::pending_approvals_of_user(int64_t user_id, int64_t now) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(
+      Query q,
+      prepare(*c, "SELECT " TWOSTEP_APPROVAL_COLUMNS(
+                      "?1") " FROM approvals WHERE user_id = ?2 AND "
+                            "state = 'pending' AND " TWOSTEP_APPROVAL_OPEN("?1") " ORDER BY id"));
+  q.bind_int(now).bind_int(user_id);
+  return all(q, read_approval);
+}
+
+Result<bool> SqliteStore::decide_approval(int64_t user_id, int64_t id, ApprovalState state,
+                                          const std::string& decided_by, int64_t now) {
+  if (state != ApprovalState::kApproved && state != ApprovalState::kDenied) {
+    return core::fail(Code::kInvalidArgument, "invalid_request",
+                      "A decision is either approved or denied.");
+  }
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query update, prepare(*c,
+                                            "UPDATE approvals SET state = ?2, decided_at = ?1, "
+                                            "decided_by = ?3 WHERE id = ?4 AND user_id = ?5 AND "
+                                            "state = 'pending' AND " TWOSTEP_APPROVAL_OPEN("?1")));
+  update.bind_int(now)
+      .bind_text(approval_state_name(state))
+      .bind_text(decided_by)
+      .bind_int(id)
+      .bind_int(user_id);
+  TS_ASSIGN_OR_RETURN(Query exists,
+                      prepare(*c, "SELECT 1 FROM approvals WHERE id = ? AND user_id = ?"));
+  exists.bind_int(id).bind_int(user_id);
+  return won_or_spent(update, exists, "Approval");
+}
+
+Result<bool> SqliteStore::consume_approval(int64_t session_id, int64_t id, int64_t now) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q,
+                      prepare(*c,
+                              "UPDATE approvals SET consumed_at = ? WHERE id = ? AND "
+                              "session_id = ? AND state = 'approved' AND consumed_at = 0"));
+  q.bind_int(now).bind_int(id).bind_int(session_id);
+  TS_ASSIGN_OR_RETURN(int changed, q.run());
+  return changed == 1;
+}
+
+Result<int> SqliteStore::delete_stale_push_rows(int64_t before) {
+  auto c = lease(Access::kWrite);
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  int deleted = 0;
+  {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "DELETE FROM approvals WHERE expires_at < ?"));
+    q.bind_int(before);
+    TS_ASSIGN_OR_RETURN(int n, q.run());
+    deleted += n;
+  }
+  {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "DELETE FROM push_enrollments WHERE expires_at < ?"));
+    q.bind_int(before);
+    TS_ASSIGN_OR_RETURN(int n, q.run());
+    deleted += n;
+  }
+  TS_RETURN_IF_ERROR(tx.commit());
+  return deleted;
+}
+
 }  // namespace twostep::store::sqlite

@@ -176,6 +176,22 @@ class SqliteStore final : public Store {
   Status touch_app_password(int64_t id, int64_t now, const std::string& ip) override;
   Result<AppPassword> delete_app_password(int64_t user_id, int64_t id) override;
 
+  // push approval
+  Status create_push_enrollment(const PushEnrollment& e) override;
+  Result<PushEnrollment> use_push_enrollment(const std::string& token_hash, int64_t now) override;
+  Result<PushDevice> attach_push_device(const PushDevice& d,
+                                        const std::string& sealed_seed) override;
+  Result<PushDevice> push_device_by_device_id(const std::string& device_id) override;
+  Result<std::vector<PushDevice>> push_devices_of_user(int64_t user_id) override;
+  Result<bool> advance_push_device_clock(int64_t id, int64_t ts_ms, int64_t now) override;
+  Result<Approval> create_approval(const Approval& a) override;
+  Result<Approval> approval_of_user(int64_t user_id, int64_t id, int64_t now) override;
+  Result<std::vector<Approval>> pending_approvals_of_user(int64_t user_id, int64_t now) override;
+  Result<bool> decide_approval(int64_t user_id, int64_t id, ApprovalState state,
+                               const std::string& decided_by, int64_t now) override;
+  Result<bool> consume_approval(int64_t session_id, int64_t id, int64_t now) override;
+  Result<int> delete_stale_push_rows(int64_t before) override;
+
  private:
   class Lease;
   enum class Access { kRead, kWrite };

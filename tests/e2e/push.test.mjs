@@ -1,0 +1,185 @@
+// Push approval in the browser: a browser where the user is signed in sees the sign-in of
+// another browser live and approves it with the number that screen shows (or denies it);
+// the sign-in page follows the request and offers other methods; the companion
+// authenticator is set up from the Security page and approves a sign-in.
+
+import assert from 'node:assert/strict';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+import { launchBrowser, newContext, trackErrors, unexpectedErrors } from './lib/browser.mjs';
+import { PASSWORD, eventually, signOut, signUp, submitSignIn, uniqueName, waitForCount, waitForPath } from './lib/flows.mjs';
+import { binaryPath, startServer } from './lib/server.mjs';
+import { nextCode, totpAt } from './lib/totp.mjs';
+
+process.env.TWOSTEP_AUTH_BIN ??= join(dirname(binaryPath), 'twostep-auth');
+process.env.TWOSTEP_BIN ??= binaryPath;
+const { newAuthHome, pushServerEnv, runAuth, storedAccount } = await import('../integration/lib/auth.mjs');
+
+// Turns on TOTP from the Security page; returns the secret. Confirms with the previous
+// step's code so that later sign-ins can use the current one.
+async function turnOnTotp(page) {
+  await page.getByTestId('nav-security').click();
+  await page.getByTestId('enable-2fa').click();
+  await page.getByTestId('choose-totp').click();
+  const secretEl = page.getByTestId('totp-secret');
+  await secretEl.waitFor();
+  const secret = await secretEl.getAttribute('data-secret');
+  await page.getByTestId('totp-code').fill(totpAt(secret, Date.now() / 1000 - 30));
+  await page.getByTestId('totp-confirm').click();
+  await page.getByTestId('saved-codes').check();
+  await page.getByTestId('codes-done').click();
+  await waitForCount(page.getByTestId('method'), 1);
+  return secret;
+}
+
+async function shownNumber(page) {
+  const el = page.getByTestId('approval-number');
+  await eventually(async () => /^\d\d$/.test((await el.getAttribute('data-number')) || ''));
+  return Number(await el.getAttribute('data-number'));
+}
+
+describe('approval from a signed-in browser', () => {
+  let server;
+  let browser;
+  let signedIn; // {context, page, errors}: where the user is already signed in
+  let signingIn; // {context, page, errors}: the new sign-in
+  let secret;
+  const username = uniqueName('carol');
+
+  before(async () => {
+    server = await startServer();
+    browser = await launchBrowser();
+    for (const which of ['signedIn', 'signingIn']) {
+      const context = await newContext(browser, server.url);
+      const page = await context.newPage();
+      const value = { context, page, errors: trackErrors(page) };
+      if (which === 'signedIn') signedIn = value;
+      else signingIn = value;
+    }
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('the second browser approves the first one’s sign-in with the right number', async () => {
+    await signUp(signedIn.page, username);
+    secret = await turnOnTotp(signedIn.page);
+    await signedIn.page.getByTestId('nav-account').click();
+    await signedIn.page.getByTestId('account-page').waitFor();
+
+    await submitSignIn(signingIn.page, username);
+    await signingIn.page.getByTestId('second-step').waitFor();
+    // Signed in elsewhere: approval is the default way, no code asked for.
+    assert.equal(await signingIn.page.getByTestId('current-method').textContent(), 'Approve this sign-in');
+    const number = await shownNumber(signingIn.page);
+    await eventually(async () =>
+      (await signingIn.page.getByTestId('approval-status').getAttribute('data-state')) === 'pending');
+
+    const prompt = signedIn.page.getByTestId('approval-prompt');
+    await prompt.waitFor();
+    const choices = prompt.getByTestId('approval-choice');
+    await waitForCount(choices, 3);
+    const offered = (await choices.allTextContents()).map(Number);
+    assert.ok(offered.includes(number), `${number} among ${offered}`);
+    assert.match(await prompt.textContent(), new RegExp(username));
+    await prompt.locator(`[data-testid="approval-choice"][data-number="${number}"]`).click();
+
+    await signingIn.page.getByTestId('account-page').waitFor();
+    await waitForPath(signingIn.page, '/account');
+    assert.equal(await signingIn.page.getByTestId('account-username').textContent(), username);
+    await eventually(async () => (await prompt.getAttribute('data-state')) === 'approved');
+    assert.deepEqual(unexpectedErrors(signedIn.errors), []);
+    assert.deepEqual(unexpectedErrors(signingIn.errors), []);
+  });
+
+  it('“No, it’s not me” rejects the sign-in and the sign-in page says so', async () => {
+    await signOut(signingIn.page);
+    await submitSignIn(signingIn.page, username);
+    await shownNumber(signingIn.page);
+    const prompt = signedIn.page.getByTestId('approval-prompt').last();
+    await prompt.getByTestId('approval-deny').waitFor();
+    await prompt.getByTestId('approval-deny').click();
+    await signingIn.page.getByTestId('login-page').waitFor();
+    assert.match(await signingIn.page.getByTestId('form-error').textContent(), /rejected/);
+    // The security log of the signed-in browser shows it.
+    await signedIn.page.getByTestId('nav-account').click();
+    await eventually(async () => /Sign-in rejected/.test(await signedIn.page.getByTestId('account-page').textContent()));
+  });
+
+  it('the sign-in page offers another method instead of waiting', async () => {
+    await submitSignIn(signingIn.page, username);
+    await shownNumber(signingIn.page);
+    await signingIn.page.getByTestId('use-another-method').click();
+    const totp = signingIn.page.locator('[data-testid="choose-method"][data-method-type="totp"]');
+    await totp.click();
+    await signingIn.page.getByTestId('code-input').fill(await nextCode(secret));
+    await signingIn.page.getByTestId('verify').click();
+    await signingIn.page.getByTestId('account-page').waitFor();
+    assert.deepEqual(unexpectedErrors(signingIn.errors), []);
+  });
+});
+
+describe('the twostep-auth companion from the Security page', () => {
+  let server;
+  let browser;
+  let page;
+  let errors;
+  const home = newAuthHome();
+  const username = uniqueName('dave');
+
+  before(async () => {
+    server = await startServer({ env: await pushServerEnv() });
+    browser = await launchBrowser();
+    const context = await newContext(browser, server.url);
+    page = await context.newPage();
+    errors = trackErrors(page);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('enrols with the link, confirms with its code, then approves a sign-in', async () => {
+    await signUp(page, username);
+    await page.getByTestId('nav-security').click();
+    await page.getByTestId('enable-2fa').click();
+    await page.getByTestId('choose-push').click();
+    const command = page.getByTestId('push-command');
+    await command.waitFor();
+    const uri = await command.getAttribute('data-uri');
+    assert.match(uri, /^twostep:\/\/enroll\?server=/);
+    const qr = page.getByTestId('push-qr');
+    await eventually(async () => (await qr.evaluate((img) => img.complete && img.naturalWidth)) > 0);
+
+    const enrolled = await runAuth(home, ['enroll', uri]);
+    assert.equal(enrolled.code, 0, enrolled.stderr);
+    const account = storedAccount(home);
+    // The previous step's code, so the current one stays free.
+    await page.getByTestId('push-code').fill(totpAt(account.totp_seed, Date.now() / 1000 - 30));
+    await page.getByTestId('push-confirm').click();
+    await waitForCount(page.getByTestId('recovery-code'), 10);
+    await page.getByTestId('saved-codes').check();
+    await page.getByTestId('codes-done').click();
+    const method = page.getByTestId('method');
+    await waitForCount(method, 1);
+    assert.equal(await method.getAttribute('data-method-type'), 'push');
+
+    await signOut(page);
+    await submitSignIn(page, username, PASSWORD);
+    await page.getByTestId('second-step').waitFor();
+    const number = await shownNumber(page);
+    const pending = await runAuth(home, ['pending', '--json']);
+    assert.equal(pending.code, 0, pending.stderr);
+    const request = JSON.parse(pending.stdout.trim().split('\n')[0]);
+    assert.ok(request.choices.includes(number));
+    const approved = await runAuth(home, ['approve', String(request.id), String(number)]);
+    assert.equal(approved.code, 0, approved.stderr);
+    await page.getByTestId('account-page').waitFor();
+    await waitForPath(page, '/account');
+    assert.deepEqual(unexpectedErrors(errors), []);
+  });
+});
