@@ -402,8 +402,10 @@ class PushRoutes final : public Area {
           (void)co_await w.write(event);
           co_return;
         }
-        const int64_t id = ev.value("id", int64_t{0});
-        if (type == "approval") {
+        // A resync (events may have been lost, e.g. the PostgreSQL bus reconnected): the whole
+        // pending list again, as on connect.
+        const int64_t id = type == "resync" ? 0 : ev.value("id", int64_t{0});
+        if (type == "approval" || type == "resync") {
           sent = co_await send_pending(w, session_id, device_id, user, id);
           if (sent == Sent::kGone) co_return;
           resync = resync || sent == Sent::kRetry;

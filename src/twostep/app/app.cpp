@@ -13,6 +13,7 @@
 
 #include "twostep/api/api.hpp"
 #include "twostep/core/log.hpp"
+#include "twostep/events/pg_event_bus.hpp"
 #include "twostep/http/pool.hpp"
 #include "twostep/http/server.hpp"
 
@@ -63,6 +64,15 @@ core::Result<std::unique_ptr<App>> App::open(core::Config config) {
   app->keyring_ = std::make_unique<crypto::Keyring>(std::move(keyring));
   TS_ASSIGN_OR_RETURN(app->store_, store::open_store(cfg.database.url,
                                                      store::StoreOptions{cfg.database.pool_size}));
+  // Events between instances: LISTEN/NOTIFY when they share a PostgreSQL database, in-process
+  // otherwise (one SQLite file is one instance).
+  if (cfg.database.url.rfind("postgres", 0) == 0) {
+    auto bus = std::make_unique<events::PgEventBus>(cfg.database.url, app->metrics_);
+    app->pg_events_ = bus.get();
+    app->events_ = std::move(bus);
+  } else {
+    app->events_ = std::make_unique<services::InProcessEventBus>();
+  }
   TS_ASSIGN_OR_RETURN(int version, app->store_->migrate());
   LOG_DEBUG("database ready schema_version=" << version);
 
@@ -71,6 +81,7 @@ core::Result<std::unique_ptr<App>> App::open(core::Config config) {
   app->throttles_ = std::make_unique<services::Throttles>(deps);
   app->accounts_ = std::make_unique<services::Accounts>(deps, *app->audit_);
   app->sessions_ = std::make_unique<services::Sessions>(deps, *app->audit_);
+  app->sessions_->attach_events(*app->events_);
   app->twofa_ = std::make_unique<services::TwoFactor>(deps, *app->audit_);
   app->orgs_ = std::make_unique<services::Orgs>(deps, *app->audit_, *app->sessions_, *app->twofa_,
                                                 *app->throttles_);
@@ -87,8 +98,6 @@ core::Result<std::unique_ptr<App>> App::open(core::Config config) {
   app->sms_ = std::make_unique<services::Sms>(deps, *app->audit_, *app->twofa_, *app->sms_gateway_);
   app->app_passwords_ = std::make_unique<services::AppPasswords>(
       deps, *app->audit_, *app->throttles_, *app->twofa_, app->orgs_.get());
-  // In-process events (one instance); PostgreSQL brings LISTEN/NOTIFY for several.
-  app->events_ = std::make_unique<services::InProcessEventBus>();
   app->approvals_ = std::make_unique<services::Approvals>(
       deps, *app->audit_, *app->twofa_, *app->login_, *app->throttles_, *app->events_);
   return app;
@@ -176,7 +185,13 @@ int App::serve() {
   LOG_INFO("twostep " << TWOSTEP_VERSION << " serving " << cfg.server.public_url
                       << " database=" << (cfg.database.url.rfind("sqlite:", 0) == 0 ? cfg.database.url : "postgresql")
                       << " threads=" << opts.threads << " hash_threads=" << hash_threads);
+  if (pg_events_ != nullptr) {
+    pg_events_->start(server.io());
+  }
   server.run();
+  if (pg_events_ != nullptr) {
+    pg_events_->stop();  // before the io_context it runs on goes
+  }
   // Jobs still running in the pools must finish before the server (and its io_context) goes.
   hash_pool.stop();
   db_pool.stop();

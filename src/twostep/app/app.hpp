@@ -24,6 +24,10 @@
 #include "twostep/services/twofa.hpp"
 #include "twostep/store/store.hpp"
 
+namespace twostep::events {
+class PgEventBus;
+}
+
 namespace twostep::app {
 
 class App {
@@ -56,6 +60,10 @@ class App {
   core::Metrics metrics_;
   std::unique_ptr<crypto::Keyring> keyring_;
   std::unique_ptr<store::Store> store_;
+  // Before the services that subscribe to it. On PostgreSQL, pg_events_ is the same object
+  // (it needs the server's io_context to listen).
+  std::unique_ptr<services::EventBus> events_;
+  events::PgEventBus* pg_events_ = nullptr;
   std::unique_ptr<services::Audit> audit_;
   std::unique_ptr<services::Throttles> throttles_;
   std::unique_ptr<services::Accounts> accounts_;
@@ -67,7 +75,6 @@ class App {
   std::unique_ptr<services::Sms> sms_;
   std::unique_ptr<services::SecurityKeys> security_keys_;
   std::unique_ptr<services::AppPasswords> app_passwords_;
-  std::unique_ptr<services::EventBus> events_;
   std::unique_ptr<services::Approvals> approvals_;
 };
 

@@ -36,6 +36,10 @@ class EventBus {
 // Channel names.
 std::string user_channel(int64_t user_id);
 
+// Delivered by a bus to every channel with subscribers when events may have been lost (the
+// PostgreSQL bus after it connects again): subscribers re-read what they show from the store.
+inline constexpr const char* kResyncEvent = "{\"type\":\"resync\"}";
+
 class InProcessEventBus final : public EventBus {
  public:
   void publish(const std::string& channel, const std::string& payload) override;

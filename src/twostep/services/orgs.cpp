@@ -335,6 +335,7 @@ Status Orgs::enforce(int64_t user_id) {
   if (req && req->deadline <= d_.clock.unix_now()) {
     TS_ASSIGN_OR_RETURN(int n, d_.store.restrict_sessions_without_2fa(user_id));
     if (n > 0) {
+      sessions_.user_sessions_changed(user_id);  // /verify caches, on every instance
       audit_.record(user_id, "sessions_restricted", kOrgClient,
                     {{"org", req->org_name}, {"sessions", std::to_string(n)}});
     }

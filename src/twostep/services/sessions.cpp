@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <functional>
 
+#include <nlohmann/json.hpp>
+
 #include "twostep/crypto/hash.hpp"
 #include "twostep/crypto/random.hpp"
 
@@ -149,19 +151,78 @@ Status Sessions::logout(const store::Session& s, const Client& client) {
 
 Result<int> Sessions::revoke_all(int64_t user_id, int64_t keep_id) {
   TS_ASSIGN_OR_RETURN(int n, d_.store.delete_sessions_of_user(user_id, keep_id));
+  user_sessions_changed(user_id, keep_id);
+  return n;
+}
+
+// --- the /verify cache across instances ------------------------------------------------
+// Announcements: {"type":"session_ended","session_id":N} and
+// {"type":"user_sessions_changed","user_id":U,"keep":K}; anything else (the bus's resync)
+// empties the cache. Ids are not secrets, and nothing else is sent.
+
+void Sessions::attach_events(EventBus& bus) {
+  bus_ = &bus;
+  subscription_ =
+      bus.subscribe(kSessionsChannel, [this](const std::string& payload) { on_event(payload); });
+}
+
+void Sessions::forget(int64_t session_id) {
+  drop_session(session_id);
+  if (bus_ != nullptr) {
+    bus_->publish(kSessionsChannel,
+                  "{\"type\":\"session_ended\",\"session_id\":" + std::to_string(session_id) + "}");
+  }
+}
+
+void Sessions::user_sessions_changed(int64_t user_id, int64_t keep_id) {
+  drop_user(user_id, keep_id);
+  if (bus_ != nullptr) {
+    bus_->publish(kSessionsChannel,
+                  "{\"type\":\"user_sessions_changed\",\"user_id\":" + std::to_string(user_id) +
+                      ",\"keep\":" + std::to_string(keep_id) + "}");
+  }
+}
+
+void Sessions::on_event(const std::string& payload) {
+  // Our own announcements come back on an in-process bus: dropping twice is harmless.
+  const nlohmann::json ev = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
+  const std::string type = ev.is_object() ? ev.value("type", "") : "";
+  auto id = [&](const char* key) {
+    const auto it = ev.find(key);
+    return it != ev.end() && it->is_number_integer() ? it->get<int64_t>() : int64_t{-1};
+  };
+  if (type == "session_ended" && id("session_id") > 0) {
+    drop_session(id("session_id"));
+  } else if (type == "user_sessions_changed" && id("user_id") > 0 && id("keep") >= 0) {
+    drop_user(id("user_id"), id("keep"));
+  } else {
+    drop_all();  // a resync, or something this version does not know: safe, only slower
+  }
+}
+
+void Sessions::drop_session(int64_t session_id) {
+  ++drops_;
+  for (auto& sh : shards_) {
+    std::lock_guard lock(sh.mu);
+    std::erase_if(sh.map, [&](const auto& kv) { return kv.second.user.session_id == session_id; });
+  }
+}
+
+void Sessions::drop_user(int64_t user_id, int64_t keep_id) {
+  ++drops_;
   for (auto& sh : shards_) {
     std::lock_guard lock(sh.mu);
     std::erase_if(sh.map, [&](const auto& kv) {
       return kv.second.user.user_id == user_id && kv.second.user.session_id != keep_id;
     });
   }
-  return n;
 }
 
-void Sessions::forget(int64_t session_id) {
+void Sessions::drop_all() {
+  ++drops_;
   for (auto& sh : shards_) {
     std::lock_guard lock(sh.mu);
-    std::erase_if(sh.map, [&](const auto& kv) { return kv.second.user.session_id == session_id; });
+    sh.map.clear();
   }
 }
 
@@ -180,6 +241,9 @@ std::optional<VerifiedUser> Sessions::verify_cached(const std::string& token_has
 }
 
 Result<VerifiedUser> Sessions::verify_slow(const std::string& token_hash) {
+  // A revocation announced while this reads the store must not be undone by caching what it
+  // read: the entry is kept only if no drop happened meanwhile.
+  const uint64_t epoch = drops_.load();
   auto s = d_.store.session_by_token_hash(token_hash);
   if (!s) {
     if (s.error().code == Code::kNotFound) return tl::unexpected(not_authenticated());
@@ -199,7 +263,7 @@ Result<VerifiedUser> Sessions::verify_slow(const std::string& token_hash) {
   VerifiedUser v{s->id, user->id, user->username, s->state};
   auto& sh = shard(token_hash);
   std::lock_guard lock(sh.mu);
-  if (sh.map.size() < kCacheMax / kShards) {
+  if (sh.map.size() < kCacheMax / kShards && drops_.load() == epoch) {
     sh.map[token_hash] = CacheEntry{v, s->expires_at, std::chrono::steady_clock::now()};
   }
   return v;

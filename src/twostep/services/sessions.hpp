@@ -3,7 +3,9 @@
 // short-lived cache that lets /api/v1/verify answer without a store round trip.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -12,6 +14,7 @@
 
 #include "twostep/services/audit.hpp"
 #include "twostep/services/context.hpp"
+#include "twostep/services/events.hpp"
 
 namespace twostep::services {
 
@@ -60,13 +63,30 @@ class Sessions {
   std::optional<VerifiedUser> verify_cached(const std::string& token_hash);
   Result<VerifiedUser> verify_slow(const std::string& token_hash);
 
+  // Several instances: every session this instance ends or changes is announced on `bus`
+  // (channel kSessionsChannel), and what other instances announce leaves this instance's
+  // /verify cache at once — the cache time stays only as the safety net for when the bus is
+  // down. A resync event (the bus reconnected, announcements may be lost) empties the cache.
+  // Call once, before serving; the bus must outlive this object.
+  void attach_events(EventBus& bus);
+  static constexpr const char* kSessionsChannel = "sessions";
+  // Announces that sessions of the user other than `keep_id` (0 = all) ended or changed state
+  // outside this class (organisation enforcement), and drops them from the cache here.
+  void user_sessions_changed(int64_t user_id, int64_t keep_id = 0);
+
   // Seconds the cookie should live: 0 = browser-session cookie.
   int64_t cookie_max_age(const store::Session& s) const;
   void purge_expired();
 
  private:
   int64_t expiry_for(bool remember, store::SessionState state, int64_t now) const;
+  // Drops cache entries here and announces it (when attached to a bus).
   void forget(int64_t session_id);
+  // Drops cache entries only: for announcements received.
+  void drop_session(int64_t session_id);
+  void drop_user(int64_t user_id, int64_t keep_id);
+  void drop_all();
+  void on_event(const std::string& payload);
 
   Deps d_;
   Audit& audit_;
@@ -83,6 +103,10 @@ class Sessions {
   };
   Shard shards_[kShards];
   Shard& shard(const std::string& key);
+
+  std::atomic<uint64_t> drops_{0};  // cache drops so far (see verify_slow)
+  EventBus* bus_ = nullptr;
+  std::unique_ptr<EventBus::Subscription> subscription_;
 };
 
 // "Firefox on Linux" from a User-Agent string.
