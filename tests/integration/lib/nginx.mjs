@@ -56,8 +56,9 @@ function waitForPort(port, timeoutMs) {
   });
 }
 
-// startNginx({twostepPort, port?}) → {port, dir, davRoot, log(), stop()}
-export async function startNginx({ twostepPort, port: wanted }) {
+// startNginx({twostepPort, port?, transform?}) → {port, dir, davRoot, log(), stop()}
+// transform(conf): a last rewrite of the site configuration (e.g. several instances).
+export async function startNginx({ twostepPort, port: wanted, transform = (conf) => conf }) {
   assert.ok(existsSync(DAV_EXT), `${DAV_EXT} is missing: run scripts/install-deps (libnginx-mod-http-dav-ext)`);
   const dir = mkdtempSync(join(tmpdir(), 'twostep-nginx-'));
   chmodSync(dir, 0o755);
@@ -67,7 +68,7 @@ export async function startNginx({ twostepPort, port: wanted }) {
   for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, d));
   const port = wanted ?? (await freePort());
   const appPort = await freePort();
-  writeFileSync(join(dir, 'sites.conf'), testSiteConfig({ port, twostepPort, appPort, davRoot }));
+  writeFileSync(join(dir, 'sites.conf'), transform(testSiteConfig({ port, twostepPort, appPort, davRoot })));
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
   writeFileSync(join(dir, 'nginx.conf'), `
 ${root ? 'user root root;' : ''}
