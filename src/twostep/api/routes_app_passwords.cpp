@@ -188,10 +188,10 @@ class AppPasswordRoutes final : public Area {
     // The session-cookie path first, exactly as fast as before: the benchmark baseline.
     auto token = req.cookie(kSessionCookie);
     if (token && !token->empty() && token->size() <= 128) {
-      std::string hash = services::Sessions::hash_token(*token);
-      std::optional<services::VerifiedUser> v = s_.sessions.verify_cached(hash);
+      const crypto::Sha256Digest digest = services::Sessions::token_digest(*token);
+      std::optional<services::VerifiedUser> v = s_.sessions.verify_cached(digest);
       if (!v) {
-        auto r = co_await pools_.db.run([&] { return s_.sessions.verify_slow(hash); });
+        auto r = co_await pools_.db.run([&] { return s_.sessions.verify_slow(digest); });
         if (!r) co_return overloaded();
         if (*r) {
           v = **r;
@@ -217,8 +217,9 @@ class AppPasswordRoutes final : public Area {
       if (!s) co_return error_response(s.error());
       scope = *s;
     }
-    const std::string key = crypto::sha256_hex(scope + '\n' + std::string(authorization));
+    const crypto::Sha256Digest key = services::AppPasswords::cache_key(scope, authorization);
     if (auto hit = s_.app_passwords.cached(key)) co_return allow(hit->username);
+    const uint64_t generation = s_.app_passwords.cache_generation();
     auto creds = parse_basic(authorization);
     if (!creds) co_return deny(req);
     Client c = client(req);
@@ -237,7 +238,7 @@ class AppPasswordRoutes final : public Area {
           co_return error_response(e);
       }
     }
-    s_.app_passwords.remember(key, *user);
+    s_.app_passwords.remember(key, *user, generation);
     Response r = allow(user->username);
     r.set("X-Twostep-Auth", user->app_password_id ? "app_password" : "password");
     co_return r;

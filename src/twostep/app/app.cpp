@@ -79,7 +79,6 @@ core::Result<std::unique_ptr<App>> App::open(core::Config config) {
   services::Deps deps{*app->store_, app->clock_, *app->keyring_, app->config_, app->metrics_};
   app->audit_ = std::make_unique<services::Audit>(deps);
   app->throttles_ = std::make_unique<services::Throttles>(deps);
-  app->accounts_ = std::make_unique<services::Accounts>(deps, *app->audit_);
   app->sessions_ = std::make_unique<services::Sessions>(deps, *app->audit_);
   app->sessions_->attach_events(*app->events_);
   app->twofa_ = std::make_unique<services::TwoFactor>(deps, *app->audit_);
@@ -98,6 +97,9 @@ core::Result<std::unique_ptr<App>> App::open(core::Config config) {
   app->sms_ = std::make_unique<services::Sms>(deps, *app->audit_, *app->twofa_, *app->sms_gateway_);
   app->app_passwords_ = std::make_unique<services::AppPasswords>(
       deps, *app->audit_, *app->throttles_, *app->twofa_, app->orgs_.get());
+  app->app_passwords_->attach_events(*app->events_);
+  app->accounts_ = std::make_unique<services::Accounts>(deps, *app->audit_, *app->sessions_,
+                                                        *app->app_passwords_);
   app->approvals_ = std::make_unique<services::Approvals>(
       deps, *app->audit_, *app->twofa_, *app->login_, *app->throttles_, *app->events_);
   return app;
@@ -105,11 +107,15 @@ core::Result<std::unique_ptr<App>> App::open(core::Config config) {
 
 App::~App() = default;
 
+core::Status App::announce_changes() {
+  return pg_events_ != nullptr ? pg_events_->send_pending() : core::Status{};
+}
+
 namespace {
 net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFactor& twofa,
                                   services::Orgs& orgs, services::SecurityKeys& keys,
                                   services::Sms& sms, services::Approvals& approvals,
-                                  http::WorkerPool& db) {
+                                  services::AppPasswords& app_passwords, http::WorkerPool& db) {
   auto ex = co_await net::this_coro::executor;
   net::steady_timer timer(ex);
   for (;;) {
@@ -124,6 +130,7 @@ net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFac
       keys.purge_expired();
       sms.purge();
       approvals.purge();
+      app_passwords.purge_cache();
       return 0;
     });
   }
@@ -178,7 +185,7 @@ int App::serve() {
   }
   net::co_spawn(server.io(),
                 housekeeping(*sessions_, *twofa_, *orgs_, *security_keys_, *sms_, *approvals_,
-                             db_pool),
+                             *app_passwords_, db_pool),
                 net::detached);
   std::printf("listening on http://%s\n", bound->c_str());
   std::fflush(stdout);

@@ -40,6 +40,13 @@ class App {
   // Runs the HTTP server until SIGINT/SIGTERM; returns the process exit code.
   int serve();
 
+  // For command-line changes, which run without serve(): sends what the services announced
+  // (sessions ended, application passwords revoked, a user disabled) to the running instances
+  // on PostgreSQL, so that their /verify caches drop the entries at once. On SQLite there is
+  // no bus between processes: nothing to do (a running server sees the change when its cache
+  // entries expire, sessions.verify_cache_ms). kUnavailable when the database cannot be reached.
+  core::Status announce_changes();
+
   const core::Config& config() const { return config_; }
   store::Store& store() { return *store_; }
   services::Accounts& accounts() { return *accounts_; }

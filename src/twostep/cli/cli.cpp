@@ -265,6 +265,17 @@ int run(int argc, char** argv) {
   if (!app) return fatal(app.error().message + (app.error().detail.empty() ? "" : ": " + app.error().detail));
 
   if (serve->parsed()) return (*app)->serve();
+  // Whatever the command changed that running instances cache (sessions, application
+  // passwords, a disabled user) is announced to them when it returns.
+  struct Announce {
+    app::App& app;
+    ~Announce() {
+      if (auto st = app.announce_changes(); !st) {
+        std::cerr << "twostep: warning: running servers were not told at once ("
+                  << st.error().detail << "); they notice within sessions.verify_cache_ms\n";
+      }
+    }
+  } announce{**app};
   if (migrate->parsed()) {
     std::cout << "database schema is up to date\n";
     return 0;

@@ -91,6 +91,13 @@ std::string sha256(std::string_view data) {
 
 std::string sha256_hex(std::string_view data) { return hex_encode(sha256(data)); }
 
+Sha256Digest sha256_digest(std::string_view data) {
+  ensure_sodium();
+  Sha256Digest out;
+  crypto_hash_sha256(out.data(), reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  return out;
+}
+
 // The reusable form is RFC 2104 over OpenSSL's plain digest contexts (SHA_CTX & co.):
 // absorbing ipad/opad once and copying those states per MAC is a struct copy. The EVP layer
 // of OpenSSL 3 allocates, frees and cleanses a provider context on every copy or re-init,

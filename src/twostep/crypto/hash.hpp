@@ -3,6 +3,8 @@
 // constant-time comparison.
 #pragma once
 
+#include <array>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -17,6 +19,18 @@ std::size_t hash_size(HashAlg alg);
 // Raw 32-byte SHA-256.
 std::string sha256(std::string_view data);
 std::string sha256_hex(std::string_view data);
+
+// The same digest without a heap string: a key for in-memory maps on hot paths (/verify).
+using Sha256Digest = std::array<unsigned char, 32>;
+Sha256Digest sha256_digest(std::string_view data);
+// A digest is uniformly distributed: its first bytes are a good hash already.
+struct DigestHash {
+  std::size_t operator()(const Sha256Digest& d) const noexcept {
+    std::size_t h;
+    std::memcpy(&h, d.data(), sizeof h);
+    return h;
+  }
+};
 
 // Raw HMAC of data under key (OpenSSL 3 EVP_MAC).
 std::string hmac(HashAlg alg, std::string_view key, std::string_view data);

@@ -31,6 +31,22 @@ std::string_view first_line(std::string_view text) {
   return text.substr(0, std::min(text.find('\n'), text.size()));
 }
 
+// SELECT pg_notify($1, $2), pg_notify($1, $3), ...: one statement for a batch of events, values
+// only as parameters. Points into `payloads`, which must outlive it.
+struct NotifyStatement {
+  explicit NotifyStatement(const std::vector<std::string>& payloads) {
+    sql = "SELECT ";
+    values.push_back(PgEventBus::kPgChannel);
+    for (size_t i = 0; i < payloads.size(); ++i) {
+      sql += (i == 0 ? "" : ", ");
+      sql += "pg_notify($1, $" + std::to_string(i + 2) + ")";
+      values.push_back(payloads[i].c_str());
+    }
+  }
+  std::string sql;
+  std::vector<const char*> values;
+};
+
 }  // namespace
 
 // The live connection: its socket is watched by `sd`, which does not own it (libpq does). Shared
@@ -117,14 +133,17 @@ void PgEventBus::publish(const std::string& channel, const std::string& payload)
     return;
   }
   std::lock_guard lock(mu_);
-  if (io_ == nullptr) {
-    return;  // not serving (a command-line tool) or stopped: this process only
+  if (stopping_) {
+    return;  // stopped: this process only
   }
   if (queue_.size() >= kMaxQueued) {
     queue_.pop_front();
     metrics_.inc("twostep_event_bus_events_total", "direction=\"dropped\"");
   }
   queue_.push_back(std::move(wire));
+  if (io_ == nullptr) {
+    return;  // not started yet: start() or send_pending() sends it
+  }
   net::post(*strand_, [this] {
     if (conn_ != nullptr) {
       send_next(*conn_);
@@ -290,44 +309,66 @@ net::awaitable<void> PgEventBus::serve(Conn& conn) {
   }
 }
 
+std::vector<std::string> PgEventBus::take_batch() {
+  std::vector<std::string> batch;
+  std::lock_guard lock(mu_);
+  while (!queue_.empty() && batch.size() < kBatch) {
+    batch.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  return batch;
+}
+
 void PgEventBus::send_next(Conn& conn) {
   if (!conn.listening || conn.in_flight) {
     return;
   }
-  std::vector<std::string> batch;
-  {
-    std::lock_guard lock(mu_);
-    while (!queue_.empty() && batch.size() < kBatch) {
-      batch.push_back(std::move(queue_.front()));
-      queue_.pop_front();
-    }
-  }
+  const std::vector<std::string> batch = take_batch();
   if (batch.empty()) {
     return;
   }
-  // SELECT pg_notify($1, $2), pg_notify($1, $3), ...: one statement, values only as parameters.
-  std::string sql = "SELECT ";
-  std::vector<const char*> values{kPgChannel};
-  for (size_t i = 0; i < batch.size(); ++i) {
-    sql += (i == 0 ? "" : ", ");
-    sql += "pg_notify($1, $" + std::to_string(i + 2) + ")";
-    values.push_back(batch[i].c_str());
-  }
-  if (PQsendQueryParams(conn.pg, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                        values.data(), nullptr, nullptr, 0) == 0) {
+  const auto n = static_cast<double>(batch.size());
+  const NotifyStatement notify(batch);
+  if (PQsendQueryParams(conn.pg, notify.sql.c_str(), static_cast<int>(notify.values.size()),
+                        nullptr, notify.values.data(), nullptr, nullptr, 0) == 0) {
     LOG_WARN("event bus: cannot send: " << first_line(PQerrorMessage(conn.pg)));
-    metrics_.inc("twostep_event_bus_events_total", "direction=\"dropped\"",
-                 static_cast<double>(batch.size()));
+    metrics_.inc("twostep_event_bus_events_total", "direction=\"dropped\"", n);
     boost::system::error_code ec;
     conn.sd->cancel(ec);  // the reading loop ends and the connection is opened again
     return;
   }
   conn.in_flight = true;
-  metrics_.inc("twostep_event_bus_events_total", "direction=\"sent\"",
-               static_cast<double>(batch.size()));
+  metrics_.inc("twostep_event_bus_events_total", "direction=\"sent\"", n);
   if (PQflush(conn.pg) == 1 && !conn.flushing) {
     net::co_spawn(conn.sd->get_executor(), flush(conn_), net::detached);
   }
+}
+
+core::Status PgEventBus::send_pending() {
+  {
+    std::lock_guard lock(mu_);
+    if (io_ != nullptr || stopping_ || queue_.empty()) {
+      return {};
+    }
+  }
+  TS_ASSIGN_OR_RETURN(store::postgres::Connection conn, store::postgres::Connection::open(url_));
+  for (auto batch = take_batch(); !batch.empty(); batch = take_batch()) {
+    const NotifyStatement notify(batch);
+    PGresult* r =
+        PQexecParams(conn.get(), notify.sql.c_str(), static_cast<int>(notify.values.size()),
+                     nullptr, notify.values.data(), nullptr, nullptr, 0);
+    const bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    PQclear(r);
+    if (!ok) {
+      const std::string why(first_line(PQerrorMessage(conn.get())));
+      std::lock_guard lock(mu_);
+      queue_.clear();
+      return core::fail(core::Code::kUnavailable, "event_bus", "cannot announce the change", why);
+    }
+    metrics_.inc("twostep_event_bus_events_total", "direction=\"sent\"",
+                 static_cast<double>(batch.size()));
+  }
+  return {};
 }
 
 net::awaitable<void> PgEventBus::flush(std::shared_ptr<Conn> shared) {

@@ -33,7 +33,9 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
+#include "twostep/core/error.hpp"
 #include "twostep/core/metrics.hpp"
 #include "twostep/services/events.hpp"
 
@@ -57,9 +59,14 @@ class PgEventBus final : public services::EventBus {
   PgEventBus(const PgEventBus&) = delete;
   PgEventBus& operator=(const PgEventBus&) = delete;
 
-  // Connects and listens on `io` until stop(). Without start() (command-line tools) events are
-  // delivered to this process's subscribers only.
+  // Connects and listens on `io` until stop(). Events published before are sent once it listens.
   void start(boost::asio::io_context& io);
+  // For command-line tools, which never start(): sends the events published so far (a revoked
+  // session, a disabled user) on a short-lived connection of its own, so that running
+  // instances drop their cache entries at once. Blocks; kUnavailable when the database cannot
+  // be reached (the events are then lost: instances learn through their cache expiry). Nothing
+  // to do once started.
+  core::Status send_pending();
   // Stops sending; call before `io` is destroyed (after it stopped running). The connection ends
   // with the io_context's pending work.
   void stop();
@@ -78,6 +85,8 @@ class PgEventBus final : public services::EventBus {
   boost::asio::awaitable<void> serve(Conn& conn);
   boost::asio::awaitable<void> flush(std::shared_ptr<Conn> conn);
   void send_next(Conn& conn);
+  // Up to kBatch queued events, taken off the queue.
+  std::vector<std::string> take_batch();
   void deliver(const char* wire);
   void resync();
   void unsubscribed(const std::string& channel);

@@ -5,6 +5,9 @@
 
 #include <zxcvbn.h>
 
+#include "twostep/services/app_passwords.hpp"
+#include "twostep/services/sessions.hpp"
+
 namespace twostep::services {
 using core::Code;
 using core::fail;
@@ -108,7 +111,8 @@ PasswordVerdict check_password_policy(const core::AccountsConfig& cfg, std::stri
   return v;
 }
 
-Accounts::Accounts(Deps deps, Audit& audit) : d_(deps), audit_(audit) {}
+Accounts::Accounts(Deps deps, Audit& audit, Sessions& sessions, AppPasswords& app_passwords)
+    : d_(deps), audit_(audit), sessions_(sessions), app_passwords_(app_passwords) {}
 
 crypto::PasswordParams Accounts::password_params() const {
   return crypto::PasswordParams{d_.config.security.argon2_memory_kib,
@@ -140,8 +144,10 @@ Status Accounts::set_password(std::string_view username, std::string_view passwo
   if (!verdict.ok) return fail(Code::kInvalidArgument, "weak_password", verdict.message);
   TS_ASSIGN_OR_RETURN(std::string hash, crypto::hash_password(password, password_params()));
   TS_RETURN_IF_ERROR(d_.store.set_password_hash(user.id, hash));
-  // A new password ends every session: whoever knew the old one is signed out.
-  TS_RETURN_IF_ERROR(d_.store.delete_sessions_of_user(user.id, 0));
+  // A new password ends every session: whoever knew the old one is signed out, and a cached
+  // protocol sign-in with the old one goes too.
+  TS_RETURN_IF_ERROR(sessions_.revoke_all(user.id, 0));
+  app_passwords_.user_changed(user.id);
   audit_.record(user.id, "password_changed", client);
   return {};
 }
@@ -150,7 +156,10 @@ Status Accounts::set_disabled(std::string_view username, bool disabled, const Cl
   TS_ASSIGN_OR_RETURN(std::string name, canonical_username(username));
   TS_ASSIGN_OR_RETURN(store::User user, d_.store.user_by_name(name));
   TS_RETURN_IF_ERROR(d_.store.set_user_disabled(user.id, disabled));
-  if (disabled) TS_RETURN_IF_ERROR(d_.store.delete_sessions_of_user(user.id, 0));
+  if (disabled) {
+    TS_RETURN_IF_ERROR(sessions_.revoke_all(user.id, 0));
+    app_passwords_.user_changed(user.id);
+  }
   audit_.record(user.id, disabled ? "account_disabled" : "account_enabled", client);
   return {};
 }

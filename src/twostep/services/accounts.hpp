@@ -37,14 +37,21 @@ Result<PasswordCheck> verify_user_password(store::Store& store,
                                            std::string_view password,
                                            const std::string& reference_hash);
 
+class Sessions;
+class AppPasswords;
+
 class Accounts {
  public:
-  Accounts(Deps deps, Audit& audit);
+  // `sessions` and `app_passwords` end what a password change or a disabled account must end,
+  // announced to every instance's /verify caches.
+  Accounts(Deps deps, Audit& audit, Sessions& sessions, AppPasswords& app_passwords);
 
   // Validates, hashes and stores. kAlreadyExists "username_taken".
   Result<store::User> create(std::string_view username, std::string_view password,
                              const Client& client, const char* via);
+  // Ends every session of the user and drops their cached protocol sign-ins everywhere.
   Status set_password(std::string_view username, std::string_view password, const Client& client);
+  // Disabling ends every session and drops cached protocol sign-ins everywhere, as above.
   Status set_disabled(std::string_view username, bool disabled, const Client& client);
   Result<std::vector<store::User>> list();
 
@@ -53,6 +60,8 @@ class Accounts {
  private:
   Deps d_;
   Audit& audit_;
+  Sessions& sessions_;
+  AppPasswords& app_passwords_;
 };
 
 }  // namespace twostep::services

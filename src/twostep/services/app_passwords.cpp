@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <functional>
 #include <stdexcept>
 
 #include "twostep/core/log.hpp"
@@ -127,7 +126,10 @@ AppPasswords::AppPasswords(Deps deps, Audit& audit, Throttles& throttles, TwoFac
       twofa_(twofa),
       orgs_(orgs),
       key_id_(deps.keyring.current_id()),
-      key_(deps.keyring.derive(kPepperPurpose)) {}
+      key_(deps.keyring.derive(kPepperPurpose)),
+      cache_(deps.clock,
+             std::chrono::milliseconds(std::min(deps.config.sessions.verify_cache_ms, 1000)),
+             kCacheMax) {}
 
 std::string AppPasswords::hash_for(uint32_t key_id, int64_t user_id,
                                    const AppPasswordParts& parts) const {
@@ -355,52 +357,68 @@ Result<ProtocolUser> AppPasswords::check_main_password(std::string_view username
 }
 
 // --- the /verify cache ---------------------------------------------------------------------
+// Announcements: {"type":"app_password_revoked","id":N} and
+// {"type":"user_credentials_changed","user_id":U}; anything else (the bus's resync) empties the
+// cache. Ids only: nothing secret travels.
 
-AppPasswords::Shard& AppPasswords::shard(const std::string& key) {
-  return shards_[std::hash<std::string>{}(key) % kShards];
+crypto::Sha256Digest AppPasswords::cache_key(std::string_view scope,
+                                             std::string_view authorization) {
+  std::string text;
+  text.reserve(scope.size() + 1 + authorization.size());
+  text.append(scope).append(1, '\n').append(authorization);
+  crypto::Sha256Digest key = crypto::sha256_digest(text);
+  core::secure_zero(text.data(), text.size());  // the header carries a password
+  return key;
 }
 
-std::chrono::milliseconds AppPasswords::cache_ttl() const {
-  return std::chrono::milliseconds(std::min(d_.config.sessions.verify_cache_ms, 1000));
+std::optional<ProtocolUser> AppPasswords::cached(const crypto::Sha256Digest& key) {
+  return cache_.get(key);
 }
 
-std::optional<ProtocolUser> AppPasswords::cached(const std::string& key) {
-  auto& sh = shard(key);
-  std::lock_guard lock(sh.mu);
-  auto it = sh.map.find(key);
-  if (it == sh.map.end()) return std::nullopt;
-  if (std::chrono::steady_clock::now() - it->second.cached_at >= cache_ttl()) {
-    sh.map.erase(it);
-    return std::nullopt;
-  }
-  return it->second.user;
+void AppPasswords::remember(const crypto::Sha256Digest& key, const ProtocolUser& user,
+                            uint64_t generation) {
+  cache_.put(key, user, generation);
 }
 
-void AppPasswords::remember(const std::string& key, const ProtocolUser& user) {
-  if (cache_ttl().count() <= 0) return;
-  auto& sh = shard(key);
-  const auto now = std::chrono::steady_clock::now();
-  std::lock_guard lock(sh.mu);
-  if (sh.map.size() >= kCacheMax / kShards) {
-    std::erase_if(sh.map, [&](const auto& kv) { return now - kv.second.cached_at >= cache_ttl(); });
-    if (sh.map.size() >= kCacheMax / kShards) return;
-  }
-  sh.map[key] = CacheEntry{user, now};
+void AppPasswords::purge_cache() { cache_.purge_expired(); }
+
+void AppPasswords::attach_events(EventBus& bus) {
+  bus_ = &bus;
+  subscription_ =
+      bus.subscribe(kChannel, [this](const std::string& payload) { on_event(payload); });
+}
+
+void AppPasswords::drop_password(int64_t app_password_id) {
+  cache_.erase_if([&](const ProtocolUser& u) { return u.app_password_id == app_password_id; });
+}
+
+void AppPasswords::drop_user(int64_t user_id) {
+  cache_.erase_if([&](const ProtocolUser& u) { return u.user_id == user_id; });
 }
 
 void AppPasswords::forget(int64_t app_password_id) {
-  for (auto& sh : shards_) {
-    std::lock_guard lock(sh.mu);
-    std::erase_if(
-        sh.map, [&](const auto& kv) { return kv.second.user.app_password_id == app_password_id; });
+  drop_password(app_password_id);
+  if (bus_ != nullptr) {
+    bus_->publish(kChannel, announcement("app_password_revoked", {{"id", app_password_id}}));
   }
 }
 
-void AppPasswords::purge_cache() {
-  const auto cutoff = std::chrono::steady_clock::now() - cache_ttl();
-  for (auto& sh : shards_) {
-    std::lock_guard lock(sh.mu);
-    std::erase_if(sh.map, [&](const auto& kv) { return kv.second.cached_at < cutoff; });
+void AppPasswords::user_changed(int64_t user_id) {
+  drop_user(user_id);
+  if (bus_ != nullptr) {
+    bus_->publish(kChannel, announcement("user_credentials_changed", {{"user_id", user_id}}));
+  }
+}
+
+void AppPasswords::on_event(const std::string& payload) {
+  // Our own announcements come back on an in-process bus: dropping twice is harmless.
+  const Announcement ev(payload);
+  if (ev.type() == "app_password_revoked" && ev.id("id") > 0) {
+    drop_password(ev.id("id"));
+  } else if (ev.type() == "user_credentials_changed" && ev.id("user_id") > 0) {
+    drop_user(ev.id("user_id"));
+  } else {
+    cache_.clear();  // a resync, or something this version does not know: safe, only slower
   }
 }
 

@@ -11,16 +11,18 @@
 // throttles, so across instances) and audit their failures.
 #pragma once
 
-#include <chrono>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "twostep/core/ttl_cache.hpp"
+#include "twostep/crypto/hash.hpp"
 #include "twostep/services/audit.hpp"
 #include "twostep/services/context.hpp"
+#include "twostep/services/events.hpp"
 #include "twostep/services/throttle.hpp"
 #include "twostep/services/twofa.hpp"
 
@@ -71,8 +73,7 @@ class AppPasswords {
   Result<CreatedAppPassword> create(const store::User& user, std::string_view name,
                                     const std::vector<std::string>& scopes, const Client& client);
   Result<std::vector<store::AppPassword>> list(int64_t user_id);
-  // Takes effect at once on this instance (the /verify cache forgets it), and on every
-  // instance within the cache lifetime (at most 1 s).
+  // Takes effect at once on every instance: the /verify caches forget it (see attach_events).
   Status revoke(const store::User& user, int64_t id, const Client& client);
 
   // --- protocol checks ---------------------------------------------------------------------
@@ -92,11 +93,27 @@ class AppPasswords {
   Result<ProtocolUser> check_main_password(std::string_view username, std::string_view password,
                                            std::string_view scope, const Client& client);
 
-  // The /verify cache of successful Basic checks, keyed by a hash of scope and header; entries
-  // live at most min(sessions.verify_cache_ms, 1000) ms and go at once on revoke.
-  std::optional<ProtocolUser> cached(const std::string& key);
-  void remember(const std::string& key, const ProtocolUser& user);
+  // --- the /verify cache ------------------------------------------------------------------
+  // Successful Basic checks, keyed by the SHA-256 of scope and header; entries live at most
+  // min(sessions.verify_cache_ms, 1000) ms. The 1 s cap stays because a few changes that turn
+  // a cached success into a refusal are not announced (two-step verification turned on, an
+  // organisation's deadline passing: the main password stops opening protocols).
+  static crypto::Sha256Digest cache_key(std::string_view scope, std::string_view authorization);
+  std::optional<ProtocolUser> cached(const crypto::Sha256Digest& key);
+  // Read before the check whose result is remembered: a revocation in between wins.
+  uint64_t cache_generation() const { return cache_.generation(); }
+  void remember(const crypto::Sha256Digest& key, const ProtocolUser& user, uint64_t generation);
   void purge_cache();
+
+  // Several instances, as Sessions::attach_events: every revocation here is announced on `bus`
+  // (channel kChannel) and every announcement drops this instance's entries at once; a resync
+  // (or anything unknown) empties the cache. Call once, before serving; the bus must outlive
+  // this object.
+  void attach_events(EventBus& bus);
+  static constexpr const char* kChannel = "app_passwords";
+  // The user's credentials changed outside this class (account disabled, password set): their
+  // cached Basic successes, by application password or main password, go here and everywhere.
+  void user_changed(int64_t user_id);
 
  private:
   struct Throttled {
@@ -111,7 +128,12 @@ class AppPasswords {
   void note_use(const store::User& user, const store::AppPassword& p, std::string_view scope,
                 const Client& client);
   const std::string& dummy_hash();
+  // Drops the entries of a revoked password here and announces it.
   void forget(int64_t app_password_id);
+  // Drop entries only: for announcements received.
+  void drop_password(int64_t app_password_id);
+  void drop_user(int64_t user_id);
+  void on_event(const std::string& payload);
 
   Deps d_;
   Audit& audit_;
@@ -123,18 +145,9 @@ class AppPasswords {
   std::once_flag dummy_once_;
   std::string dummy_hash_;  // Argon2id of a random password, verified for unknown users
 
-  struct CacheEntry {
-    ProtocolUser user;
-    std::chrono::steady_clock::time_point cached_at;
-  };
-  static constexpr int kShards = 16;
-  struct Shard {
-    std::mutex mu;
-    std::unordered_map<std::string, CacheEntry> map;
-  };
-  Shard shards_[kShards];
-  Shard& shard(const std::string& key);
-  std::chrono::milliseconds cache_ttl() const;
+  core::TtlCache<crypto::Sha256Digest, ProtocolUser, crypto::DigestHash> cache_;
+  EventBus* bus_ = nullptr;
+  std::unique_ptr<EventBus::Subscription> subscription_;
 };
 
 }  // namespace twostep::services

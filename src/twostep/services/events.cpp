@@ -2,9 +2,36 @@
 
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace twostep::services {
 
 std::string user_channel(int64_t user_id) { return "user:" + std::to_string(user_id); }
+
+std::string announcement(std::string_view type,
+                         std::initializer_list<std::pair<const char*, int64_t>> ids) {
+  nlohmann::ordered_json ev{{"type", type}};  // "type" first, as people read it
+  for (const auto& [key, id] : ids) ev[key] = id;
+  return ev.dump();
+}
+
+Announcement::Announcement(const std::string& payload) {
+  const nlohmann::json ev = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
+  if (!ev.is_object()) return;
+  const auto type = ev.find("type");
+  if (type == ev.end() || !type->is_string()) return;
+  type_ = type->get<std::string>();
+  for (const auto& [key, value] : ev.items()) {
+    if (value.is_number_integer()) ids_.emplace_back(key, value.get<int64_t>());
+  }
+}
+
+int64_t Announcement::id(std::string_view key) const {
+  for (const auto& [k, v] : ids_) {
+    if (k == key) return v;
+  }
+  return -1;
+}
 
 class InProcessEventBus::Sub final : public EventBus::Subscription {
  public:

@@ -12,6 +12,9 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 namespace twostep::services {
 
@@ -39,6 +42,25 @@ std::string user_channel(int64_t user_id);
 // Delivered by a bus to every channel with subscribers when events may have been lost (the
 // PostgreSQL bus after it connects again): subscribers re-read what they show from the store.
 inline constexpr const char* kResyncEvent = "{\"type\":\"resync\"}";
+
+// Cache announcements ("this session ended", "this application password was revoked"): a JSON
+// object with a "type" and integer ids, nothing else (ids are not secrets). Built here and read
+// here, so that every service speaks the same shape.
+std::string announcement(std::string_view type,
+                         std::initializer_list<std::pair<const char*, int64_t>> ids);
+class Announcement {
+ public:
+  // Anything that is not such an object (the bus's resync, text from a newer version) reads
+  // as type "" with no ids: receivers then empty their caches, which is safe.
+  explicit Announcement(const std::string& payload);
+  const std::string& type() const { return type_; }
+  // The integer under `key`; -1 when missing or not an integer.
+  int64_t id(std::string_view key) const;
+
+ private:
+  std::string type_;
+  std::vector<std::pair<std::string, int64_t>> ids_;
+};
 
 class InProcessEventBus final : public EventBus {
  public:

@@ -1,11 +1,8 @@
 #include "twostep/services/sessions.hpp"
 
 #include <algorithm>
-#include <functional>
 
-#include <nlohmann/json.hpp>
-
-#include "twostep/crypto/hash.hpp"
+#include "twostep/crypto/encoding.hpp"
 #include "twostep/crypto/random.hpp"
 
 namespace twostep::services {
@@ -23,12 +20,16 @@ core::Error not_authenticated() {
 }
 }  // namespace
 
-Sessions::Sessions(Deps deps, Audit& audit) : d_(deps), audit_(audit) {}
+Sessions::Sessions(Deps deps, Audit& audit)
+    : d_(deps),
+      audit_(audit),
+      cache_(deps.clock, std::chrono::milliseconds(deps.config.sessions.verify_cache_ms),
+             kCacheMax) {}
 
 std::string Sessions::hash_token(std::string_view token) { return crypto::sha256_hex(token); }
 
-Sessions::Shard& Sessions::shard(const std::string& key) {
-  return shards_[std::hash<std::string>{}(key) % kShards];
+crypto::Sha256Digest Sessions::token_digest(std::string_view token) {
+  return crypto::sha256_digest(token);
 }
 
 int64_t Sessions::expiry_for(bool remember, SessionState state, int64_t now) const {
@@ -169,8 +170,7 @@ void Sessions::attach_events(EventBus& bus) {
 void Sessions::forget(int64_t session_id) {
   drop_session(session_id);
   if (bus_ != nullptr) {
-    bus_->publish(kSessionsChannel,
-                  "{\"type\":\"session_ended\",\"session_id\":" + std::to_string(session_id) + "}");
+    bus_->publish(kSessionsChannel, announcement("session_ended", {{"session_id", session_id}}));
   }
 }
 
@@ -178,73 +178,43 @@ void Sessions::user_sessions_changed(int64_t user_id, int64_t keep_id) {
   drop_user(user_id, keep_id);
   if (bus_ != nullptr) {
     bus_->publish(kSessionsChannel,
-                  "{\"type\":\"user_sessions_changed\",\"user_id\":" + std::to_string(user_id) +
-                      ",\"keep\":" + std::to_string(keep_id) + "}");
+                  announcement("user_sessions_changed", {{"user_id", user_id}, {"keep", keep_id}}));
   }
 }
 
 void Sessions::on_event(const std::string& payload) {
   // Our own announcements come back on an in-process bus: dropping twice is harmless.
-  const nlohmann::json ev = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
-  const std::string type = ev.is_object() ? ev.value("type", "") : "";
-  auto id = [&](const char* key) {
-    const auto it = ev.find(key);
-    return it != ev.end() && it->is_number_integer() ? it->get<int64_t>() : int64_t{-1};
-  };
-  if (type == "session_ended" && id("session_id") > 0) {
-    drop_session(id("session_id"));
-  } else if (type == "user_sessions_changed" && id("user_id") > 0 && id("keep") >= 0) {
-    drop_user(id("user_id"), id("keep"));
+  const Announcement ev(payload);
+  if (ev.type() == "session_ended" && ev.id("session_id") > 0) {
+    drop_session(ev.id("session_id"));
+  } else if (ev.type() == "user_sessions_changed" && ev.id("user_id") > 0 && ev.id("keep") >= 0) {
+    drop_user(ev.id("user_id"), ev.id("keep"));
   } else {
     drop_all();  // a resync, or something this version does not know: safe, only slower
   }
 }
 
 void Sessions::drop_session(int64_t session_id) {
-  ++drops_;
-  for (auto& sh : shards_) {
-    std::lock_guard lock(sh.mu);
-    std::erase_if(sh.map, [&](const auto& kv) { return kv.second.user.session_id == session_id; });
-  }
+  cache_.erase_if([&](const VerifiedUser& v) { return v.session_id == session_id; });
 }
 
 void Sessions::drop_user(int64_t user_id, int64_t keep_id) {
-  ++drops_;
-  for (auto& sh : shards_) {
-    std::lock_guard lock(sh.mu);
-    std::erase_if(sh.map, [&](const auto& kv) {
-      return kv.second.user.user_id == user_id && kv.second.user.session_id != keep_id;
-    });
-  }
+  cache_.erase_if(
+      [&](const VerifiedUser& v) { return v.user_id == user_id && v.session_id != keep_id; });
 }
 
-void Sessions::drop_all() {
-  ++drops_;
-  for (auto& sh : shards_) {
-    std::lock_guard lock(sh.mu);
-    sh.map.clear();
-  }
+void Sessions::drop_all() { cache_.clear(); }
+
+std::optional<VerifiedUser> Sessions::verify_cached(const crypto::Sha256Digest& digest) {
+  return cache_.get(digest);
 }
 
-std::optional<VerifiedUser> Sessions::verify_cached(const std::string& token_hash) {
-  auto& sh = shard(token_hash);
-  std::lock_guard lock(sh.mu);
-  auto it = sh.map.find(token_hash);
-  if (it == sh.map.end()) return std::nullopt;
-  auto age = std::chrono::steady_clock::now() - it->second.cached_at;
-  if (age >= std::chrono::milliseconds(d_.config.sessions.verify_cache_ms) ||
-      it->second.expires_at <= d_.clock.unix_now()) {
-    sh.map.erase(it);
-    return std::nullopt;
-  }
-  return it->second.user;
-}
-
-Result<VerifiedUser> Sessions::verify_slow(const std::string& token_hash) {
+Result<VerifiedUser> Sessions::verify_slow(const crypto::Sha256Digest& digest) {
   // A revocation announced while this reads the store must not be undone by caching what it
-  // read: the entry is kept only if no drop happened meanwhile.
-  const uint64_t epoch = drops_.load();
-  auto s = d_.store.session_by_token_hash(token_hash);
+  // read: the entry is kept only if no drop happened meanwhile (the cache's generation).
+  const uint64_t generation = cache_.generation();
+  auto s = d_.store.session_by_token_hash(crypto::hex_encode(
+      std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size())));
   if (!s) {
     if (s.error().code == Code::kNotFound) return tl::unexpected(not_authenticated());
     return tl::unexpected(s.error());
@@ -261,22 +231,13 @@ Result<VerifiedUser> Sessions::verify_slow(const std::string& token_hash) {
     s->expires_at = exp;
   }
   VerifiedUser v{s->id, user->id, user->username, s->state};
-  auto& sh = shard(token_hash);
-  std::lock_guard lock(sh.mu);
-  if (sh.map.size() < kCacheMax / kShards && drops_.load() == epoch) {
-    sh.map[token_hash] = CacheEntry{v, s->expires_at, std::chrono::steady_clock::now()};
-  }
+  cache_.put(digest, v, generation, core::TimePoint(std::chrono::seconds(s->expires_at)));
   return v;
 }
 
 void Sessions::purge_expired() {
   (void)d_.store.delete_expired_sessions(d_.clock.unix_now());
-  auto cutoff = std::chrono::steady_clock::now() -
-                std::chrono::milliseconds(d_.config.sessions.verify_cache_ms);
-  for (auto& sh : shards_) {
-    std::lock_guard lock(sh.mu);
-    std::erase_if(sh.map, [&](const auto& kv) { return kv.second.cached_at < cutoff; });
-  }
+  cache_.purge_expired();
 }
 
 std::string describe_device(std::string_view ua) {

@@ -3,15 +3,13 @@
 // short-lived cache that lets /api/v1/verify answer without a store round trip.
 #pragma once
 
-#include <atomic>
-#include <chrono>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "twostep/core/ttl_cache.hpp"
+#include "twostep/crypto/hash.hpp"
 #include "twostep/services/audit.hpp"
 #include "twostep/services/context.hpp"
 #include "twostep/services/events.hpp"
@@ -29,7 +27,7 @@ struct SessionView {
   store::User user;
 };
 
-// What /verify needs, cached per token hash.
+// What /verify needs, cached per token digest.
 struct VerifiedUser {
   int64_t session_id = 0;
   int64_t user_id = 0;
@@ -41,7 +39,10 @@ class Sessions {
  public:
   Sessions(Deps deps, Audit& audit);
 
+  // What the store keeps of a token: its SHA-256 in hex.
   static std::string hash_token(std::string_view token);
+  // The same digest, raw: the /verify cache's key (no hex step on the hot path).
+  static crypto::Sha256Digest token_digest(std::string_view token);
 
   // Creates a session in `state` for the user.
   Result<IssuedSession> create(const store::User& user, store::SessionState state, bool remember,
@@ -60,8 +61,8 @@ class Sessions {
 
   // The /verify hot path: answers from the cache when the entry is younger than
   // sessions.verify_cache_ms; nullopt when the store must be asked (call verify_slow).
-  std::optional<VerifiedUser> verify_cached(const std::string& token_hash);
-  Result<VerifiedUser> verify_slow(const std::string& token_hash);
+  std::optional<VerifiedUser> verify_cached(const crypto::Sha256Digest& digest);
+  Result<VerifiedUser> verify_slow(const crypto::Sha256Digest& digest);
 
   // Several instances: every session this instance ends or changes is announced on `bus`
   // (channel kSessionsChannel), and what other instances announce leaves this instance's
@@ -91,20 +92,8 @@ class Sessions {
   Deps d_;
   Audit& audit_;
 
-  struct CacheEntry {
-    VerifiedUser user;
-    int64_t expires_at = 0;
-    std::chrono::steady_clock::time_point cached_at;
-  };
-  static constexpr int kShards = 16;
-  struct Shard {
-    std::mutex mu;
-    std::unordered_map<std::string, CacheEntry> map;
-  };
-  Shard shards_[kShards];
-  Shard& shard(const std::string& key);
-
-  std::atomic<uint64_t> drops_{0};  // cache drops so far (see verify_slow)
+  // Entries live sessions.verify_cache_ms, and never past the session's own expiry.
+  core::TtlCache<crypto::Sha256Digest, VerifiedUser, crypto::DigestHash> cache_;
   EventBus* bus_ = nullptr;
   std::unique_ptr<EventBus::Subscription> subscription_;
 };

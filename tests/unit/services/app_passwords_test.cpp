@@ -18,10 +18,10 @@ class AppPasswordsTest : public ServicesTest {
  protected:
   AppPasswordsTest() { build(); }
 
+  // The fixture's AppPasswords: the one Accounts tells about disabled users.
   void build() {
     rebuild();
-    app_ = std::make_unique<AppPasswords>(Deps{*store_, clock_, keyring_, config_, metrics_},
-                                          *audit_, *throttles_, *twofa_);
+    app_ = app_passwords_.get();
   }
 
   CreatedAppPassword create(const store::User& u, std::vector<std::string> scopes = {"all"},
@@ -47,7 +47,7 @@ class AppPasswordsTest : public ServicesTest {
         twofa_->confirm(u, e->method_id, factors::totp({}, seed, clock_.unix_now()), client_));
   }
 
-  std::unique_ptr<AppPasswords> app_;
+  AppPasswords* app_ = nullptr;
 };
 
 TEST(AppPasswordFormatTest, ParsesTypedFormsAndRefusesOthers) {
@@ -203,10 +203,11 @@ TEST_F(AppPasswordsTest, RevokedPasswordStopsAtOnceAndLeavesTheCache) {
   auto created = create(u);
   auto ok = check_app("alice", created.password);
   ASSERT_TRUE(ok);
-  app_->remember("key", *ok);
-  ASSERT_TRUE(app_->cached("key"));
+  const auto key = AppPasswords::cache_key("mail", "Basic header");
+  app_->remember(key, *ok, app_->cache_generation());
+  ASSERT_TRUE(app_->cached(key));
   ASSERT_TRUE(app_->revoke(u, created.record.id, client_));
-  EXPECT_FALSE(app_->cached("key"));
+  EXPECT_FALSE(app_->cached(key));
   EXPECT_FALSE(check_app("alice", created.password));
   auto again = app_->revoke(u, created.record.id, client_);
   ASSERT_FALSE(again);
@@ -228,8 +229,63 @@ TEST_F(AppPasswordsTest, OnlyTheOwnerRevokes) {
 TEST_F(AppPasswordsTest, CacheCanBeTurnedOff) {
   config_.sessions.verify_cache_ms = 0;
   build();
-  app_->remember("key", ProtocolUser{1, "alice", 2});
-  EXPECT_FALSE(app_->cached("key"));
+  const auto key = AppPasswords::cache_key("mail", "Basic header");
+  app_->remember(key, ProtocolUser{1, "alice", 2}, app_->cache_generation());
+  EXPECT_FALSE(app_->cached(key));
+}
+
+TEST_F(AppPasswordsTest, CachedSuccessesLiveAtMostOneSecond) {
+  // Even with a long session cache time: some changes (two-step verification turned on) are not
+  // announced, so a Basic success is trusted for 1 s at most.
+  config_.sessions.verify_cache_ms = 60000;
+  build();
+  const auto key = AppPasswords::cache_key("mail", "Basic header");
+  app_->remember(key, ProtocolUser{1, "alice", 2}, app_->cache_generation());
+  clock_.advance(std::chrono::milliseconds(999));
+  EXPECT_TRUE(app_->cached(key));
+  clock_.advance(std::chrono::milliseconds(1));
+  EXPECT_FALSE(app_->cached(key));
+}
+
+TEST_F(AppPasswordsTest, KeysDifferByScopeAndHeader) {
+  EXPECT_EQ(AppPasswords::cache_key("mail", "Basic a"), AppPasswords::cache_key("mail", "Basic a"));
+  EXPECT_NE(AppPasswords::cache_key("mail", "Basic a"), AppPasswords::cache_key("dav", "Basic a"));
+  EXPECT_NE(AppPasswords::cache_key("mail", "Basic a"), AppPasswords::cache_key("mail", "Basic b"));
+}
+
+TEST_F(AppPasswordsTest, ARevocationDuringTheCheckIsNotUndoneByCaching) {
+  auto u = make_user();
+  auto created = create(u);
+  const auto key = AppPasswords::cache_key("mail", "Basic header");
+  const uint64_t generation = app_->cache_generation();  // /verify, before the check
+  auto ok = check_app("alice", created.password);
+  ASSERT_TRUE(ok);
+  ASSERT_TRUE(app_->revoke(u, created.record.id, client_));  // meanwhile, elsewhere
+  app_->remember(key, *ok, generation);
+  EXPECT_FALSE(app_->cached(key));
+}
+
+TEST_F(AppPasswordsTest, DisablingOrANewPasswordDropsTheUsersCachedSuccesses) {
+  auto u = make_user();
+  auto bob = make_user("bob");
+  const auto by_app = AppPasswords::cache_key("mail", "Basic app");
+  const auto by_main = AppPasswords::cache_key("mail", "Basic main");
+  const auto bobs = AppPasswords::cache_key("mail", "Basic bob");
+  auto fill = [&] {
+    app_->remember(by_app, ProtocolUser{u.id, "alice", 7}, app_->cache_generation());
+    app_->remember(by_main, ProtocolUser{u.id, "alice", 0}, app_->cache_generation());
+    app_->remember(bobs, ProtocolUser{bob.id, "bob", 8}, app_->cache_generation());
+  };
+  fill();
+  ASSERT_TRUE(accounts_->set_password("alice", "another quite long passphrase 77", client_));
+  EXPECT_FALSE(app_->cached(by_app));
+  EXPECT_FALSE(app_->cached(by_main)) << "the old main password must not stay accepted";
+  EXPECT_TRUE(app_->cached(bobs));
+  fill();
+  ASSERT_TRUE(accounts_->set_disabled("alice", true, client_));
+  EXPECT_FALSE(app_->cached(by_app));
+  EXPECT_FALSE(app_->cached(by_main));
+  EXPECT_TRUE(app_->cached(bobs));
 }
 
 TEST_F(AppPasswordsTest, MainPasswordWhileTwoStepIsOff) {

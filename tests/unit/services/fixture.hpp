@@ -11,6 +11,7 @@
 #include "twostep/core/metrics.hpp"
 #include "twostep/crypto/keyring.hpp"
 #include "twostep/services/accounts.hpp"
+#include "twostep/services/app_passwords.hpp"
 #include "twostep/services/audit.hpp"
 #include "twostep/services/login.hpp"
 #include "twostep/services/sessions.hpp"
@@ -44,9 +45,10 @@ class ServicesTest : public ::testing::Test {
     Deps d{*store_, clock_, keyring_, config_, metrics_};
     audit_ = std::make_unique<Audit>(d);
     throttles_ = std::make_unique<Throttles>(d);
-    accounts_ = std::make_unique<Accounts>(d, *audit_);
     sessions_ = std::make_unique<Sessions>(d, *audit_);
     twofa_ = std::make_unique<TwoFactor>(d, *audit_);
+    app_passwords_ = std::make_unique<AppPasswords>(d, *audit_, *throttles_, *twofa_);
+    accounts_ = std::make_unique<Accounts>(d, *audit_, *sessions_, *app_passwords_);
     login_ = std::make_unique<Login>(d, *audit_, *sessions_, *twofa_, *throttles_);
   }
 
@@ -72,9 +74,10 @@ class ServicesTest : public ::testing::Test {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<Audit> audit_;
   std::unique_ptr<Throttles> throttles_;
-  std::unique_ptr<Accounts> accounts_;
   std::unique_ptr<Sessions> sessions_;
   std::unique_ptr<TwoFactor> twofa_;
+  std::unique_ptr<AppPasswords> app_passwords_;
+  std::unique_ptr<Accounts> accounts_;
   std::unique_ptr<Login> login_;
   Client client_{"192.0.2.1", "unit-test"};
 };

@@ -98,7 +98,7 @@ TEST_F(LoginTest, RevokeIsSeenByVerifyAtOnce) {
   auto u = make_user();
   auto a = login_->start_session(u, false, client_);
   auto b = login_->start_session(u, false, client_);
-  auto hb = Sessions::hash_token(b->token);
+  auto hb = Sessions::token_digest(b->token);
   ASSERT_TRUE(sessions_->verify_slow(hb));
   ASSERT_TRUE(sessions_->verify_cached(hb));
   ASSERT_TRUE(sessions_->revoke(u.id, b->session.id, client_));
@@ -140,7 +140,7 @@ TEST_F(TwoFactorLoginTest, PasswordThenTotp) {
   auto pending = sessions_->resolve(r->session.token);
   ASSERT_TRUE(pending);
   EXPECT_EQ(pending->session.state, store::SessionState::kPendingSecondFactor);
-  EXPECT_FALSE(sessions_->verify_slow(Sessions::hash_token(r->session.token)).value().state ==
+  EXPECT_FALSE(sessions_->verify_slow(Sessions::token_digest(r->session.token)).value().state ==
                store::SessionState::kFull);
 
   auto code = factors::totp({}, seed_, clock_.unix_now());

@@ -209,7 +209,7 @@ TEST_F(OrgsTest, GracePeriodWarnsThenRestrictsAtSignIn) {
   EXPECT_EQ(after.kind, LoginOutcome::Kind::kEnrollmentRequired);
   EXPECT_EQ(state_of(after.session), SessionState::kEnrollmentRequired);
   // The restricted session still resolves (for /me, enrolment, logout) but verify refuses it.
-  auto v = sessions_->verify_slow(Sessions::hash_token(after.session.token));
+  auto v = sessions_->verify_slow(Sessions::token_digest(after.session.token));
   ASSERT_TRUE(v);
   EXPECT_EQ(v->state, SessionState::kEnrollmentRequired);
 

@@ -29,10 +29,10 @@ class SessionsEventsTest : public ServicesTest {
   }
 
   // A signed-in session, cached by the other instance.
-  std::pair<IssuedSession, std::string> cached_on_other(const store::User& u) {
+  std::pair<IssuedSession, crypto::Sha256Digest> cached_on_other(const store::User& u) {
     auto s = login_->start_session(u, false, client_);
     EXPECT_TRUE(s.has_value());
-    std::string hash = Sessions::hash_token(s->token);
+    crypto::Sha256Digest hash = Sessions::token_digest(s->token);
     EXPECT_TRUE(other_->verify_slow(hash));
     EXPECT_TRUE(other_->verify_cached(hash));
     return {*s, hash};
