@@ -25,6 +25,8 @@ constexpr size_t kGroup = 4;
 constexpr const char* kPepperPurpose = "app-passwords";
 constexpr int64_t kTouchEvery = 60;
 constexpr size_t kCacheMax = 100000;
+// How long /verify trusts a main-password success (see AppPasswords::remember).
+constexpr std::chrono::seconds kMainPasswordCacheMax{1};
 constexpr int kCreateAttempts = 4;  // a lookup collision (20 bits per user) is retried
 
 core::Error invalid_credentials() {
@@ -127,8 +129,7 @@ AppPasswords::AppPasswords(Deps deps, Audit& audit, Throttles& throttles, TwoFac
       orgs_(orgs),
       key_id_(deps.keyring.current_id()),
       key_(deps.keyring.derive(kPepperPurpose)),
-      cache_(deps.clock,
-             std::chrono::milliseconds(std::min(deps.config.sessions.verify_cache_ms, 1000)),
+      cache_(deps.clock, std::chrono::milliseconds(deps.config.sessions.verify_cache_ms),
              kCacheMax) {}
 
 std::string AppPasswords::hash_for(uint32_t key_id, int64_t user_id,
@@ -377,7 +378,10 @@ std::optional<ProtocolUser> AppPasswords::cached(const crypto::Sha256Digest& key
 
 void AppPasswords::remember(const crypto::Sha256Digest& key, const ProtocolUser& user,
                             uint64_t generation) {
-  cache_.put(key, user, generation);
+  const core::TimePoint until = user.app_password_id == 0
+                                    ? d_.clock.now() + kMainPasswordCacheMax
+                                    : core::TimePoint::max();
+  cache_.put(key, user, generation, until);
 }
 
 void AppPasswords::purge_cache() { cache_.purge_expired(); }

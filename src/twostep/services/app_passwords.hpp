@@ -94,10 +94,11 @@ class AppPasswords {
                                            std::string_view scope, const Client& client);
 
   // --- the /verify cache ------------------------------------------------------------------
-  // Successful Basic checks, keyed by the SHA-256 of scope and header; entries live at most
-  // min(sessions.verify_cache_ms, 1000) ms. The 1 s cap stays because a few changes that turn
-  // a cached success into a refusal are not announced (two-step verification turned on, an
-  // organisation's deadline passing: the main password stops opening protocols).
+  // Successful Basic checks, keyed by the SHA-256 of scope and header. An application password's
+  // success lives sessions.verify_cache_ms: everything that ends it (revocation, a disabled
+  // account) is announced. A main password's lives min(sessions.verify_cache_ms, 1000) ms:
+  // some changes that end it are not announced (two-step verification turned on, an
+  // organisation's deadline passing), so it is trusted for a second at most.
   static crypto::Sha256Digest cache_key(std::string_view scope, std::string_view authorization);
   std::optional<ProtocolUser> cached(const crypto::Sha256Digest& key);
   // Read before the check whose result is remembered: a revocation in between wins.

@@ -234,17 +234,29 @@ TEST_F(AppPasswordsTest, CacheCanBeTurnedOff) {
   EXPECT_FALSE(app_->cached(key));
 }
 
-TEST_F(AppPasswordsTest, CachedSuccessesLiveAtMostOneSecond) {
-  // Even with a long session cache time: some changes (two-step verification turned on) are not
-  // announced, so a Basic success is trusted for 1 s at most.
+TEST_F(AppPasswordsTest, ApplicationPasswordsAreCachedTheSessionTimeMainPasswordsOneSecond) {
+  // Everything that ends an application password is announced; not everything that stops the
+  // main password from opening protocols is (two-step verification turned on): a second at most.
   config_.sessions.verify_cache_ms = 60000;
   build();
-  const auto key = AppPasswords::cache_key("mail", "Basic header");
-  app_->remember(key, ProtocolUser{1, "alice", 2}, app_->cache_generation());
+  const auto by_app = AppPasswords::cache_key("mail", "Basic app");
+  const auto by_main = AppPasswords::cache_key("mail", "Basic main");
+  app_->remember(by_app, ProtocolUser{1, "alice", 2}, app_->cache_generation());
+  app_->remember(by_main, ProtocolUser{1, "alice", 0}, app_->cache_generation());
   clock_.advance(std::chrono::milliseconds(999));
-  EXPECT_TRUE(app_->cached(key));
+  EXPECT_TRUE(app_->cached(by_main));
   clock_.advance(std::chrono::milliseconds(1));
-  EXPECT_FALSE(app_->cached(key));
+  EXPECT_FALSE(app_->cached(by_main));
+  clock_.advance(std::chrono::milliseconds(58999));
+  EXPECT_TRUE(app_->cached(by_app));
+  clock_.advance(std::chrono::milliseconds(1));
+  EXPECT_FALSE(app_->cached(by_app));
+
+  config_.sessions.verify_cache_ms = 300;  // a shorter session cache time caps both
+  build();
+  app_->remember(by_main, ProtocolUser{1, "alice", 0}, app_->cache_generation());
+  clock_.advance(std::chrono::milliseconds(300));
+  EXPECT_FALSE(app_->cached(by_main));
 }
 
 TEST_F(AppPasswordsTest, KeysDifferByScopeAndHeader) {
