@@ -2,7 +2,8 @@
 // events reach the other instance once and this one once; bursts arrive whole and in order; an
 // event too large for NOTIFY stays local; foreign notifications are ignored; and when the server
 // ends the listening connection, the bus connects again, tells its subscribers to resync, and
-// carries events again. Needs the test cluster (suite name Pg*).
+// carries events again; a bus never started (the command-line tool) sends what it published
+// when asked. Needs the test cluster (suite name Pg*).
 #include "twostep/events/pg_event_bus.hpp"
 
 #include <gtest/gtest.h>
@@ -175,6 +176,45 @@ TEST_F(PgEventBusTest, AStalledServerMakesTheSenderWaitWithoutBlockingPublishers
     ::kill(std::stoi(pid), SIGCONT);
   }
   EXPECT_EQ(on_b.wait_for(sent.size(), 30s), sent);
+}
+
+TEST_F(PgEventBusTest, ACommandLineToolSendsWhatItPublishedWhenAsked) {
+  // A bus that is never started (the `twostep` command-line tool): events reach its own
+  // subscribers at once and the running instances when send_pending() runs, all in one go.
+  Inbox on_b;
+  auto sb = b_->subscribe("sessions", on_b.handler());
+  core::Metrics metrics;
+  PgEventBus cli(db_.url(), metrics);
+  Inbox local;
+  auto sl = cli.subscribe("sessions", local.handler());
+  std::vector<std::string> sent;
+  for (int i = 0; i < 40; ++i) {  // more than one batch
+    sent.push_back("{\"n\":" + std::to_string(i) + "}");
+    cli.publish("sessions", sent.back());
+  }
+  EXPECT_EQ(local.now(), sent);
+  std::this_thread::sleep_for(200ms);
+  EXPECT_TRUE(on_b.now().empty()) << "nothing is sent before send_pending()";
+  ASSERT_TRUE(cli.send_pending());
+  EXPECT_EQ(on_b.wait_for(sent.size()), sent);
+  EXPECT_NE(metrics.render().find("direction=\"sent\"} 40"), std::string::npos);
+  // Sent once: a second call has nothing to do.
+  ASSERT_TRUE(cli.send_pending());
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(on_b.now().size(), sent.size());
+}
+
+TEST_F(PgEventBusTest, ACommandLineToolThatCannotReachTheDatabaseSaysSo) {
+  core::Metrics metrics;
+  // Nothing listens on port 1; the URL's password must not come back in the error.
+  PgEventBus cli("postgresql://u:secret-pw@127.0.0.1:1/db?connect_timeout=2", metrics);
+  EXPECT_TRUE(cli.send_pending()) << "nothing published: no connection needed";
+  cli.publish("sessions", "{}");
+  auto st = cli.send_pending();
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, core::Code::kUnavailable);
+  EXPECT_EQ(st.error().detail.find("secret-pw"), std::string::npos);
+  EXPECT_EQ(st.error().message.find("secret-pw"), std::string::npos);
 }
 
 TEST_F(PgEventBusTest, TooLargeForNotifyStaysOnThisInstance) {
