@@ -111,6 +111,35 @@ TEST_F(LoginTest, RevokeIsSeenByVerifyAtOnce) {
   EXPECT_EQ(r.error().code, core::Code::kNotFound);
 }
 
+TEST_F(LoginTest, VerifyCacheLivesItsTimeAndNeverPastTheSession) {
+  config_.sessions.verify_cache_ms = 60000;
+  config_.sessions.idle_timeout_s = 30;
+  rebuild();
+  auto u = make_user();
+  // A session that ends in 30 s: its entry goes with it, not a minute later.
+  auto short_lived = login_->start_session(u, false, client_);
+  auto digest = Sessions::token_digest(short_lived->token);
+  ASSERT_TRUE(sessions_->verify_slow(digest));
+  clock_.advance(std::chrono::seconds(29));
+  EXPECT_TRUE(sessions_->verify_cached(digest));
+  clock_.advance(std::chrono::seconds(1));
+  EXPECT_FALSE(sessions_->verify_cached(digest));
+  EXPECT_FALSE(sessions_->verify_slow(digest));
+
+  // A session that lives on: its entry lives the cache time.
+  auto remembered = login_->start_session(u, true, client_);
+  digest = Sessions::token_digest(remembered->token);
+  ASSERT_TRUE(sessions_->verify_slow(digest));
+  clock_.advance(std::chrono::milliseconds(59999));
+  EXPECT_TRUE(sessions_->verify_cached(digest));
+  clock_.advance(std::chrono::milliseconds(1));
+  EXPECT_FALSE(sessions_->verify_cached(digest));
+  // The key is the digest of the token, nothing else.
+  EXPECT_EQ(crypto::hex_encode(std::string_view(reinterpret_cast<const char*>(digest.data()),
+                                                digest.size())),
+            Sessions::hash_token(remembered->token));
+}
+
 class TwoFactorLoginTest : public ServicesTest {
  protected:
   // Enrols TOTP and returns the raw seed.
