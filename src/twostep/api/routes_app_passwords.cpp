@@ -208,7 +208,9 @@ class AppPasswordRoutes final : public Area {
 
   // HTTP Basic with an application password (or, where allowed, the main password). The scope
   // comes from X-Twostep-Scope, set per location in the nginx configuration; without it only
-  // passwords with scope "all" pass. Successes are cached for at most 1 s per (scope, header).
+  // passwords with scope "all" pass. Successes are cached per (scope, header) (see
+  // AppPasswords::remember for how long); the generation read before the check keeps a
+  // revocation made meanwhile from being undone by caching.
   Awaitable verify_basic(Request& req, std::string_view authorization) {
     std::string scope = "all";
     if (auto header = req.header("x-twostep-scope")) {
