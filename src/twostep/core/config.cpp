@@ -1,12 +1,12 @@
 #include "twostep/core/config.hpp"
 
-#include <toml++/toml.h>
-
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <functional>
 #include <variant>
+
+#include <toml++/toml.h>
 
 #include "twostep/core/ip.hpp"
 
