@@ -66,9 +66,14 @@ describe('metrics: default (loopback only)', () => {
     assertMetricsText(await get(server, '/metrics', { from: '127.0.0.2' }));
   });
 
-  test('X-Forwarded-For is ignored without trusted proxies', async () => {
-    // The peer is local: a forged outside address changes nothing, in either direction.
-    assertMetricsText(await get(server, '/metrics', { headers: { 'x-forwarded-for': '203.0.113.9' } }));
+  test('a request forwarded by a proxy that is not trusted is refused, whatever it forwards', async () => {
+    // The peer is local but forwards for someone: a local proxy missing from
+    // server.trusted_proxies would make every outside client look like loopback.
+    for (const headers of [{ 'x-forwarded-for': '203.0.113.9' }, { 'x-forwarded-for': '127.0.0.1' },
+                           { forwarded: 'for=203.0.113.9' }, { 'x-real-ip': '127.0.0.1' }]) {
+      assertError(await get(server, '/metrics', { headers }), 403, 'metrics_not_allowed');
+    }
+    assertMetricsText(await get(server, '/metrics'));
   });
 });
 

@@ -61,8 +61,10 @@ core::Result<MetricsAccess> MetricsAccess::load(const core::MetricsConfig& cfg) 
 }
 
 MetricsAccess::Verdict MetricsAccess::check(std::string_view client_addr,
-                                            std::optional<std::string_view> authorization) const {
+                                            std::optional<std::string_view> authorization,
+                                            bool forwarded_untrusted) const {
   if (allow_.empty()) return Verdict::kOff;
+  if (forwarded_untrusted) return Verdict::kUntrustedProxy;
   if (!allow_.contains(client_addr)) return Verdict::kAddressRefused;
   if (!token_sha256_) return Verdict::kAllowed;
   std::optional<std::string_view> sent = authorization ? bearer(*authorization) : std::nullopt;

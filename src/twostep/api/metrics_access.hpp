@@ -20,6 +20,7 @@ class MetricsAccess {
     kAllowed,
     kOff,             // metrics.allow is empty
     kAddressRefused,  // the client address is not in metrics.allow
+    kUntrustedProxy,  // forwarded by a proxy not in server.trusted_proxies: client unknown
     kTokenMissing,    // a token is configured; no Bearer credentials were sent
     kTokenWrong,      // Bearer credentials that are not the token
   };
@@ -31,8 +32,13 @@ class MetricsAccess {
 
   // `client_addr`: the address the server resolved (trusted proxies applied); `authorization`:
   // the Authorization header if any. The token is compared in constant time (as SHA-256
-  // digests, so its length does not show either).
-  Verdict check(std::string_view client_addr, std::optional<std::string_view> authorization) const;
+  // digests, so its length does not show either). `forwarded_untrusted`: the request carries
+  // forwarding headers (X-Forwarded-For, Forwarded, X-Real-IP) that the server did not apply
+  // because its peer is not a trusted proxy. Then the peer is a proxy whose client is unknown —
+  // e.g. a local nginx missing from server.trusted_proxies, which would otherwise make every
+  // outside client look like loopback — and the scrape is refused.
+  Verdict check(std::string_view client_addr, std::optional<std::string_view> authorization,
+                bool forwarded_untrusted = false) const;
 
   bool enabled() const { return !allow_.empty(); }
   bool needs_token() const { return token_sha256_.has_value(); }

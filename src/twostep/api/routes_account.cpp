@@ -52,7 +52,13 @@ class AccountRoutes final : public Area {
   // Refusals answer at once (see MetricsAccess): nothing is rendered or logged for them.
   Awaitable metrics(Request& req) {
     using V = MetricsAccess::Verdict;
-    switch (ctx_.metrics_access.check(req.client_addr, req.header("authorization"))) {
+    // Forwarding headers from a peer that is not a trusted proxy (the server did not apply
+    // them): the peer is a proxy whose client cannot be known.
+    const bool forwarded_untrusted =
+        !req.peer_trusted &&
+        (req.header("x-forwarded-for") || req.header("forwarded") || req.header("x-real-ip"));
+    switch (ctx_.metrics_access.check(req.client_addr, req.header("authorization"),
+                                      forwarded_untrusted)) {
       case V::kAllowed:
         break;
       case V::kOff:  // as if there were no such path
@@ -63,6 +69,11 @@ class AccountRoutes final : public Area {
                                              "Metrics are not available to this address.",
                                              {},
                                              0});
+      case V::kUntrustedProxy:
+        co_return error_response(core::Error{
+            Code::kPermissionDenied, "metrics_not_allowed",
+            "Metrics are not served through a proxy that is not in server.trusted_proxies.",
+            {}, 0});
       case V::kTokenMissing:
         co_return bearer_refusal("not_authenticated",
                                  "Metrics need Authorization: Bearer <token>.");

@@ -56,6 +56,14 @@ TEST_F(MetricsAccessTest, DefaultIsLoopbackOnly) {
   EXPECT_EQ(a.check("", std::nullopt), V::kAddressRefused);
 }
 
+TEST_F(MetricsAccessTest, ForwardedByAnUntrustedProxyIsRefusedEvenFromLoopback) {
+  auto a = load(core::MetricsConfig{}.allow);
+  EXPECT_EQ(a.check("127.0.0.1", std::nullopt, /*forwarded_untrusted=*/true), V::kUntrustedProxy);
+  EXPECT_EQ(a.check("127.0.0.1", std::nullopt, /*forwarded_untrusted=*/false), V::kAllowed);
+  // Off stays off (404), whatever the request carries.
+  EXPECT_EQ(load({}).check("127.0.0.1", std::nullopt, true), V::kOff);
+}
+
 TEST_F(MetricsAccessTest, EmptyListIsOffWhateverTheAddress) {
   auto a = load({});
   EXPECT_FALSE(a.enabled());
