@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { launchBrowser, newContext, trackErrors, unexpectedErrors } from './lib/browser.mjs';
+import { launchBrowser, newProfile, unexpectedErrors } from './lib/browser.mjs';
 import {
   PASSWORD,
   eventually,
@@ -32,11 +32,8 @@ describe('accounts and sessions', () => {
   before(async () => {
     server = await startServer();
     browser = await launchBrowser();
-    contextA = await newContext(browser, server.url);
-    contextB = await newContext(browser, server.url);
-    pageA = await contextA.newPage();
-    pageB = await contextB.newPage();
-    errorsA = trackErrors(pageA);
+    ({ context: contextA, page: pageA, errors: errorsA } = await newProfile(browser, server.url));
+    ({ context: contextB, page: pageB } = await newProfile(browser, server.url));
   });
 
   after(async () => {

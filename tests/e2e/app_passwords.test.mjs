@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { launchBrowser, newContext, trackErrors, unexpectedErrors } from './lib/browser.mjs';
+import { launchBrowser, newProfile, unexpectedErrors } from './lib/browser.mjs';
 import { PASSWORD, eventually, signOut, signUp, uniqueName, waitForCount, waitForPath } from './lib/flows.mjs';
 import { startServer } from './lib/server.mjs';
 import { startNginx } from '../integration/lib/nginx.mjs';
@@ -33,10 +33,8 @@ describe('app passwords on the security page', () => {
     // A 1-s re-authentication window: creating an app password asks for the password again.
     server = await startServer({ env: { TWOSTEP_SESSIONS_REAUTH_WINDOW_S: '1' } });
     browser = await launchBrowser();
-    context = await newContext(browser, server.url);
+    ({ context, page, errors } = await newProfile(browser, server.url));
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
-    page = await context.newPage();
-    errors = trackErrors(page);
   });
 
   after(async () => {
@@ -140,9 +138,7 @@ describe('single sign-on through nginx with a return address', () => {
     });
     nginx = await startNginx({ twostepPort: Number(new URL(server.url).port), port });
     browser = await launchBrowser({ extraArgs: ['--host-resolver-rules=MAP *.example.com 127.0.0.1'] });
-    context = await newContext(browser, id);
-    page = await context.newPage();
-    errors = trackErrors(page);
+    ({ context, page, errors } = await newProfile(browser, id));
     await signUp(page, username);
     await signOut(page);
   });

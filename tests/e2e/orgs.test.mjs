@@ -6,26 +6,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { launchBrowser, newContext, trackErrors, unexpectedErrors } from './lib/browser.mjs';
-import { PASSWORD, eventually, signUp, submitSignIn, uniqueName, waitForCount, waitForPath } from './lib/flows.mjs';
+import { launchBrowser, newProfile, unexpectedErrors } from './lib/browser.mjs';
+import {
+  PASSWORD,
+  eventually,
+  openSecurity,
+  signUp,
+  submitSignIn,
+  turnOnTotp,
+  uniqueName,
+  waitForPath,
+} from './lib/flows.mjs';
 import { startServer } from './lib/server.mjs';
 import { nextCode } from './lib/totp.mjs';
-
-// Turns on TOTP from the security page; returns the secret.
-async function enrolTotp(page) {
-  await page.getByTestId('enable-2fa').click();
-  await page.getByTestId('choose-totp').click();
-  const secretEl = page.getByTestId('totp-secret');
-  await secretEl.waitFor();
-  const secret = await secretEl.getAttribute('data-secret');
-  await page.getByTestId('totp-code').fill(await nextCode(secret));
-  await page.getByTestId('totp-confirm').click();
-  await waitForCount(page.getByTestId('recovery-code'), 10);
-  await page.getByTestId('saved-codes').check();
-  await page.getByTestId('codes-done').click();
-  await page.getByTestId('twofa-on').waitFor();
-  return secret;
-}
 
 async function verifyStatus(context) {
   return (await context.request.get('/api/v1/verify')).status();
@@ -50,13 +43,8 @@ describe('organisations: required two-step verification', () => {
       env: { TWOSTEP_ORGS_USER_CREATE: 'true', TWOSTEP_SESSIONS_REAUTH_WINDOW_S: '1' },
     });
     browser = await launchBrowser();
-    for (const who of ['owner', 'member']) {
-      const context = await newContext(browser, server.url);
-      const page = await context.newPage();
-      const entry = { context, page, errors: trackErrors(page) };
-      if (who === 'owner') owner = entry;
-      else member = entry;
-    }
+    owner = await newProfile(browser, server.url);
+    member = await newProfile(browser, server.url);
   });
 
   after(async () => {
@@ -105,9 +93,8 @@ describe('organisations: required two-step verification', () => {
     await page.getByTestId('policy-error').waitFor();
     assert.match(await page.getByTestId('policy-error').textContent(), /yourself/);
 
-    await page.getByTestId('nav-security').click();
-    await page.getByTestId('security-page').waitFor();
-    owner.secret = await enrolTotp(page);
+    await openSecurity(page);
+    owner.secret = await turnOnTotp(page);
 
     await page.goto('/orgs');
     await page.getByTestId('org-link').click();
@@ -170,7 +157,7 @@ describe('organisations: required two-step verification', () => {
     await waitForPath(page, '/security');
     assert.equal(await verifyStatus(member.context), 401);
 
-    member.secret = await enrolTotp(page);
+    member.secret = await turnOnTotp(page);
     assert.equal(await page.getByTestId('enrollment-required').count(), 0);
     assert.equal(await page.getByTestId('nav-account').isVisible(), true);
     assert.equal(await verifyStatus(member.context), 200);

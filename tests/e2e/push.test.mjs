@@ -7,8 +7,21 @@ import assert from 'node:assert/strict';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { launchBrowser, newContext, trackErrors, unexpectedErrors } from './lib/browser.mjs';
-import { PASSWORD, eventually, signOut, signUp, submitSignIn, uniqueName, waitForCount, waitForPath } from './lib/flows.mjs';
+import { launchBrowser, newProfile, unexpectedErrors } from './lib/browser.mjs';
+import {
+  PASSWORD,
+  chooseFirstMethod,
+  eventually,
+  openSecurity,
+  saveRecoveryCodes,
+  signOut,
+  signUp,
+  submitSignIn,
+  turnOnTotp,
+  uniqueName,
+  waitForCount,
+  waitForPath,
+} from './lib/flows.mjs';
 import { binaryPath, startServer } from './lib/server.mjs';
 import { nextCode, totpAt } from './lib/totp.mjs';
 
@@ -16,22 +29,8 @@ process.env.TWOSTEP_AUTH_BIN ??= join(dirname(binaryPath), 'twostep-auth');
 process.env.TWOSTEP_BIN ??= binaryPath;
 const { newAuthHome, pushServerEnv, runAuth, storedAccount } = await import('../integration/lib/auth.mjs');
 
-// Turns on TOTP from the Security page; returns the secret. Confirms with the previous
-// step's code so that later sign-ins can use the current one.
-async function turnOnTotp(page) {
-  await page.getByTestId('nav-security').click();
-  await page.getByTestId('enable-2fa').click();
-  await page.getByTestId('choose-totp').click();
-  const secretEl = page.getByTestId('totp-secret');
-  await secretEl.waitFor();
-  const secret = await secretEl.getAttribute('data-secret');
-  await page.getByTestId('totp-code').fill(totpAt(secret, Date.now() / 1000 - 30));
-  await page.getByTestId('totp-confirm').click();
-  await page.getByTestId('saved-codes').check();
-  await page.getByTestId('codes-done').click();
-  await waitForCount(page.getByTestId('method'), 1);
-  return secret;
-}
+// Confirms TOTP with the previous step's code, so that later sign-ins can use the current one.
+const previousStep = (secret) => totpAt(secret, Date.now() / 1000 - 30);
 
 async function shownNumber(page) {
   const el = page.getByTestId('approval-number');
@@ -50,13 +49,8 @@ describe('approval from a signed-in browser', () => {
   before(async () => {
     server = await startServer();
     browser = await launchBrowser();
-    for (const which of ['signedIn', 'signingIn']) {
-      const context = await newContext(browser, server.url);
-      const page = await context.newPage();
-      const value = { context, page, errors: trackErrors(page) };
-      if (which === 'signedIn') signedIn = value;
-      else signingIn = value;
-    }
+    signedIn = await newProfile(browser, server.url);
+    signingIn = await newProfile(browser, server.url);
   });
 
   after(async () => {
@@ -66,7 +60,8 @@ describe('approval from a signed-in browser', () => {
 
   it('the second browser approves the first one’s sign-in with the right number', async () => {
     await signUp(signedIn.page, username);
-    secret = await turnOnTotp(signedIn.page);
+    await openSecurity(signedIn.page);
+    secret = await turnOnTotp(signedIn.page, { codeFor: previousStep });
     await signedIn.page.getByTestId('nav-account').click();
     await signedIn.page.getByTestId('account-page').waitFor();
 
@@ -133,9 +128,7 @@ describe('the twostep-auth companion from the Security page', () => {
   before(async () => {
     server = await startServer({ env: await pushServerEnv() });
     browser = await launchBrowser();
-    const context = await newContext(browser, server.url);
-    page = await context.newPage();
-    errors = trackErrors(page);
+    ({ page, errors } = await newProfile(browser, server.url));
   });
 
   after(async () => {
@@ -145,9 +138,8 @@ describe('the twostep-auth companion from the Security page', () => {
 
   it('enrols with the link, confirms with its code, then approves a sign-in', async () => {
     await signUp(page, username);
-    await page.getByTestId('nav-security').click();
-    await page.getByTestId('enable-2fa').click();
-    await page.getByTestId('choose-push').click();
+    await openSecurity(page);
+    await chooseFirstMethod(page, 'push');
     const command = page.getByTestId('push-command');
     await command.waitFor();
     const uri = await command.getAttribute('data-uri');
@@ -161,9 +153,7 @@ describe('the twostep-auth companion from the Security page', () => {
     // The previous step's code, so the current one stays free.
     await page.getByTestId('push-code').fill(totpAt(account.totp_seed, Date.now() / 1000 - 30));
     await page.getByTestId('push-confirm').click();
-    await waitForCount(page.getByTestId('recovery-code'), 10);
-    await page.getByTestId('saved-codes').check();
-    await page.getByTestId('codes-done').click();
+    await saveRecoveryCodes(page);
     const method = page.getByTestId('method');
     await waitForCount(method, 1);
     assert.equal(await method.getAttribute('data-method-type'), 'push');

@@ -5,14 +5,17 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { SoftYubikey } from '../integration/lib/authenticators.mjs';
-import { launchBrowser, newContext, trackErrors, unexpectedErrors } from './lib/browser.mjs';
+import { freePort } from '../integration/lib/protocols.mjs';
+import { launchBrowser, newProfile, unexpectedErrors } from './lib/browser.mjs';
 import {
   PASSWORD,
+  chooseFirstMethod,
+  openSecurity,
+  saveRecoveryCodes,
   signOut,
   signUp,
   submitSignIn,
@@ -22,22 +25,7 @@ import {
 } from './lib/flows.mjs';
 import { binaryPath, startServer } from './lib/server.mjs';
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
-async function saveRecoveryCodes(page) {
-  await waitForCount(page.getByTestId('recovery-code'), 10);
-  await page.getByTestId('saved-codes').check();
-  await page.getByTestId('codes-done').click();
-}
 
 describe('security keys in the browser', () => {
   let server;
@@ -72,9 +60,7 @@ describe('security keys in the browser', () => {
       },
     });
     browser = await launchBrowser();
-    context = await newContext(browser, origin);
-    page = await context.newPage();
-    errors = trackErrors(page);
+    ({ context, page, errors } = await newProfile(browser, origin));
     cdp = await context.newCDPSession(page);
     await cdp.send('WebAuthn.enable');
     ({ authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
@@ -96,10 +82,8 @@ describe('security keys in the browser', () => {
 
   it('registers a security key on the security page', async () => {
     await signUp(page, username);
-    await page.getByTestId('nav-security').click();
-    await page.getByTestId('security-page').waitFor();
-    await page.getByTestId('enable-2fa').click();
-    await page.getByTestId('choose-webauthn').click();
+    await openSecurity(page);
+    await chooseFirstMethod(page, 'webauthn');
     await page.getByTestId('webauthn-setup').waitFor();
     await page.getByTestId('webauthn-label').fill('Virtual key');
     await page.getByTestId('webauthn-register').click();
@@ -180,8 +164,7 @@ describe('security keys in the browser', () => {
   });
 
   it('re-authenticates with password + security key to remove the YubiKey', async () => {
-    await page.getByTestId('nav-security').click();
-    await page.getByTestId('security-page').waitFor();
+    await openSecurity(page);
     await new Promise((resolve) => setTimeout(resolve, 2_100)); // let the sign-in age out
     await page.locator('[data-testid=method][data-method-type=yubiotp]').getByTestId('remove-method').click();
     await page.getByTestId('confirm-ok').click();

@@ -7,10 +7,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
 import { startFakeGateway } from '../integration/lib/fake_sms_gateway.mjs';
-import { launchBrowser, newContext, trackErrors, unexpectedErrors } from './lib/browser.mjs';
+import { launchBrowser, newProfile, unexpectedErrors } from './lib/browser.mjs';
 import {
   PASSWORD,
+  chooseFirstMethod,
   eventually,
+  openSecurity,
+  saveRecoveryCodes,
   signOut,
   signUp,
   submitSignIn,
@@ -39,9 +42,7 @@ describe('two-step verification with codes by SMS', () => {
       },
     });
     browser = await launchBrowser();
-    const context = await newContext(browser, server.url);
-    page = await context.newPage();
-    errors = trackErrors(page);
+    ({ page, errors } = await newProfile(browser, server.url));
   });
 
   after(async () => {
@@ -52,10 +53,8 @@ describe('two-step verification with codes by SMS', () => {
 
   it('adds a mobile number: refused numbers say why, the code turns 2FA on', async () => {
     await signUp(page, username);
-    await page.getByTestId('nav-security').click();
-    await page.getByTestId('security-page').waitFor();
-    await page.getByTestId('enable-2fa').click();
-    await page.getByTestId('choose-sms').click();
+    await openSecurity(page);
+    await chooseFirstMethod(page, 'sms');
 
     const phone = page.getByTestId('sms-phone');
     await phone.waitFor();
@@ -92,9 +91,7 @@ describe('two-step verification with codes by SMS', () => {
 
     await page.getByTestId('sms-code').fill(gw.lastCode());
     await page.getByTestId('sms-confirm').click();
-    await waitForCount(page.getByTestId('recovery-code'), 10);
-    await page.getByTestId('saved-codes').check();
-    await page.getByTestId('codes-done').click();
+    await saveRecoveryCodes(page);
 
     const methods = page.getByTestId('method');
     await waitForCount(methods, 1);
@@ -128,8 +125,7 @@ describe('two-step verification with codes by SMS', () => {
   });
 
   it('re-authenticates with an SMS code to remove the method', async () => {
-    await page.getByTestId('nav-security').click();
-    await page.getByTestId('security-page').waitFor();
+    await openSecurity(page);
     await new Promise((resolve) => setTimeout(resolve, 2_100)); // let the sign-in age out
     await page.getByTestId('remove-method').click();
     await page.getByTestId('confirm-ok').click();

@@ -5,10 +5,12 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 
-import { launchBrowser, newContext, trackErrors, unexpectedErrors } from './lib/browser.mjs';
+import { launchBrowser, newProfile, unexpectedErrors } from './lib/browser.mjs';
 import {
   PASSWORD,
+  chooseFirstMethod,
   eventually,
+  openSecurity,
   signOut,
   signUp,
   submitSignIn,
@@ -34,9 +36,7 @@ describe('two-step verification with an authenticator app', () => {
     // waiting 5 minutes after its sign-in (which counts as a fresh authentication).
     server = await startServer({ env: { TWOSTEP_SESSIONS_REAUTH_WINDOW_S: '1' } });
     browser = await launchBrowser();
-    context = await newContext(browser, server.url);
-    page = await context.newPage();
-    errors = trackErrors(page);
+    ({ context, page, errors } = await newProfile(browser, server.url));
   });
 
   after(async () => {
@@ -46,12 +46,10 @@ describe('two-step verification with an authenticator app', () => {
 
   it('turns on two-step verification with TOTP', async () => {
     await signUp(page, username);
-    await page.getByTestId('nav-security').click();
-    await page.getByTestId('security-page').waitFor();
+    await openSecurity(page);
     await waitForPath(page, '/security');
 
-    await page.getByTestId('enable-2fa').click();
-    await page.getByTestId('choose-totp').click();
+    await chooseFirstMethod(page, 'totp');
 
     const secretEl = page.getByTestId('totp-secret');
     await secretEl.waitFor();
@@ -141,8 +139,7 @@ describe('two-step verification with an authenticator app', () => {
   });
 
   it('removes the method after re-authentication, which turns 2FA off', async () => {
-    await page.getByTestId('nav-security').click();
-    await page.getByTestId('security-page').waitFor();
+    await openSecurity(page);
     await new Promise((resolve) => setTimeout(resolve, 2_100)); // let the sign-in age out
     await page.getByTestId('remove-method').click();
     await page.getByTestId('confirm-ok').click();

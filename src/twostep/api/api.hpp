@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "twostep/api/metrics_access.hpp"
 #include "twostep/core/config.hpp"
 #include "twostep/core/metrics.hpp"
 #include "twostep/http/pool.hpp"
@@ -47,7 +48,8 @@ struct Pools {
 
 struct ApiOptions {
   const core::Config& config;
-  std::string web_dir;  // static files; empty = none
+  std::string web_dir;           // static files; empty = none
+  MetricsAccess metrics_access;  // who may read /metrics (loaded at start-up)
 };
 
 // Adds every route to `router`. The returned handle owns the handlers' state: keep it alive

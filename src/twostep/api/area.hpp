@@ -41,6 +41,7 @@ struct ApiContext {
   Services s;
   Pools pools;
   core::Metrics& metrics;
+  MetricsAccess metrics_access;
 };
 
 class Area {

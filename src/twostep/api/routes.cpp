@@ -28,8 +28,10 @@ struct Handle {
 
 std::shared_ptr<void> add_routes(http::Router& router, const ApiOptions& opts, Services services,
                                  Pools pools, core::Metrics& metrics) {
-  auto h = std::make_shared<Handle>(Handle{ApiContext{opts.config, services, pools, metrics},
-                                           StaticFiles(opts.web_dir), {}});
+  auto h = std::make_shared<Handle>(
+      Handle{ApiContext{opts.config, services, pools, metrics, opts.metrics_access},
+             StaticFiles(opts.web_dir),
+             {}});
   auto* ctx = &h->ctx;
   metrics.gauge("twostep_hash_pool_queue_depth", "Password-hashing jobs queued or running.",
                 [ctx] { return ctx->pools.hash.depth(); });

@@ -43,7 +43,43 @@ class AccountRoutes final : public Area {
   }
   Awaitable healthz(Request&) { co_return json_response(200, json{{"status", "ok"}}); }
 
-  Awaitable metrics(Request&) {
+  static Response bearer_refusal(const char* reason, const char* message) {
+    auto r = error_response(core::Error{Code::kUnauthenticated, reason, message, {}, 0});
+    r.set("WWW-Authenticate", "Bearer realm=\"twostep metrics\"");
+    return r;
+  }
+
+  // Refusals answer at once (see MetricsAccess): nothing is rendered or logged for them.
+  Awaitable metrics(Request& req) {
+    using V = MetricsAccess::Verdict;
+    // Forwarding headers from a peer that is not a trusted proxy (the server did not apply
+    // them): the peer is a proxy whose client cannot be known.
+    const bool forwarded_untrusted =
+        !req.peer_trusted &&
+        (req.header("x-forwarded-for") || req.header("forwarded") || req.header("x-real-ip"));
+    switch (ctx_.metrics_access.check(req.client_addr, req.header("authorization"),
+                                      forwarded_untrusted)) {
+      case V::kAllowed:
+        break;
+      case V::kOff:  // as if there were no such path
+        co_return error_response(core::Error{Code::kNotFound, "not_found", "Not found.", {}, 0});
+      case V::kAddressRefused:
+        co_return error_response(core::Error{Code::kPermissionDenied,
+                                             "metrics_not_allowed",
+                                             "Metrics are not available to this address.",
+                                             {},
+                                             0});
+      case V::kUntrustedProxy:
+        co_return error_response(core::Error{
+            Code::kPermissionDenied, "metrics_not_allowed",
+            "Metrics are not served through a proxy that is not in server.trusted_proxies.",
+            {}, 0});
+      case V::kTokenMissing:
+        co_return bearer_refusal("not_authenticated",
+                                 "Metrics need Authorization: Bearer <token>.");
+      case V::kTokenWrong:
+        co_return bearer_refusal("invalid_token", "Wrong bearer token for metrics.");
+    }
     co_return Response::text(200, metrics_.render(), "text/plain; version=0.0.4; charset=utf-8");
   }
 

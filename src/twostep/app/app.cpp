@@ -152,14 +152,27 @@ int App::serve() {
         "For development only; set sms.gateway to http or twilio in production.");
   }
 
+  // Read here rather than in open(): only the server needs the token, not the other commands.
+  auto metrics_access = api::MetricsAccess::load(cfg.metrics);
+  if (!metrics_access) {
+    const core::Error& e = metrics_access.error();
+    const std::string line = e.message + (e.detail.empty() ? "" : ": " + e.detail);
+    std::fprintf(stderr, "twostep: %s\n", line.c_str());
+    return 2;
+  }
+  if (!metrics_access->enabled()) {
+    LOG_INFO("metrics off (metrics.allow is empty): GET /metrics answers 404");
+  } else if (metrics_access->needs_token()) {
+    LOG_INFO("metrics: addresses in metrics.allow with the bearer token of metrics.token_file");
+  }
+
   std::string web_dir = cfg.server.web_dir.empty() ? std::string(TWOSTEP_WEB_DIR) : cfg.server.web_dir;
   http::Router router;
-  auto handle =
-      api::add_routes(router, api::ApiOptions{cfg, web_dir},
-                      api::Services{*audit_, *accounts_, *sessions_, *twofa_, *login_, *throttles_,
-                                    *sms_, *orgs_, *security_keys_, *app_passwords_, *approvals_,
-                                    *events_},
-                      api::Pools{hash_pool, db_pool, sms_pool}, metrics_);
+  auto handle = api::add_routes(
+      router, api::ApiOptions{cfg, web_dir, std::move(*metrics_access)},
+      api::Services{*audit_, *accounts_, *sessions_, *twofa_, *login_, *throttles_, *sms_, *orgs_,
+                    *security_keys_, *app_passwords_, *approvals_, *events_},
+      api::Pools{hash_pool, db_pool, sms_pool}, metrics_);
 
   http::ServerOptions opts;
   opts.threads = cfg.server.threads > 0 ? cfg.server.threads : cores;

@@ -8,6 +8,8 @@
 
 #include <toml++/toml.h>
 
+#include "twostep/core/ip.hpp"
+
 extern char** environ;
 
 namespace twostep::core {
@@ -110,6 +112,8 @@ std::vector<Binding> bindings(Config& c) {
       {"push", "request_window_s", &c.push.request_window_s},
       {"push", "max_clock_skew_s", &c.push.max_clock_skew_s},
       {"push", "heartbeat_s", &c.push.heartbeat_s},
+      {"metrics", "allow", &c.metrics.allow},
+      {"metrics", "token_file", &c.metrics.token_file},
   };
 }
 
@@ -254,6 +258,9 @@ Status validate(const Config& c) {
       c.push.request_window_s < 1 || c.push.max_clock_skew_s < 1 || c.push.heartbeat_s < 1) {
     return tl::unexpected(bad("push.*", "must be at least 1"));
   }
+  // Address lists are checked here, so that a typo stops every command, not only `serve`.
+  TS_RETURN_IF_ERROR(IpRanges::parse(c.server.trusted_proxies, "server.trusted_proxies"));
+  TS_RETURN_IF_ERROR(IpRanges::parse(c.metrics.allow, "metrics.allow"));
   return {};
 }
 

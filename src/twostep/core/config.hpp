@@ -15,7 +15,7 @@ namespace twostep::core {
 struct ServerConfig {
   std::string listen = "127.0.0.1:8080";
   std::string public_url = "http://localhost:8080";
-  std::vector<std::string> trusted_proxies;  // exact IP addresses
+  std::vector<std::string> trusted_proxies;  // addresses or CIDR ranges
   int threads = 0;                           // 0 = hardware cores
   int max_connections = 10000;
   int read_timeout_s = 10;
@@ -144,6 +144,13 @@ struct WebauthnConfig {
   std::string attestation = "none";             // none | indirect | direct (conveyance)
 };
 
+// Who may read GET /metrics. The client address is the one the server resolves (X-Forwarded-For
+// only from server.trusted_proxies). An empty `allow` turns metrics off (404).
+struct MetricsConfig {
+  std::vector<std::string> allow = {"127.0.0.0/8", "::1/128"};  // addresses or CIDR ranges
+  std::string token_file;  // set: scrapes also need "Authorization: Bearer <its content>"
+};
+
 struct Config {
   ServerConfig server;
   DatabaseConfig database;
@@ -156,6 +163,7 @@ struct Config {
   SmsConfig sms;
   PushConfig push;
   WebauthnConfig webauthn;
+  MetricsConfig metrics;
 
   // True when public_url is https: cookies get Secure, responses get HSTS.
   bool https() const;

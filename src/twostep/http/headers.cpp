@@ -1,61 +1,8 @@
 #include "twostep/http/headers.hpp"
 
-#include <arpa/inet.h>
-
 #include <cstdint>
-#include <cstring>
 
 namespace twostep::http {
-namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-// Parses IPv4 or IPv6 text into 16 bytes (IPv4 as ::ffff:a.b.c.d).
-bool parse_ip(std::string_view s, std::array<unsigned char, 16>* out, bool* is_v4) {
-  if (s.empty() || s.size() > 63) {
-    return false;
-  }
-  // "[::1]" as in some X-Forwarded-For writers.
-  if (s.size() > 2 && s.front() == '[' && s.back() == ']') {
-    s = s.substr(1, s.size() - 2);
-  }
-  std::string z(s);
-  unsigned char v4[4];
-  if (inet_pton(AF_INET, z.c_str(), v4) == 1) {
-    out->fill(0);
-    (*out)[10] = 0xff;
-    (*out)[11] = 0xff;
-    std::memcpy(out->data() + 12, v4, 4);
-    *is_v4 = true;
-    return true;
-  }
-  if (inet_pton(AF_INET6, z.c_str(), out->data()) == 1) {
-    static const unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    *is_v4 = std::memcmp(out->data(), kMapped, 12) == 0;
-    return true;
-  }
-  return false;
-}
-
-std::string ip_text(const std::array<unsigned char, 16>& a, bool is_v4) {
-  char buf[INET6_ADDRSTRLEN];
-  if (is_v4) {
-    inet_ntop(AF_INET, a.data() + 12, buf, sizeof buf);
-  } else {
-    inet_ntop(AF_INET6, a.data(), buf, sizeof buf);
-  }
-  return buf;
-}
-
-}  // namespace
 
 const std::vector<std::pair<std::string_view, std::string_view>>& security_headers() {
   static const std::vector<std::pair<std::string_view, std::string_view>> kHeaders = {
@@ -138,76 +85,12 @@ void append_security_headers(const Response& res, bool hsts, std::string& out) {
   }
 }
 
-std::optional<std::string> canonical_ip(std::string_view s) {
-  std::array<unsigned char, 16> a;
-  bool v4 = false;
-  if (!parse_ip(trim(s), &a, &v4)) {
-    return std::nullopt;
-  }
-  return ip_text(a, v4);
-}
-
 core::Result<TrustedProxies> TrustedProxies::parse(const std::vector<std::string>& entries) {
+  TS_ASSIGN_OR_RETURN(core::IpRanges nets,
+                      core::IpRanges::parse(entries, "server.trusted_proxies"));
   TrustedProxies t;
-  for (const auto& e : entries) {
-    std::string_view s = trim(e);
-    std::string_view addr = s;
-    int prefix = -1;
-    if (size_t slash = s.find('/'); slash != std::string_view::npos) {
-      addr = s.substr(0, slash);
-      std::string_view p = s.substr(slash + 1);
-      prefix = 0;
-      if (p.empty() || p.size() > 3) {
-        prefix = -2;
-      }
-      for (char c : p) {
-        if (c < '0' || c > '9') {
-          prefix = -2;
-          break;
-        }
-        prefix = prefix * 10 + (c - '0');
-      }
-    }
-    Net n;
-    bool v4 = false;
-    if (prefix == -2 || !parse_ip(addr, &n.addr, &v4)) {
-      return core::fail(core::Code::kInvalidArgument, "invalid_config",
-                        "server.trusted_proxies: not an IP address or CIDR range: " + e);
-    }
-    if (prefix == -1) {
-      n.prefix = 128;
-    } else if (v4 ? prefix > 32 : prefix > 128) {
-      return core::fail(core::Code::kInvalidArgument, "invalid_config",
-                        "server.trusted_proxies: prefix too long: " + e);
-    } else {
-      n.prefix = v4 ? prefix + 96 : prefix;
-    }
-    t.nets_.push_back(n);
-  }
+  t.nets_ = std::move(nets);
   return t;
-}
-
-bool TrustedProxies::contains(std::string_view addr) const {
-  std::array<unsigned char, 16> a;
-  bool v4 = false;
-  if (!parse_ip(trim(addr), &a, &v4)) {
-    return false;
-  }
-  for (const auto& n : nets_) {
-    int full = n.prefix / 8;
-    int bits = n.prefix % 8;
-    if (std::memcmp(a.data(), n.addr.data(), full) != 0) {
-      continue;
-    }
-    if (bits != 0) {
-      unsigned char mask = static_cast<unsigned char>(0xff << (8 - bits));
-      if ((a[full] & mask) != (n.addr[full] & mask)) {
-        continue;
-      }
-    }
-    return true;
-  }
-  return false;
 }
 
 std::string TrustedProxies::client_address(
@@ -220,7 +103,7 @@ std::string TrustedProxies::client_address(
   for (std::string_view header : forwarded_for) {
     for (;;) {
       size_t comma = header.find(',');
-      hops.push_back(trim(header.substr(0, comma)));
+      hops.push_back(header.substr(0, comma));  // canonical_ip() ignores blanks
       if (comma == std::string_view::npos) {
         break;
       }

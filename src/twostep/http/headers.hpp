@@ -2,14 +2,13 @@
 // behind trusted reverse proxies. One place for both, so that a policy change is one edit.
 #pragma once
 
-#include <array>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "twostep/core/error.hpp"
+#include "twostep/core/ip.hpp"
 #include "twostep/http/message.hpp"
 
 namespace twostep::http {
@@ -35,7 +34,7 @@ class TrustedProxies {
  public:
   static core::Result<TrustedProxies> parse(const std::vector<std::string>& entries);
 
-  bool contains(std::string_view addr) const;
+  bool contains(std::string_view addr) const { return nets_.contains(addr); }
   // The client's address: the peer itself unless the peer is a trusted proxy; then the
   // right-most X-Forwarded-For address that is not itself a trusted proxy (values of all
   // X-Forwarded-For headers, in order). Garbage in the header falls back to the peer.
@@ -44,14 +43,9 @@ class TrustedProxies {
   bool empty() const { return nets_.empty(); }
 
  private:
-  struct Net {
-    std::array<unsigned char, 16> addr{};  // IPv4 as IPv4-mapped IPv6
-    int prefix = 128;
-  };
-  std::vector<Net> nets_;
+  core::IpRanges nets_;
 };
 
-// Canonical text of an IP address ("::ffff:1.2.3.4" -> "1.2.3.4"); nullopt if not one.
-std::optional<std::string> canonical_ip(std::string_view s);
+using core::canonical_ip;
 
 }  // namespace twostep::http

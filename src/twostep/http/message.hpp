@@ -26,6 +26,7 @@ struct Request {
   std::string body;
   std::string peer_addr;    // TCP peer
   std::string client_addr;  // peer, or X-Forwarded-For when the peer is a trusted proxy
+  bool peer_trusted = false;  // the peer is in server.trusted_proxies
   std::map<std::string, std::string> params;  // path parameters: "/x/{id}" -> params["id"]
   std::string route;  // the pattern that matched ("/api/v1/sessions/{id}"), for metrics
   uint64_t id = 0;    // request id, for logs

@@ -644,6 +644,7 @@ net::awaitable<void> Server::Impl::session(tcp::socket sock, Loop& loop) {
           }
         }
         req.client_addr = proxies.client_address(peer, forwarded);
+        req.peer_trusted = proxies.contains(peer);
       }
 
       Router::Match m = router.match(req.method, req.path);

@@ -28,6 +28,13 @@ export async function newContext(browser, baseURL, options = {}) {
   return context;
 }
 
+// A fresh profile with one page: {context, page, errors} (errors as trackErrors collects them).
+export async function newProfile(browser, baseURL, options) {
+  const context = await newContext(browser, baseURL, options);
+  const page = await context.newPage();
+  return { context, page, errors: trackErrors(page) };
+}
+
 // Collects console errors and page errors (CSP violations show up here).
 export function trackErrors(page) {
   const errors = [];

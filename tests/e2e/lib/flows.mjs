@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 
+import { nextCode } from './totp.mjs';
+
 // Strong enough for zxcvbn ≥ 3.
 export const PASSWORD = 'lunar-Teapot-orbit-71-quietly';
 
@@ -67,6 +69,40 @@ export async function signOut(page) {
   await page.getByTestId('signout').click();
   await page.getByTestId('login-page').waitFor();
   await waitForPath(page, '/login');
+}
+
+// Opens the Security page from the navigation.
+export async function openSecurity(page) {
+  await page.getByTestId('nav-security').click();
+  await page.getByTestId('security-page').waitFor();
+}
+
+// On the Security page with two-step verification off: "Turn on two-step verification",
+// then the first method, `type` one of totp, sms, webauthn, yubiotp, push.
+export async function chooseFirstMethod(page, type) {
+  await page.getByTestId('enable-2fa').click();
+  await page.getByTestId(`choose-${type}`).click();
+}
+
+// Turns on TOTP from the Security page, confirming with `codeFor(secret)` (default: a step
+// not used before), and saves the recovery codes; returns the secret.
+export async function turnOnTotp(page, { codeFor = nextCode } = {}) {
+  await chooseFirstMethod(page, 'totp');
+  const secretEl = page.getByTestId('totp-secret');
+  await secretEl.waitFor();
+  const secret = await secretEl.getAttribute('data-secret');
+  await page.getByTestId('totp-code').fill(await codeFor(secret));
+  await page.getByTestId('totp-confirm').click();
+  await saveRecoveryCodes(page);
+  await page.getByTestId('twofa-on').waitFor();
+  return secret;
+}
+
+// The recovery codes shown after the first method: ticks "I saved them" and goes on.
+export async function saveRecoveryCodes(page) {
+  await waitForCount(page.getByTestId('recovery-code'), 10);
+  await page.getByTestId('saved-codes').check();
+  await page.getByTestId('codes-done').click();
 }
 
 export async function sessionCookie(context) {

@@ -4,11 +4,11 @@
 import { spawn } from 'node:child_process';
 import { createHash, createPrivateKey, sign as edSign } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 
+import { freePort } from './protocols.mjs';
 import { runCli, twostepBin } from './server.mjs';
 
 export function authBin() {
@@ -16,17 +16,6 @@ export function authBin() {
   const next = join(dirname(twostepBin()), 'twostep-auth');
   if (!existsSync(next)) throw new Error(`no twostep-auth next to ${twostepBin()}: set TWOSTEP_AUTH_BIN`);
   return next;
-}
-
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 // Server environment for push tests: a fixed port so enrolment links point at the server.

@@ -125,7 +125,8 @@ function readLog(dir) {
 }
 
 // One request through curl. host: 'dav.example.com'; resolves to the nginx port.
-// opts: {method, headers, user: 'u:p', upload: file path, cookie, body}
+// opts: {method, headers, user: 'u:p', upload: file path, cookie, body, from: a local source
+// address such as '127.0.0.2' (nginx then sees that client address)}
 // → {status, headers (lower-case names; last value wins), body}
 export function curl(nginx, host, path, opts = {}) {
   const args = ['-s', '-S', '-i', '--max-time', '20', '--resolve', `${host}:${nginx.port}:127.0.0.1`];
@@ -135,6 +136,7 @@ export function curl(nginx, host, path, opts = {}) {
   if (opts.upload) args.push('-T', opts.upload);
   if (opts.cookie) args.push('-b', opts.cookie);
   if (opts.body !== undefined) args.push('--data-binary', opts.body);
+  if (opts.from) args.push('--interface', opts.from);
   args.push(`http://${host}:${nginx.port}${path}`);
   return new Promise((resolveCurl, reject) => {
     execFile('curl', args, { encoding: 'latin1', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {

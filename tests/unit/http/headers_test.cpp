@@ -32,22 +32,20 @@ TEST(HeadersTest, SecurityHeadersAddedUnlessSet) {
 
 TEST(HeadersTest, ParsesProxyList) {
   EXPECT_TRUE(TrustedProxies::parse({"127.0.0.1", "10.0.0.0/8", "::1", "fd00::/8"}));
-  EXPECT_FALSE(TrustedProxies::parse({"nginx"}));
+  auto named = TrustedProxies::parse({"nginx"});
+  ASSERT_FALSE(named);
+  EXPECT_NE(named.error().message.find("server.trusted_proxies"), std::string::npos);
   EXPECT_FALSE(TrustedProxies::parse({"10.0.0.0/33"}));
   EXPECT_FALSE(TrustedProxies::parse({"10.0.0.0/"}));
   EXPECT_FALSE(TrustedProxies::parse({"10.0.0.0/x"}));
 }
 
-TEST(HeadersTest, ContainsMatchesAddressesAndRanges) {
-  auto p = proxies({"127.0.0.1", "10.0.0.0/8", "fd00::/8"});
-  EXPECT_TRUE(p.contains("127.0.0.1"));
+// The matcher itself is core::IpRanges (tests/unit/core/ip_test.cpp); TrustedProxies uses it.
+TEST(HeadersTest, ContainsUsesTheRanges) {
+  auto p = proxies({"127.0.0.1", "10.0.0.0/8"});
   EXPECT_TRUE(p.contains("::ffff:127.0.0.1"));
   EXPECT_TRUE(p.contains("10.200.3.4"));
-  EXPECT_TRUE(p.contains("fd12::1"));
   EXPECT_FALSE(p.contains("127.0.0.2"));
-  EXPECT_FALSE(p.contains("11.0.0.1"));
-  EXPECT_FALSE(p.contains("fe80::1"));
-  EXPECT_FALSE(p.contains("garbage"));
 }
 
 TEST(HeadersTest, ForwardedForIgnoredFromUntrustedPeer) {
@@ -74,15 +72,6 @@ TEST(HeadersTest, GarbageForwardedForFallsBack) {
   EXPECT_EQ(p.client_address("10.0.0.1", {"<script>"}), "10.0.0.1");
   EXPECT_EQ(p.client_address("10.0.0.1", {""}), "10.0.0.1");
   EXPECT_EQ(p.client_address("10.0.0.1", {"203.0.113.9, junk"}), "10.0.0.1");
-}
-
-TEST(HeadersTest, CanonicalIp) {
-  EXPECT_EQ(canonical_ip("::ffff:1.2.3.4"), "1.2.3.4");
-  EXPECT_EQ(canonical_ip(" 1.2.3.4 "), "1.2.3.4");
-  EXPECT_EQ(canonical_ip("[::1]"), "::1");
-  EXPECT_EQ(canonical_ip("2001:DB8::1"), "2001:db8::1");
-  EXPECT_FALSE(canonical_ip("1.2.3"));
-  EXPECT_FALSE(canonical_ip("example.com"));
 }
 
 }  // namespace
