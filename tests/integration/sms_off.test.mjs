@@ -9,7 +9,9 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './lib/server.mjs';
 import { startFakeGateway } from './lib/fake_sms_gateway.mjs';
-import { Client, assertError, assertStatus, signup, login, totp, totpStep, uniqueName } from './lib/client.mjs';
+import {
+  Client, assertError, assertStatus, signup, login, pendingLogin, totp, totpStep, uniqueName, STRONG_PASSWORD,
+} from './lib/client.mjs';
 
 const ALL_TYPES = ['totp', 'push', 'webauthn', 'sms', 'yubiotp'];
 const WITHOUT_SMS = ['totp', 'push', 'webauthn', 'yubiotp'];
@@ -35,14 +37,6 @@ async function addTotp(client) {
   const confirm = await client.post(`/api/v1/methods/${begin.json.method_id}/confirm`, { code: totp(begin.json.secret) });
   assertStatus(confirm, 200);
   return { methodId: begin.json.method_id, secret: begin.json.secret };
-}
-
-async function pending(server, username) {
-  const c = new Client(server);
-  const res = await login(c, username);
-  assertStatus(res, 200);
-  assert.equal(res.json.status, 'second_factor', res.text);
-  return { c, res };
 }
 
 describe('sms.gateway = off', () => {
@@ -122,7 +116,7 @@ describe('sms.gateway = off', () => {
   });
 
   test('an existing SMS method: listed as unavailable, no code sent or taken, a recovery code signs in, removable', async () => {
-    const { c, res } = await pending(server, alice.username);
+    const { c, res } = await pendingLogin(server, alice.username);
     assert.deepEqual(res.json.methods.map((m) => [m.id, m.type, m.available]), [[alice.methodId, 'sms', false]]);
     assert.equal(res.json.default, alice.methodId);
     const state = await c.get('/api/v1/login/state');
@@ -148,8 +142,8 @@ describe('sms.gateway = off', () => {
 
     // Re-authentication: no SMS code either; the password and a recovery code do it.
     assertError(await c.post('/api/v1/reauth/sms', {}), 409, 'sms_disabled');
-    assertError(await c.post('/api/v1/reauth', { password: 'correct horse battery staple 42', type: 'sms', code: '123456' }), 409, 'sms_disabled');
-    assertStatus(await c.post('/api/v1/reauth', { password: 'correct horse battery staple 42', type: 'recovery', code: alice.recoveryCodes[1] }), 200);
+    assertError(await c.post('/api/v1/reauth', { password: STRONG_PASSWORD, type: 'sms', code: '123456' }), 409, 'sms_disabled');
+    assertStatus(await c.post('/api/v1/reauth', { password: STRONG_PASSWORD, type: 'recovery', code: alice.recoveryCodes[1] }), 200);
     assertStatus(await c.delete(`/api/v1/methods/${alice.methodId}`), 200);
     const after = await c.get('/api/v1/me');
     assert.equal(after.json.twofa_enabled, false);
@@ -158,7 +152,7 @@ describe('sms.gateway = off', () => {
   });
 
   test('a user with another method signs in with it; the SMS default stays listed', async () => {
-    const { c, res } = await pending(server, bob.username);
+    const { c, res } = await pendingLogin(server, bob.username);
     assert.deepEqual(res.json.methods.map((m) => [m.type, m.available]), [['sms', false], ['totp', true]]);
     // The next step: the current one confirmed the method.
     const code = totpStep(bob.totp.secret, 1);
