@@ -25,10 +25,12 @@ core::Error sms_delivery_failed(std::string detail) {
 bool sms_off(const core::SmsConfig& sms) { return sms.gateway == "off"; }
 
 core::Error sms_disabled() {
-  return core::Error{Code::kFailedPrecondition, "sms_disabled",
+  return core::Error{Code::kFailedPrecondition,
+                     "sms_disabled",
                      "Codes by SMS are turned off on this server. Use another method or a "
                      "recovery code.",
-                     {}, 0};
+                     {},
+                     0};
 }
 
 namespace sms_detail {
@@ -354,7 +356,8 @@ core::Status check_gateway_config(const core::SmsConfig& s) {
     }
     return core::ok();
   }
-  return tl::unexpected(bad("gateway", "expected off, log, http or twilio, got '" + s.gateway + "'"));
+  return tl::unexpected(
+      bad("gateway", "expected off, log, http or twilio, got '" + s.gateway + "'"));
 }
 
 core::Result<std::unique_ptr<SmsGateway>> make_sms_gateway(const core::SmsConfig& s) {

@@ -114,8 +114,8 @@ class TwoFactor {
 };
 
 // Every kind of method, in the order the UI offers them.
-inline constexpr std::array<std::string_view, 5> kMethodTypes = {"totp", "push", "webauthn",
-                                                                 "sms", "yubiotp"};
+inline constexpr std::array<std::string_view, 5> kMethodTypes = {"totp", "push", "webauthn", "sms",
+                                                                 "yubiotp"};
 
 // Method types whose secret is a TOTP seed (the authenticator's offline codes included).
 bool totp_capable(std::string_view type);
