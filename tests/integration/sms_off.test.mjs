@@ -56,6 +56,7 @@ describe('sms.gateway = off', () => {
     assertStatus(on, 200);
     assert.deepEqual(on.json.types, ALL_TYPES, 'with a gateway every type is offered');
     Object.assign(alice, await addSms(alice.client, gw, '+41 79 321 00 11'));
+    assert.equal((await alice.client.get('/api/v1/me')).json.methods[0].available, true);
     bob = await signedIn(server, 'smsoffb');
     bob.sms = await addSms(bob.client, gw, '+41 79 321 00 22');
     bob.totp = await addTotp(bob.client);
