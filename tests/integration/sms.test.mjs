@@ -608,6 +608,7 @@ describe('the log driver and start-up checks', () => {
     const server = await startServer();
     try {
       assert.match(server.stderr, /sms\.gateway = log: SMS codes are written to this log and never sent/);
+      assert.match(server.stderr, /or to off to turn codes by SMS off/, "the warning names the way out");
       const { client } = await newSignedIn(server, 'smslog');
       const add = await client.post('/api/v1/methods/sms', { phone: '+49 151 23456789' });
       assertStatus(add, 201);

@@ -51,8 +51,16 @@ export function typeName(type) {
   return (METHOD_TYPES[type] && METHOD_TYPES[type].name) || type;
 }
 
-export function enrollableTypes() {
+// The kinds a user may add: those the UI knows how to enrol, among `available`, the types the
+// server takes now (GET /api/v1/methods/available: the operator may switch some off, e.g.
+// SMS).
+export function enrollableTypes(available) {
   return Object.entries(METHOD_TYPES)
-    .filter(([, info]) => info.enrol)
+    .filter(([type, info]) => info.enrol && available.includes(type))
     .map(([type, info]) => ({ type, ...info }));
+}
+
+// A method the user has whose type the operator switched off: listed, removable, not usable.
+export function isAvailable(method) {
+  return method.available !== false;
 }

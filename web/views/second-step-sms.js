@@ -21,6 +21,12 @@ export function drawSmsStep(panel, { method, heading, codeForm }) {
       panel.querySelector('input')?.focus();
     } catch (err) {
       errors.show(err.message);
+      if (err instanceof ApiError && err.code === 'sms_disabled') {
+        // The operator turned SMS off meanwhile: no use asking again; the message says what to use.
+        sendButton.hidden = true;
+        if (resend) resend.button.hidden = true;
+        return;
+      }
       if (resend && err instanceof ApiError && err.retryAfter) resend.restart(err.retryAfter);
       if (err instanceof ApiError && err.status === 401 && err.code === 'not_authenticated') {
         const { renderLoginForm } = await import('./auth.js');

@@ -5,7 +5,7 @@
 
 import { ApiError, get, post } from '../lib/api.js';
 import { errorBox, field, h, oneTimeCodeAttrs, onSubmit, setTitle } from '../lib/dom.js';
-import { METHOD_TYPES, typeName } from '../lib/methods.js';
+import { METHOD_TYPES, isAvailable, typeName } from '../lib/methods.js';
 import { navigate } from '../lib/router.js';
 import { showNav } from '../lib/session.js';
 import { getAssertion, webauthnSupported } from '../lib/webauthn.js';
@@ -18,9 +18,13 @@ const APPROVAL_WAIT_S = 20;
 // state: {methods:[{id,type,label}], default:id, approval:{available,preferred,devices,sessions}}
 export function renderSecondStep(root, state) {
   setTitle('Two-step verification');
-  const methods = [...(state.methods || [])];
+  const listed = [...(state.methods || [])];
   // Default method first, the others in the server's order.
-  methods.sort((a, b) => (b.id === state.default) - (a.id === state.default));
+  listed.sort((a, b) => (b.id === state.default) - (a.id === state.default));
+  // Methods of a type the operator switched off (e.g. SMS) are not offered: the default
+  // becomes the next usable method, or a recovery code; a notice says why.
+  const methods = listed.filter(isAvailable);
+  const offTypes = [...new Set(listed.filter((m) => !isAvailable(m)).map((m) => typeName(m.type)))];
   const approval = state.approval || { available: false, preferred: false };
   const pushMethod = methods.find((m) => m.type === 'push') || null;
   let mode = methods.length ? { kind: 'method', method: methods[0] } : { kind: 'recovery' };
@@ -393,6 +397,15 @@ export function renderSecondStep(root, state) {
     root.querySelector('input')?.focus();
   });
 
+  const offNotice = offTypes.length
+    ? h(
+        'p',
+        { class: 'notice warning', 'data-testid': 'methods-turned-off' },
+        `${offTypes.join(' and ')} ${offTypes.length > 1 ? 'are' : 'is'} turned off on this server. `,
+        methods.length || approval.available ? 'Use another method or a recovery code.' : 'Use a recovery code.',
+      )
+    : null;
+
   drawOtherList();
   drawPanel();
   root.replaceChildren(
@@ -400,6 +413,7 @@ export function renderSecondStep(root, state) {
       'section',
       { class: 'card narrow', 'data-testid': 'second-step' },
       h('h1', { tabindex: '-1' }, 'Two-step verification'),
+      offNotice,
       panel,
       h(
         'div',

@@ -1,10 +1,10 @@
 // The security page: turn two-step verification on or off, manage methods and
 // recovery codes, and app passwords. Sensitive actions go through withReauth().
 
-import { del, patch, post } from '../lib/api.js';
+import { del, get, patch, post } from '../lib/api.js';
 import { CANCELLED, confirmDialog, withReauth } from '../lib/dialogs.js';
 import { errorBox, h, setTitle, time, uid } from '../lib/dom.js';
-import { enrollableTypes, typeName } from '../lib/methods.js';
+import { enrollableTypes, isAvailable, typeName } from '../lib/methods.js';
 import { enrollmentBanner } from '../lib/enrollment.js';
 import { isRestricted, loadMe, redirectIfSignedOut, showNav } from '../lib/session.js';
 import { flashBox } from './auth.js';
@@ -50,9 +50,10 @@ export async function securityView(root) {
     ),
   );
 
+  // Methods of a type the operator switched off cannot re-authenticate (recovery codes can).
   const reauthOpts = () => ({
     twofa: Boolean(me.twofa_enabled),
-    types: (me.methods || []).map((m) => m.type),
+    types: (me.methods || []).filter(isAvailable).map((m) => m.type),
   });
 
   async function refresh(message) {
@@ -190,10 +191,18 @@ export async function securityView(root) {
           ' · last used ',
           time(m.last_used_at, { relativeTime: true }),
         ),
+        isAvailable(m)
+          ? null
+          : h(
+              'p',
+              { class: 'notice warning', 'data-testid': 'method-unavailable' },
+              `${typeName(m.type)} is turned off on this server: this method no longer signs you in. `,
+              'Use another method or a recovery code, and remove this one.',
+            ),
       ),
       actions,
     );
-    if (!m.default) {
+    if (!m.default && isAvailable(m)) {
       actions.append(
         h(
           'button',
@@ -316,9 +325,17 @@ export async function securityView(root) {
   }
 
   // --- enrolment ----------------------------------------------------------------
-  function drawChooser() {
+  async function drawChooser() {
     const errors = errorBox('enrol-error');
-    const choices = enrollableTypes().map((t) =>
+    // Only the types the server takes now (the operator may have switched SMS off).
+    let available = [];
+    try {
+      available = (await get('/methods/available')).types || [];
+    } catch (err) {
+      if (await redirectIfSignedOut(err)) return;
+      errors.show(err.message);
+    }
+    const choices = enrollableTypes(available).map((t) =>
       h(
         'li',
         {},

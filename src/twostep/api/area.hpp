@@ -32,7 +32,9 @@ inline constexpr size_t kMaxPassword = 1024;  // policy says 256 characters; UTF
 inline constexpr size_t kMaxCode = 64;
 
 json user_json(const store::User& u);
-json method_json(const store::Method& m);
+// `available`: false when the operator switched the method's type off (it still shows, and can
+// be removed, but no longer signs anyone in).
+json method_json(const store::Method& m, bool available);
 bool is_safe_method(const std::string& m);
 
 // Everything a handler may use; owned by add_routes' handle.
@@ -257,9 +259,15 @@ class Area {
     }
   }
 
-  static json methods_list(const std::vector<store::Method>& ms) {
+  // The sign-in step's list: {id, type, label, available}.
+  json methods_list(const std::vector<store::Method>& ms) const {
     json arr = json::array();
-    for (const auto& m : ms) arr.push_back(json{{"id", m.id}, {"type", m.type}, {"label", m.label}});
+    for (const auto& m : ms) {
+      arr.push_back(json{{"id", m.id},
+                         {"type", m.type},
+                         {"label", m.label},
+                         {"available", s_.twofa.available(m.type)}});
+    }
     return arr;
   }
 

@@ -10,10 +10,14 @@ json user_json(const store::User& u) {
   return json{{"id", u.id}, {"username", u.username}, {"created_at", u.created_at}};
 }
 
-json method_json(const store::Method& m) {
-  return json{{"id", m.id},           {"type", m.type},
-              {"label", m.label},     {"created_at", m.created_at},
-              {"last_used_at", m.last_used_at}, {"default", m.is_default}};
+json method_json(const store::Method& m, bool available) {
+  return json{{"id", m.id},
+              {"type", m.type},
+              {"label", m.label},
+              {"created_at", m.created_at},
+              {"last_used_at", m.last_used_at},
+              {"default", m.is_default},
+              {"available", available}};
 }
 
 bool is_safe_method(const std::string& m) { return m == "GET" || m == "HEAD" || m == "OPTIONS"; }

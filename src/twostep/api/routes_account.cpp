@@ -272,7 +272,7 @@ class AccountRoutes final : public Area {
     json methods = json::array();
     json def = nullptr;
     for (const auto& m : data->methods) {
-      methods.push_back(method_json(m));
+      methods.push_back(method_json(m, s_.twofa.available(m.type)));
       if (m.is_default) def = m.id;
     }
     json orgs = json::array();

@@ -1,6 +1,8 @@
 // Codes by SMS: enrolment of a mobile number, sending a sign-in or re-authentication code,
 // and the regions numbers may belong to. Sending blocks on the gateway, so those jobs run on
 // the sms worker pool: the I/O threads and the db pool stay free when a gateway is slow.
+// With sms.gateway = "off" every route here answers 409 sms_disabled once the caller is
+// authenticated, before any job is queued (the pool then has no threads).
 #include "twostep/api/area.hpp"
 #include "twostep/api/routes.hpp"
 
@@ -48,6 +50,7 @@ class SmsRoutes final : public Area {
     // Also for a session an organisation's policy restricts to adding a first method.
     auto [auth, err] = co_await authenticate(req, Need::kEnrollment);
     if (!auth) co_return err;
+    if (!s_.sms.enabled()) co_return error_response(services::sms_disabled());
     Client c = client(req);
     const services::SmsDeadline deadline = delivery_deadline();
     auto [sent, err2] = co_await on_pool(pools_.sms, [&] {
@@ -60,6 +63,7 @@ class SmsRoutes final : public Area {
   Awaitable regions(Request& req) {
     auto [auth, err] = co_await authenticate(req, Need::kEnrollment);
     if (!auth) co_return err;
+    if (!s_.sms.enabled()) co_return error_response(services::sms_disabled());
     json arr = json::array();
     for (const auto& r : s_.sms.regions()) {
       arr.push_back(json{{"code", r.code}, {"name", r.name}, {"calling_code", r.calling_code}});
@@ -85,6 +89,7 @@ class SmsRoutes final : public Area {
     if (!method_id) co_return error_response(method_id.error());
     auto [auth, err] = co_await authenticate(req, need);
     if (!auth) co_return err;
+    if (!s_.sms.enabled()) co_return error_response(services::sms_disabled());
     Client c = client(req);
     const services::SmsDeadline deadline = delivery_deadline();
     auto [sent, err2] = co_await on_pool(pools_.sms, [&]() -> core::Result<services::SmsSent> {

@@ -1,5 +1,5 @@
-// Two-step verification management: TOTP enrolment and confirmation, rename, default,
-// removal, turning 2FA off, new recovery codes.
+// Two-step verification management: which method types may be added, TOTP enrolment and
+// confirmation, rename, default, removal, turning 2FA off, new recovery codes.
 #include "twostep/api/area.hpp"
 #include "twostep/api/routes.hpp"
 
@@ -10,6 +10,7 @@ class TwoFactorRoutes final : public Area {
  public:
   using Area::Area;
   void add(http::Router& r) override {
+    r.add("GET", "/api/v1/methods/available", bind(this, &TwoFactorRoutes::available));
     r.add("POST", "/api/v1/methods/totp", bind(this, &TwoFactorRoutes::add_totp));
     r.add("POST", "/api/v1/methods/{id}/confirm", bind(this, &TwoFactorRoutes::confirm_method));
     r.add("PATCH", "/api/v1/methods/{id}", bind(this, &TwoFactorRoutes::rename_method));
@@ -20,6 +21,14 @@ class TwoFactorRoutes final : public Area {
   }
 
  private:
+  // The method types this server lets a user add now (the UI's chooser offers only these).
+  // Also for a session an organisation's policy restricts to adding a first method.
+  Awaitable available(Request& req) {
+    auto [auth, err] = co_await authenticate(req, Need::kEnrollment);
+    if (!auth) co_return err;
+    co_return json_response(200, json{{"types", s_.twofa.available_types()}});
+  }
+
   Awaitable add_totp(Request& req) {
     return begin_method(
         req,

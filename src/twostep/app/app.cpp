@@ -144,12 +144,17 @@ int App::serve() {
   http::WorkerPool hash_pool("hash", hash_threads, cfg.security.hash_queue, /*nice=*/10);
   http::WorkerPool db_pool("db", std::max(1, cfg.security.db_threads), cfg.security.db_queue);
   // Gateway calls wait on the network for seconds: their own small pool, so that a slow
-  // provider fills this queue (503) and never the db pool or the I/O threads.
-  http::WorkerPool sms_pool("sms", cfg.sms.threads, cfg.sms.queue);
+  // provider fills this queue (503) and never the db pool or the I/O threads. With SMS off
+  // the routes refuse before queueing anything: no threads, and a job would be a 503.
+  const bool sms_off = services::sms_off(cfg.sms);
+  http::WorkerPool sms_pool("sms", sms_off ? 0 : cfg.sms.threads, sms_off ? 0 : cfg.sms.queue);
   if (cfg.sms.gateway == "log") {
     LOG_WARN(
         "sms.gateway = log: SMS codes are written to this log and never sent. "
-        "For development only; set sms.gateway to http or twilio in production.");
+        "For development only; in production set sms.gateway to http or twilio, or to off "
+        "to turn codes by SMS off.");
+  } else if (sms_off) {
+    LOG_INFO("sms.gateway = off: codes by SMS are turned off (no new SMS methods, no codes sent)");
   }
 
   // Read here rather than in open(): only the server needs the token, not the other commands.

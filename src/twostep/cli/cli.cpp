@@ -309,11 +309,18 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (sms_check->parsed() || sms_test->parsed()) {
+    const bool off = services::sms_off((*app)->config().sms);
+    constexpr const char* kOff = "codes by SMS are off (sms.gateway = off)";
+    if (off && sms_test->parsed()) {
+      return fatal(std::string(kOff) + ": nothing was sent. Set sms.gateway to http or twilio.");
+    }
     const auto& allowed = (*app)->config().sms.allowed_regions;
     auto number = factors::sms::parse_phone(phone, region, allowed);
     if (!number) return fatal(number.error().reason + ": " + number.error().message);
-    std::cout << number->e164 << " (" << factors::sms::region_name(number->region)
-              << ", mobile) may receive codes; shown as " << number->masked << "\n";
+    std::cout << number->e164 << " (" << factors::sms::region_name(number->region) << ", mobile) "
+              << (off ? "would be accepted" : "may receive codes") << "; shown as "
+              << number->masked << "\n";
+    if (off) std::cout << kOff << ": no number receives codes\n";
     if (sms_check->parsed()) return 0;
     auto sent = (*app)->sms_gateway().send(services::SmsMessage{
         number->e164, "This is a test message from twostep. No action is needed."});

@@ -93,7 +93,7 @@ struct TotpConfig {
 
 struct SmsConfig {
   std::vector<std::string> allowed_regions = {"CH", "FR", "BE", "DE"};
-  std::string gateway = "log";  // log (development), http, twilio
+  std::string gateway = "log";  // off (no codes by SMS), log (development), http, twilio
   // http driver: a JSON POST to http_url; the body template's {to} and {message} are replaced
   // by the JSON-escaped values; each header is "Name: value" (credentials go here).
   std::string http_url;

@@ -100,7 +100,10 @@ Sms::Sms(Deps deps, Audit& audit, TwoFactor& twofa, SmsGateway& gateway)
   twofa_.add_confirm_type("sms", [this](const store::Method& m, std::string_view code) {
     return confirm_code(m, code);
   });
+  if (sms_off(d_.config.sms)) twofa_.switch_off("sms", sms_disabled());
 }
+
+bool Sms::enabled() const { return twofa_.available("sms"); }
 
 std::string Sms::code_hash(int64_t user_id, int64_t method_id, std::string_view purpose,
                            std::string_view code) const {
@@ -219,6 +222,7 @@ Result<SmsSent> Sms::deliver(const store::User& user, int64_t method_id, const s
 
 Result<SmsSent> Sms::enrol(const store::User& user, std::string_view phone, std::string_view region,
                            std::string_view label, const Client& client, SmsDeadline deadline) {
+  TS_RETURN_IF_ERROR(twofa_.check_available("sms"));
   auto parsed = factors::sms::parse_phone(phone, region, d_.config.sms.allowed_regions);
   if (!parsed) {
     const auto& reason = parsed.error().reason;
@@ -266,6 +270,7 @@ Result<SmsSent> Sms::enrol(const store::User& user, std::string_view phone, std:
 
 Result<SmsSent> Sms::send_code(const store::User& user, std::optional<int64_t> method_id,
                                const Client& client, SmsDeadline deadline) {
+  TS_RETURN_IF_ERROR(twofa_.check_available("sms"));
   TS_ASSIGN_OR_RETURN(auto methods, twofa_.active_methods(user.id));
   const store::Method* chosen = nullptr;
   for (const auto& m : methods) {

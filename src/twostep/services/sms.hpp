@@ -53,8 +53,13 @@ enum class SmsVerdict {
 class Sms {
  public:
   // Registers "sms" with `twofa` (sign-in and re-authentication codes through check_code, the
-  // first code through confirm). `gateway` must outlive the service.
+  // first code through confirm), switched off when sms.gateway = "off". `gateway` must outlive
+  // the service.
   Sms(Deps deps, Audit& audit, TwoFactor& twofa, SmsGateway& gateway);
+
+  // False when sms.gateway = "off": enrol and send_code (and TwoFactor's checks of sms codes)
+  // then answer 409 "sms_disabled" and write nothing.
+  bool enabled() const;
 
   // Adds an unconfirmed SMS method for `phone` (E.164, or national with `region`) and sends
   // the code that confirms it (TwoFactor::confirm). Asking again for the same number resends

@@ -22,6 +22,17 @@ core::Error sms_delivery_failed(std::string detail) {
                      std::move(detail), 0};
 }
 
+bool sms_off(const core::SmsConfig& sms) { return sms.gateway == "off"; }
+
+core::Error sms_disabled() {
+  return core::Error{Code::kFailedPrecondition,
+                     "sms_disabled",
+                     "Codes by SMS are turned off on this server. Use another method or a "
+                     "recovery code.",
+                     {},
+                     0};
+}
+
 namespace sms_detail {
 
 std::string render_body(std::string_view body_template, std::string_view to,
@@ -82,6 +93,16 @@ std::string twilio_messages_url(std::string_view base_url, std::string_view acco
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// --- off: codes by SMS are turned off --------------------------------------------
+
+// The Sms service and the CLI refuse before they get here; should anything still try to
+// send, it is refused the same way and nothing goes out.
+class OffGateway final : public SmsGateway {
+ public:
+  std::string_view name() const override { return "off"; }
+  core::Status send(const SmsMessage&) override { return tl::unexpected(sms_disabled()); }
+};
 
 // --- log: development only -----------------------------------------------------
 
@@ -298,7 +319,7 @@ core::Status check_gateway_config(const core::SmsConfig& s) {
         bad("timeout_ms", "connect_timeout_ms and timeout_ms must be at least 100"));
   }
   if (s.retries > 5) return tl::unexpected(bad("retries", "at most 5"));
-  if (s.gateway == "log") return core::ok();
+  if (s.gateway == "off" || s.gateway == "log") return core::ok();
   if (s.gateway == "http") {
     if (!http_url(s.http_url)) {
       return tl::unexpected(bad("http_url", "the http gateway needs an http:// or https:// URL"));
@@ -335,11 +356,13 @@ core::Status check_gateway_config(const core::SmsConfig& s) {
     }
     return core::ok();
   }
-  return tl::unexpected(bad("gateway", "expected log, http or twilio, got '" + s.gateway + "'"));
+  return tl::unexpected(
+      bad("gateway", "expected off, log, http or twilio, got '" + s.gateway + "'"));
 }
 
 core::Result<std::unique_ptr<SmsGateway>> make_sms_gateway(const core::SmsConfig& s) {
   TS_RETURN_IF_ERROR(check_gateway_config(s));
+  if (sms_off(s)) return std::unique_ptr<SmsGateway>(std::make_unique<OffGateway>());
   if (s.gateway == "log") return std::unique_ptr<SmsGateway>(std::make_unique<LogGateway>());
   static std::once_flag curl_once;
   static CURLcode curl_rc = CURLE_OK;

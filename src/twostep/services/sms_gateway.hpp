@@ -1,4 +1,5 @@
 // SMS gateways: one interface, one driver per kind of provider, chosen by `sms.gateway`.
+//   off    — codes by SMS are turned off: nothing is ever sent (the Sms service refuses first)
 //   log    — writes the message to the server log and sends nothing (development only)
 //   http   — a generic JSON POST (URL, headers, body template with {to} and {message})
 //   twilio — the Twilio Messages API (form-encoded, HTTP Basic with account SID + token)
@@ -41,6 +42,11 @@ class SmsGateway {
 
 // Code::kBadGateway "sms_delivery_failed" with the message for people; `detail` for logs.
 core::Error sms_delivery_failed(std::string detail);
+
+// sms.gateway = "off": the operator turned codes by SMS off.
+bool sms_off(const core::SmsConfig& sms);
+// Code::kFailedPrecondition "sms_disabled" (409): what every SMS route answers when off.
+core::Error sms_disabled();
 
 // Checks the gateway keys of `sms` (driver name, URL, headers, body template, Twilio
 // credentials, timeouts). The error is one line naming the key.

@@ -119,9 +119,31 @@ void TwoFactor::add_confirm_type(std::string type, FirstCodeChecker checker) {
   confirm_types_[std::move(type)] = std::move(checker);
 }
 
+void TwoFactor::switch_off(std::string type, core::Error why) {
+  off_types_[std::move(type)] = std::move(why);
+}
+
+bool TwoFactor::available(std::string_view type) const {
+  return off_types_.find(type) == off_types_.end();
+}
+
+Status TwoFactor::check_available(std::string_view type) const {
+  if (auto it = off_types_.find(type); it != off_types_.end()) return tl::unexpected(it->second);
+  return core::ok();
+}
+
+std::vector<std::string> TwoFactor::available_types() const {
+  std::vector<std::string> out;
+  for (auto type : kMethodTypes) {
+    if (available(type)) out.emplace_back(type);
+  }
+  return out;
+}
+
 Result<CodeCheck> TwoFactor::check_code(const store::User& user, std::string_view type,
                                         std::string_view code, std::optional<int64_t> method_id,
                                         const Client* client) {
+  TS_RETURN_IF_ERROR(check_available(type));
   if (code.empty() || code.size() > kMaxCodeLength) return tl::unexpected(invalid_code());
   const int64_t now = d_.clock.unix_now();
   if (type == "recovery") {
@@ -195,6 +217,8 @@ Result<std::vector<std::string>> TwoFactor::confirm(const store::User& user, int
   if (m->confirmed) {
     return fail(Code::kFailedPrecondition, "conflict", "This method is already confirmed.");
   }
+  // A setup begun before the operator switched its type off does not finish.
+  TS_RETURN_IF_ERROR(check_available(m->type));
   if (m->created_at + d_.config.totp.unconfirmed_ttl_s < now) {
     (void)d_.store.delete_method(user.id, method_id);
     return fail(Code::kNotFound, "not_found", "This setup has expired. Start again.");

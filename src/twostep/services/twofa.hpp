@@ -4,6 +4,7 @@
 // conditional write in the store.
 #pragma once
 
+#include <array>
 #include <functional>
 #include <map>
 #include <memory>
@@ -61,6 +62,17 @@ class TwoFactor {
   using FirstCodeChecker = std::function<Status(const store::Method&, std::string_view code)>;
   void add_confirm_type(std::string type, FirstCodeChecker checker);
 
+  // Method types the operator can switch off (sms with sms.gateway = "off"). A type that is
+  // off is not offered and not added (its enrolment answers `why`); methods of that type that
+  // users already have stay listed and removable, but check_code and confirm refuse them with
+  // `why` (a kFailedPrecondition: not a wrong code, counted nowhere). Another type is
+  // switched off the same way by the service that owns it.
+  void switch_off(std::string type, core::Error why);
+  bool available(std::string_view type) const;
+  Status check_available(std::string_view type) const;
+  // The types a user may add now, in the order the UI offers them (GET /methods/available).
+  std::vector<std::string> available_types() const;
+
   // Turns on a method whose possession was just proven (first code, security key
   // registration): confirms it, voids earlier password-only re-authentications when 2FA was
   // off, audits, and returns a fresh recovery-code set.
@@ -98,7 +110,12 @@ class TwoFactor {
   std::string recovery_key_;
   std::map<std::string, CodeChecker, std::less<>> code_types_;
   std::map<std::string, FirstCodeChecker, std::less<>> confirm_types_;
+  std::map<std::string, core::Error, std::less<>> off_types_;
 };
+
+// Every kind of method, in the order the UI offers them.
+inline constexpr std::array<std::string_view, 5> kMethodTypes = {"totp", "push", "webauthn", "sms",
+                                                                 "yubiotp"};
 
 // Method types whose secret is a TOTP seed (the authenticator's offline codes included).
 bool totp_capable(std::string_view type);

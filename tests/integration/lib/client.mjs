@@ -184,6 +184,15 @@ export async function loginOk(client, username, password = STRONG_PASSWORD, extr
   return res;
 }
 
+// A sign-in that must stop at the second step: a new client on `server` → {c, res}.
+export async function pendingLogin(server, username, password = STRONG_PASSWORD) {
+  const c = new Client(server);
+  const res = await login(c, username, password);
+  assert.equal(res.status, 200, `login ${username}: ${describe(res)}`);
+  assert.equal(res.json?.status, 'second_factor', `login ${username}: ${describe(res)}`);
+  return { c, res };
+}
+
 export async function newUser(baseUrl, prefix = 'user', password = STRONG_PASSWORD) {
   const client = new Client(baseUrl);
   const username = uniqueName(prefix);

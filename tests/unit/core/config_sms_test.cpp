@@ -52,6 +52,25 @@ region_budgets = ["CH=5", "DE=0"]
   EXPECT_EQ(c->sms.region_budgets, (std::vector<std::string>{"CH=5", "DE=0"}));
 }
 
+// "off" is set like the other drivers; the file's value gives way to the environment.
+TEST(ConfigSmsTest, GatewayOffFromFileOrEnvironment) {
+  std::random_device rd;
+  auto path =
+      std::filesystem::temp_directory_path() / ("twostep-sms-" + std::to_string(rd()) + ".toml");
+  std::ofstream(path) << "[sms]\ngateway = \"off\"\n";
+  auto from_file = load_config(path.string(), {});
+  auto overridden = load_config(path.string(), {{"TWOSTEP_SMS_GATEWAY", "log"}});
+  std::filesystem::remove(path);
+  ASSERT_TRUE(from_file) << from_file.error().message;
+  EXPECT_EQ(from_file->sms.gateway, "off");
+  ASSERT_TRUE(overridden) << overridden.error().message;
+  EXPECT_EQ(overridden->sms.gateway, "log");
+  auto env = load_config(std::nullopt, {{"TWOSTEP_SMS_GATEWAY", "off"}});
+  ASSERT_TRUE(env) << env.error().message;
+  EXPECT_EQ(env->sms.gateway, "off");
+  EXPECT_EQ(load_config(std::nullopt, {})->sms.gateway, "log");  // the default stays
+}
+
 TEST(ConfigSmsTest, EnvironmentListsKeepItemsWithSpaces) {
   auto c = load_config(std::nullopt, {{"TWOSTEP_SMS_HTTP_HEADERS",
                                        R"(["Authorization: Bearer x y", "X-Tenant: a, b"])"},

@@ -420,6 +420,88 @@ TEST_F(SmsTest, ConcurrentUseOfOneCodeWinsOnce) {
   EXPECT_EQ(wins.load(), 1);
 }
 
+// sms.gateway = "off": nothing is added or sent, and codes already out no longer count; the
+// methods users have stay listed and removable, and recovery codes still sign them in.
+TEST_F(SmsTest, OffRefusesEnrolmentAndWritesNothing) {
+  config_.sms.gateway = "off";
+  rebuild_sms();
+  auto u = make_user();
+  EXPECT_FALSE(sms_->enabled());
+  auto r = sms_->enrol(u, "+41 79 123 45 67", "", "", client_);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, core::Code::kFailedPrecondition);
+  EXPECT_EQ(r.error().reason, "sms_disabled");
+  EXPECT_NE(r.error().message.find("turned off"), std::string::npos) << r.error().message;
+  EXPECT_EQ(gateway_.count(), 0u);
+  EXPECT_TRUE(store_->methods_of_user(u.id)->empty());
+  EXPECT_FALSE(audited(u.id, "sms_sent"));
+  // Bad input gets the same answer: nothing about the number is looked at.
+  EXPECT_EQ(sms_->enrol(u, "not a number", "", "", client_).error().reason, "sms_disabled");
+  const auto types = twofa_->available_types();
+  EXPECT_EQ(std::find(types.begin(), types.end(), "sms"), types.end());
+  EXPECT_NE(std::find(types.begin(), types.end(), "totp"), types.end());
+  EXPECT_FALSE(twofa_->available("sms"));
+  EXPECT_TRUE(twofa_->available("totp"));
+}
+
+TEST_F(SmsTest, OnOffersEverything) {
+  EXPECT_TRUE(sms_->enabled());
+  const auto types = twofa_->available_types();
+  EXPECT_EQ(types, (std::vector<std::string>{"totp", "push", "webauthn", "sms", "yubiotp"}));
+}
+
+TEST_F(SmsTest, OffKeepsExistingMethodsButRefusesTheirCodes) {
+  auto u = make_user();
+  auto first = sms_->enrol(u, "+41 79 123 45 67", "", "", client_);
+  ASSERT_TRUE(first);
+  auto codes = twofa_->confirm(u, first->method_id, gateway_.last_code(), client_);
+  ASSERT_TRUE(codes);
+  const int64_t id = first->method_id;
+  // A code sent before the switch, and an unfinished setup of another number.
+  ASSERT_TRUE(sms_->send_code(u, id, client_));
+  const std::string sent_before = gateway_.last_code();
+  auto setup = sms_->enrol(u, "+41 79 999 88 77", "", "", client_);
+  ASSERT_TRUE(setup);
+  const std::string setup_code = gateway_.last_code();
+  const size_t messages = gateway_.count();
+
+  config_.sms.gateway = "off";
+  rebuild_sms();
+  auto pending = pending_for(u);
+  auto send = sms_->send_code(u, id, client_);
+  ASSERT_FALSE(send);
+  EXPECT_EQ(send.error().reason, "sms_disabled");
+  EXPECT_EQ(gateway_.count(), messages);
+  // The code already out does not sign in, and is not a wrong code either: nothing counted,
+  // the pending sign-in goes on.
+  auto r = login_->second_factor(pending, "sms", sent_before, id, client_);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, core::Code::kFailedPrecondition);
+  EXPECT_EQ(r.error().reason, "sms_disabled");
+  EXPECT_FALSE(audited(u.id, "second_factor_failed"));
+  // Nor does it confirm the unfinished setup, which stays unconfirmed.
+  auto confirmed = twofa_->confirm(u, setup->method_id, setup_code, client_);
+  ASSERT_FALSE(confirmed);
+  EXPECT_EQ(confirmed.error().reason, "sms_disabled");
+  EXPECT_FALSE(store_->method_of_user(u.id, setup->method_id)->confirmed);
+  // A recovery code completes the same pending sign-in.
+  auto done = login_->second_factor(pending, "recovery", codes->front(), std::nullopt, client_);
+  ASSERT_TRUE(done) << done.error().message;
+  // Re-authentication with an SMS code: the same refusal, not a failure.
+  auto view = *sessions_->resolve(done->session.token);
+  auto re = login_->reauth(view, kPassword, "sms", sent_before, client_);
+  ASSERT_FALSE(re);
+  EXPECT_EQ(re.error().reason, "sms_disabled");
+  EXPECT_FALSE(audited(u.id, "reauth_failed"));
+  // The method stays listed and can be removed (the last one: 2FA goes off).
+  auto active = twofa_->active_methods(u.id);
+  ASSERT_TRUE(active);
+  ASSERT_EQ(active->size(), 1u);
+  EXPECT_EQ(active->front().id, id);
+  EXPECT_TRUE(twofa_->remove(u, id, client_));
+  EXPECT_FALSE(*twofa_->enabled(u.id));
+}
+
 TEST_F(SmsTest, UnknownTypeListsSms) {
   auto u = make_user();
   auto r = twofa_->check_code(u, "carrier-pigeon", "123456", std::nullopt);
@@ -443,6 +525,8 @@ TEST(SmsConfigTest, ChecksEveryKey) {
   refused([](core::Config& c) { c.sms.max_attempts = 0; }, "sms.max_attempts");
   refused([](core::Config& c) { c.sms.threads = 0; }, "sms.threads");
   refused([](core::Config& c) { c.sms.gateway = "carrier-pigeon"; }, "sms.gateway");
+  refused([](core::Config& c) { c.sms.gateway = "Off"; }, "expected off, log, http or twilio");
+  refused([](core::Config& c) { c.sms.gateway = ""; }, "sms.gateway");
   refused([](core::Config& c) { c.sms.gateway = "http"; }, "sms.http_url");
   refused(
       [](core::Config& c) {
@@ -494,6 +578,24 @@ TEST(SmsConfigTest, ChecksEveryKey) {
   twilio.sms.twilio_messaging_service_sid = "MG0123";
   EXPECT_TRUE(check_sms_config(twilio));
   EXPECT_TRUE(make_sms_gateway(twilio.sms));
+}
+
+TEST(SmsConfigTest, OffNeedsNoProviderAndSendsNothing) {
+  core::Config off = test_config();
+  off.sms.gateway = "off";
+  off.sms.http_url = "";  // what http would need is not asked for
+  EXPECT_TRUE(check_sms_config(off));
+  EXPECT_TRUE(sms_off(off.sms));
+  EXPECT_FALSE(sms_off(test_config().sms));
+  auto g = make_sms_gateway(off.sms);
+  ASSERT_TRUE(g) << g.error().message;
+  EXPECT_EQ((*g)->name(), "off");
+  auto st = (*g)->send(SmsMessage{"+41791234567", "123456 is your code"});
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().reason, "sms_disabled");
+  // The other keys are still checked: a wrong value is a wrong value.
+  off.sms.max_attempts = 0;
+  EXPECT_FALSE(check_sms_config(off));
 }
 
 TEST(SmsGatewayTest, BodyTemplateEscapesValues) {
