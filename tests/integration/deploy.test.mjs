@@ -67,6 +67,9 @@ describe('deploy/single-server and the installed layout', () => {
     });
     const serving = await waitFor(() => /serving https:\/\/id\.example\.com/.test(server.stderr));
     assert.ok(serving, `the public URL of the file: ${server.stderr}`);
+    // The production file turns SMS off: no development gateway writing codes to the log.
+    assert.doesNotMatch(server.stderr, /sms\.gateway = log/);
+
 
     const page = await fetch(`${server.url}/login`);
     assert.equal(page.status, 200);
@@ -85,7 +88,12 @@ describe('deploy/single-server and the installed layout', () => {
     const add = await server.cli(['--config', join(DEPLOY, 'single-server/twostep.toml'), 'user', 'add', name,
                                   '--password-stdin'], { input: `${STRONG_PASSWORD}\n` });
     assert.equal(add.code, 0, add.stderr);
-    const res = await loginOk(new Client(server), name);
+    const signedIn = new Client(server);
+    const res = await loginOk(signedIn, name);
+    const available = await signedIn.get('/api/v1/methods/available');
+    assert.equal(available.status, 200, available.text);
+    assert.ok(!available.json.types.includes('sms'), `SMS is off in the file: ${available.text}`);
+    assert.ok(available.json.types.includes('totp'));
     const s = res.cookie('twostep_session');
     assert.equal(s.attrs.secure, true, `Secure for an https public URL: ${s.raw}`);
     assert.equal(s.attrs.domain, '.example.com', `the file's cookie domain: ${s.raw}`);
