@@ -148,7 +148,7 @@ TEST(SqliteStoreTest, DeletingUserCascadesToItsRows) {
     m.type = "totp";
     m.created_at = kNow;
     ASSERT_TRUE(store.create_method(m));
-    ASSERT_TRUE(store.replace_recovery_codes(u.id, {"h1", "h2"}, kNow));
+    ASSERT_TRUE(store.replace_recovery_codes(u.id, {"h1", "h2"}, 1, kNow));
   }
 
   raw_query(path, "DELETE FROM users WHERE id = " + std::to_string(alice.id));

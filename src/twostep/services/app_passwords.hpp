@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "twostep/crypto/pepper.hpp"
 #include "twostep/services/audit.hpp"
 #include "twostep/services/context.hpp"
 #include "twostep/services/throttle.hpp"
@@ -118,8 +119,7 @@ class AppPasswords {
   Throttles& throttles_;
   TwoFactor& twofa_;
   Orgs* orgs_;
-  uint32_t key_id_;
-  std::string key_;  // pepper derived from the current master key
+  crypto::Pepper pepper_;  // "app-passwords" under every master key
   std::once_flag dummy_once_;
   std::string dummy_hash_;  // Argon2id of a random password, verified for unknown users
 

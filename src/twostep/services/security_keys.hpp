@@ -122,7 +122,9 @@ class SecurityKeys {
   Result<CodeCheck> check_assertion(const SessionView& s, const char* purpose,
                                     const CredentialResponse& cred, const Client& client);
   Result<std::vector<CredentialDescriptor>> credentials_of(int64_t user_id);
-  std::string user_handle(int64_t user_id) const;
+  // The account's WebAuthn user handle: 32 bytes, stored once per account and never derived
+  // from the master key, so it stays the same across key rotations (docs/architecture.md).
+  Result<std::string> user_handle(int64_t user_id);
   Result<store::Method> create_pending_method(const store::User& user, store::Method m);
 
   Deps d_;
@@ -130,7 +132,6 @@ class SecurityKeys {
   TwoFactor& twofa_;
   Login& login_;
   factors::webauthn::RelyingParty rp_;
-  std::string handle_key_;
 };
 
 }  // namespace twostep::services

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "twostep/crypto/pepper.hpp"
 #include "twostep/factors/otp.hpp"
 #include "twostep/services/audit.hpp"
 #include "twostep/services/context.hpp"
@@ -90,12 +91,15 @@ class TwoFactor {
   void purge_unconfirmed();
 
  private:
-  std::string recovery_hash(int64_t user_id, std::string_view canonical) const;
+  // nullopt when the keyring lacks `key_id` (logged).
+  std::optional<std::string> recovery_hash(uint32_t key_id, int64_t user_id,
+                                           std::string_view canonical) const;
+  Result<bool> use_recovery_code(int64_t user_id, std::string_view canonical, int64_t now);
   Result<std::optional<int64_t>> match_totp(const store::Method& m, std::string_view code);
 
   Deps d_;
   Audit& audit_;
-  std::string recovery_key_;
+  crypto::Pepper recovery_pepper_;  // "recovery-codes" under every master key
   std::map<std::string, CodeChecker, std::less<>> code_types_;
   std::map<std::string, FirstCodeChecker, std::less<>> confirm_types_;
 };
