@@ -127,6 +127,61 @@ TEST_F(SecurityKeysTest, RegistersAKeyAndSignsInWithIt) {
   EXPECT_NE(store_->method_of_user(alice.id, r->method_id)->last_used_at, 0);
 }
 
+// The user handle is stored per account, so a master-key rotation does not change it: a key
+// registered before and one after belong to the same WebAuthn user (a resident credential is
+// replaced, not doubled), and the stored handle of each key keeps matching.
+TEST_F(SecurityKeysTest, UserHandleIsStoredAndSurvivesKeyRotation) {
+  store::User alice = make_user();
+  SoftCredential first;
+  int64_t first_id = register_key(alice, first);
+  const std::string handle = *store_->webauthn_user_handle(alice.id, "ignored");
+  EXPECT_EQ(handle.size(), 32u);
+  EXPECT_EQ(parse_params(store_->method_of_user(alice.id, first_id)->params)["uh"],
+            crypto::base64url_encode(handle));
+
+  keyring_ =
+      crypto::Keyring::from_keys({{1, std::string(32, '\x42')}, {2, std::string(32, '\x43')}}, 2);
+  rebuild();
+  keys_ = std::make_unique<SecurityKeys>(deps(), *audit_, *twofa_, *login_);
+  SessionView s = session(alice, SessionState::kFull);
+  auto opts = keys_->registration_options(s);
+  ASSERT_TRUE(opts);
+  EXPECT_EQ(opts->user_handle, handle);
+  ASSERT_EQ(opts->exclude.size(), 1u);  // the old key is still excluded by its credential id
+  SoftCredential second;
+  int64_t second_id = register_key(alice, second);
+  EXPECT_EQ(parse_params(store_->method_of_user(alice.id, second_id)->params)["uh"],
+            crypto::base64url_encode(handle));
+  SessionView pending = session(alice, SessionState::kPendingSecondFactor);
+  auto done = sign_in(pending, first);
+  ASSERT_TRUE(done) << done.error().detail;
+
+  // Another account gets a handle of its own.
+  store::User bob = make_user("bob");
+  auto bob_opts = keys_->registration_options(session(bob, SessionState::kFull));
+  ASSERT_TRUE(bob_opts);
+  EXPECT_EQ(bob_opts->user_handle.size(), 32u);
+  EXPECT_NE(bob_opts->user_handle, handle);
+}
+
+TEST_F(SecurityKeysTest, AccountsWithKeysFromBeforeStoredHandlesKeepTheirHandle) {
+  // A key registered before migration 0007: its handle was derived from the master key then
+  // and is only in the method's params.
+  store::User alice = make_user();
+  const std::string old_handle(32, '\x07');
+  store::Method m;
+  m.user_id = alice.id;
+  m.type = "webauthn";
+  m.label = "old key";
+  m.lookup = crypto::base64url_encode("credential-id");
+  m.params = format_params({{"uh", crypto::base64url_encode(old_handle)}});
+  ASSERT_TRUE(store_->create_method(m));
+  auto opts = keys_->registration_options(session(alice, SessionState::kFull));
+  ASSERT_TRUE(opts) << opts.error().message;
+  EXPECT_EQ(opts->user_handle, old_handle);
+  EXPECT_EQ(*store_->webauthn_user_handle(alice.id, "other"), old_handle);
+}
+
 TEST_F(SecurityKeysTest, RegisteringTheSameCredentialTwiceIsAConflict) {
   store::User alice = make_user();
   SoftCredential cred;
