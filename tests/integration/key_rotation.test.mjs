@@ -2,8 +2,9 @@
 // password; the server stops, `twostep key rotate` adds a key, the server starts again, and
 // the password + a recovery code, the password + TOTP, the application password (HTTP Basic
 // on /api/v1/verify) and the WebAuthn user handle all still work. `twostep key list` shows
-// what depends on which key; `key rotate` refuses a malformed or open key file and leaves it
-// as it was. Runs on SQLite and (integration_pg) on PostgreSQL.
+// what depends on which key, and `key reseal` moves the TOTP seed to the new key. `key rotate`
+// refuses a malformed or open key file and leaves it as it was. Runs on SQLite and
+// (integration_pg) on PostgreSQL.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -42,7 +43,8 @@ function verifyBasic(server, username, password) {
 describe('master key rotation', () => {
   let server;
   before(async () => {
-    server = await startServer();
+    // Three TOTP codes are used (confirm, after rotation, after reseal): steps 0, 1 and 2.
+    server = await startServer({ env: { TWOSTEP_TOTP_WINDOW: '2' } });
   });
   after(async () => {
     await server?.stop();
@@ -121,6 +123,20 @@ describe('master key rotation', () => {
       1: { status: 'older', sealed: 1, recovery: 9, app: 1, sms: 0 },
       2: { status: 'current', sealed: 0, recovery: 0, app: 1, sms: 0 },
     });
+
+    // Re-seal the TOTP seed under key 2 while the server runs; it still signs in.
+    const reseal = await server.cli(['key', 'reseal']);
+    assert.equal(reseal.code, 0, reseal.stderr);
+    assert.match(reseal.stdout, /sealed 1 method secret and 0 YubiKey keys again with key 2/);
+    const afterReseal = await server.cli(['key', 'list']);
+    assert.deepEqual(parseKeyList(afterReseal.stdout), {
+      1: { status: 'older', sealed: 0, recovery: 9, app: 1, sms: 0 },
+      2: { status: 'current', sealed: 1, recovery: 0, app: 1, sms: 0 },
+    });
+    const tc2 = await pendingLogin(server, username);
+    const withTotp2 = await tc2.post('/api/v1/login/second-factor', { type: 'totp', code: totpStep(secret, 2) });
+    assertStatus(withTotp2, 200);
+    assert.equal(withTotp2.json.status, 'ok', withTotp2.text);
   });
 
   test('key rotate refuses a malformed or open key file and leaves it as it was', async () => {

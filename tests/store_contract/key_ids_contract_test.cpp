@@ -150,6 +150,51 @@ TEST_P(KeyIdStoreContract, KeyUsageCountsWhatStillNeedsEachKey) {
   EXPECT_EQ(total, 9);
 }
 
+TEST_P(KeyIdStoreContract, ResealFindsOtherKeysAndReplacesOnlyAnUnchangedSecret) {
+  User alice = user("alice");
+  auto method = [&](const std::string& secret, const std::string& type = "totp") {
+    Method m;
+    m.user_id = alice.id;
+    m.type = type;
+    m.label = type;
+    m.secret = secret;
+    m.created_at = kNow;
+    return must(store().create_method(m));
+  };
+  Method old1 = method(sealed_with(1));
+  Method current = method(sealed_with(2));
+  Method old3 = method(sealed_with(3), "sms");
+  method("", "webauthn");
+  auto found = must(store().methods_sealed_with_other_keys(2));
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0].id, old1.id);
+  EXPECT_EQ(found[0].secret, old1.secret);
+  EXPECT_EQ(found[1].id, old3.id);
+  EXPECT_EQ(found[1].type, "sms");
+  (void)current;
+
+  const std::string resealed = sealed_with(2);
+  EXPECT_FALSE(must(store().reseal_method_secret(old1.id, "not the secret", resealed)));
+  EXPECT_FALSE(must(store().reseal_method_secret(4242, old1.secret, resealed)));
+  EXPECT_EQ(must(store().method_of_user(alice.id, old1.id)).secret, old1.secret);
+  EXPECT_TRUE(must(store().reseal_method_secret(old1.id, old1.secret, resealed)));
+  EXPECT_EQ(must(store().method_of_user(alice.id, old1.id)).secret, resealed);
+  EXPECT_FALSE(must(store().reseal_method_secret(old1.id, old1.secret, sealed_with(2))));
+  ASSERT_EQ(must(store().methods_sealed_with_other_keys(2)).size(), 1u);
+
+  YubikeyRecord yk;
+  yk.public_id = "cccccccccccb";
+  yk.secret = sealed_with(1);
+  must(store().import_yubikeys({yk}, false, kNow));
+  EXPECT_TRUE(must(store().advance_yubikey_counter(yk.public_id, 5, kNow)));
+  EXPECT_FALSE(must(store().reseal_yubikey_secret(yk.public_id, "other", resealed)));
+  EXPECT_FALSE(must(store().reseal_yubikey_secret("cccccccccccc", yk.secret, resealed)));
+  EXPECT_TRUE(must(store().reseal_yubikey_secret(yk.public_id, yk.secret, resealed)));
+  YubikeyRecord after = must(store().yubikey_by_public_id(yk.public_id));
+  EXPECT_EQ(after.secret, resealed);
+  EXPECT_EQ(after.last_counter, 5);  // the counter is kept: no replay after a reseal
+}
+
 TEST_P(KeyIdStoreContract, WebauthnUserHandleIsSetOnce) {
   User alice = user("alice");
   const std::string first(32, '\x01');

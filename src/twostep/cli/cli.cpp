@@ -183,6 +183,30 @@ int key_rotate(app::App& app) {
   return 0;
 }
 
+// `twostep key reseal`: secrets sealed under older keys, sealed again under the current one.
+int key_reseal(app::App& app) {
+  auto methods = app.twofa().reseal_secrets();
+  if (!methods) return fatal(methods.error().message);
+  auto yubikeys = app.security_keys().reseal_yubikeys();
+  if (!yubikeys) return fatal(yubikeys.error().message);
+  const uint32_t current = app.keyring().current_id();
+  app.audit().record(0, "master_key_resealed", kCliClient,
+                     {{"key_id", std::to_string(current)},
+                      {"methods", std::to_string(methods->resealed)},
+                      {"yubikeys", std::to_string(yubikeys->resealed)}});
+  std::cout << "sealed " << methods->resealed << " method secret"
+            << (methods->resealed == 1 ? "" : "s") << " and " << yubikeys->resealed
+            << " YubiKey key" << (yubikeys->resealed == 1 ? "" : "s") << " again with key "
+            << current << "\n";
+  const int failed = methods->failed + yubikeys->failed;
+  if (failed > 0) {
+    return fatal(std::to_string(failed) +
+                 " secrets could not be opened (is an older key missing from the file?); "
+                 "see the log");
+  }
+  return 0;
+}
+
 // `twostep key list`: every key of the file and of the database, and what depends on each.
 int key_list(app::App& app) {
   auto uses = app.store().key_usage(std::time(nullptr));
@@ -312,6 +336,11 @@ int run(int argc, char** argv) {
       "the current key for every instance started afterwards. Older keys stay in the file.");
   auto* key_list_cmd = key->add_subcommand(
       "list", "List the master keys, which one is current, and how many stored values use each");
+  auto* key_reseal_cmd = key->add_subcommand(
+      "reseal",
+      "Seal every secret at rest (TOTP and authenticator seeds, SMS numbers, YubiKey keys) "
+      "made under an older key again under the current one. Run it once every instance has "
+      "restarted with the rotated key file.");
 
   CLI11_PARSE(cli, argc, argv);
 
@@ -424,6 +453,7 @@ int run(int argc, char** argv) {
   }
   if (key_rotate_cmd->parsed()) return key_rotate(**app);
   if (key_list_cmd->parsed()) return key_list(**app);
+  if (key_reseal_cmd->parsed()) return key_reseal(**app);
   if (user_disable->parsed() || user_enable->parsed()) {
     bool disable = user_disable->parsed();
     auto st = accounts.set_disabled(name, disable, kCliClient);

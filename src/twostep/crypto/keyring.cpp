@@ -221,6 +221,14 @@ std::vector<uint32_t> Keyring::ids() const {
 
 bool Keyring::has(uint32_t key_id) const { return keys_->by_id.count(key_id) != 0; }
 
+std::string Keyring::sealed_header(uint32_t key_id) {
+  std::string out(kHeaderSize, '\0');
+  auto* p = reinterpret_cast<unsigned char*>(out.data());
+  p[0] = kVersion;
+  put_be32(p + 1, key_id);
+  return out;
+}
+
 std::optional<uint32_t> Keyring::sealed_key_id(std::string_view sealed) {
   const auto* p = reinterpret_cast<const unsigned char*>(sealed.data());
   if (sealed.size() < kHeaderSize || p[0] != kVersion) return std::nullopt;

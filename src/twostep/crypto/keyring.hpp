@@ -66,6 +66,8 @@ class Keyring {
 
   // The key id of a sealed blob (nullopt when it is too short or of another version).
   static std::optional<uint32_t> sealed_key_id(std::string_view sealed);
+  // The first bytes of every blob sealed with key `key_id` (version, key id).
+  static std::string sealed_header(uint32_t key_id);
 
   static constexpr uint8_t kVersion = 0x01;
   // Stored next to keyed hashes that were written before key ids were recorded (migration

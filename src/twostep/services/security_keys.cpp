@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "twostep/core/log.hpp"
 #include "twostep/crypto/encoding.hpp"
 #include "twostep/crypto/hash.hpp"
 #include "twostep/crypto/random.hpp"
@@ -412,6 +413,24 @@ Result<int> SecurityKeys::import_yubikeys(std::string_view file_text, bool repla
   audit_.record(0, "yubikeys_imported", client,
                 {{"keys", std::to_string(keys.size())}, {"new", std::to_string(added)}});
   return added;
+}
+
+Result<ResealCount> SecurityKeys::reseal_yubikeys() {
+  ResealCount n;
+  TS_ASSIGN_OR_RETURN(auto keys, d_.store.list_yubikeys());
+  for (const auto& k : keys) {
+    if (crypto::Keyring::sealed_key_id(k.secret) == d_.keyring.current_id()) continue;
+    auto secret = d_.keyring.open(k.secret, yubikey_ad(k.public_id));
+    if (!secret) {
+      LOG_ERROR("cannot reseal YubiKey public_id=" << k.public_id << ": " << secret.error().detail);
+      ++n.failed;
+      continue;
+    }
+    const std::string sealed = d_.keyring.seal(secret->view(), yubikey_ad(k.public_id));
+    TS_ASSIGN_OR_RETURN(bool won, d_.store.reseal_yubikey_secret(k.public_id, k.secret, sealed));
+    if (won) ++n.resealed;
+  }
+  return n;
 }
 
 Result<std::vector<YubikeyInfo>> SecurityKeys::list_yubikeys() {

@@ -111,6 +111,9 @@ class SecurityKeys {
   // Returns how many keys were new.
   Result<int> import_yubikeys(std::string_view file_text, bool replace, const Client& client);
   Result<std::vector<YubikeyInfo>> list_yubikeys();
+  // `twostep key reseal`: imported YubiKey secrets sealed under an older master key, sealed
+  // again under the current one (one conditional write each; the counter is kept).
+  Result<ResealCount> reseal_yubikeys();
 
   void purge_expired();
 

@@ -101,6 +101,25 @@ Result<core::Secret> TwoFactor::method_seed(const store::Method& m) {
   return d_.keyring.open(m.secret, m.type + "|user=" + std::to_string(m.user_id) + "|ref=" + p["ref"]);
 }
 
+Result<ResealCount> TwoFactor::reseal_secrets() {
+  ResealCount n;
+  TS_ASSIGN_OR_RETURN(auto methods,
+                      d_.store.methods_sealed_with_other_keys(d_.keyring.current_id()));
+  for (const auto& m : methods) {
+    auto seed = method_seed(m);
+    if (!seed) {
+      LOG_ERROR("cannot reseal the secret of method id=" << m.id << ": " << seed.error().detail);
+      ++n.failed;
+      continue;
+    }
+    const std::string sealed =
+        seal_seed(m.user_id, m.type, parse_params(m.params)["ref"], seed->view());
+    TS_ASSIGN_OR_RETURN(bool won, d_.store.reseal_method_secret(m.id, m.secret, sealed));
+    if (won) ++n.resealed;
+  }
+  return n;
+}
+
 Result<std::vector<store::Method>> TwoFactor::active_methods(int64_t user_id) {
   TS_ASSIGN_OR_RETURN(auto all, d_.store.methods_of_user(user_id));
   std::vector<store::Method> out;

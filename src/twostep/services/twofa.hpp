@@ -35,6 +35,13 @@ struct CodeCheck {
   int recovery_remaining = -1; // set when a recovery code was used
 };
 
+// What `twostep key reseal` did: secrets sealed again under the current key, and secrets that
+// did not open (their key is missing or they are damaged).
+struct ResealCount {
+  int resealed = 0;
+  int failed = 0;
+};
+
 class TwoFactor {
  public:
   TwoFactor(Deps deps, Audit& audit);
@@ -89,6 +96,12 @@ class TwoFactor {
                         std::string_view seed) const;
 
   void purge_unconfirmed();
+
+  // `twostep key reseal`: seals every method secret (TOTP and authenticator seeds, SMS numbers)
+  // made under an older master key again under the current one, so that the older key can
+  // leave the key file. One conditional write per method (a method changed meanwhile is left
+  // as it is). Secrets that do not open are counted as failed and logged (never the bytes).
+  Result<ResealCount> reseal_secrets();
 
  private:
   // nullopt when the keyring lacks `key_id` (logged).

@@ -398,6 +398,17 @@ inline constexpr KeyUsageQuery kKeyUsageQueries[] = {
      "GROUP BY key_id"},
 };
 
+// Store::methods_sealed_with_other_keys ($1 = the 5-byte blob header of the key) and the
+// conditional replacements of sealed secrets.
+#define TWOSTEP_METHODS_SEALED_WITH_OTHER_KEYS   \
+  "SELECT " TWOSTEP_METHOD_COLUMNS               \
+  " FROM methods WHERE length(secret) >= 5 AND " \
+  "substr(secret, 1, 5) <> $1 ORDER BY id"
+inline constexpr const char* kResealMethodSecret =
+    "UPDATE methods SET secret = $1 WHERE id = $2 AND secret = $3";
+inline constexpr const char* kResealYubikeySecret =
+    "UPDATE yubikeys SET secret = $1 WHERE public_id = $2 AND secret = $3";
+
 // Reads one (key id or blob header, count) row of `k`; a blob of an unknown version gets an
 // empty `what` and is left out by merge_key_uses.
 inline auto read_key_use(const KeyUsageQuery& k) {

@@ -243,6 +243,15 @@ class Store {
   // the blob), unused recovery codes, application passwords, live SMS codes (unused and
   // unexpired at `now`). By what, then key id; kinds with nothing are left out.
   virtual Result<std::vector<KeyUse>> key_usage(int64_t now) = 0;
+  // `twostep key reseal`: methods whose secret is a sealed blob of another key than `key_id`
+  // (by id), and the conditional writes that replace a sealed secret only if it is still
+  // `old_secret` (true when this call won; false when it changed or went meanwhile).
+  virtual Result<std::vector<Method>> methods_sealed_with_other_keys(uint32_t key_id) = 0;
+  virtual Result<bool> reseal_method_secret(int64_t method_id, const std::string& old_secret,
+                                            const std::string& new_secret) = 0;
+  virtual Result<bool> reseal_yubikey_secret(const std::string& public_id,
+                                             const std::string& old_secret,
+                                             const std::string& new_secret) = 0;
 
   // --- sessions --------------------------------------------------------------
   // `s.id` is ignored; the returned session carries the new id. kAlreadyExists on a token

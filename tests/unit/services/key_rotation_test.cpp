@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "fixture.hpp"
+#include "twostep/crypto/encoding.hpp"
 #include "twostep/crypto/pepper.hpp"
 #include "twostep/factors/recovery.hpp"
 
@@ -14,7 +15,7 @@ crypto::Keyring rotated() {
                                     2);
 }
 
-class RecoveryRotationTest : public ServicesTest {
+class KeyRotationTest : public ServicesTest {
  protected:
   Result<CodeCheck> use(const store::User& u, const std::string& code) {
     return twofa_->check_code(u, "recovery", code, std::nullopt, &client_);
@@ -26,7 +27,7 @@ class RecoveryRotationTest : public ServicesTest {
   }
 };
 
-TEST_F(RecoveryRotationTest, CodesMadeUnderAnOlderKeyStillWork) {
+TEST_F(KeyRotationTest, CodesMadeUnderAnOlderKeyStillWork) {
   auto u = make_user();
   auto codes = twofa_->new_recovery_codes(u, client_);
   ASSERT_TRUE(codes);
@@ -50,7 +51,7 @@ TEST_F(RecoveryRotationTest, CodesMadeUnderAnOlderKeyStillWork) {
   EXPECT_TRUE(use(u, (*fresh)[0]));
 }
 
-TEST_F(RecoveryRotationTest, CodesOfAKeyMissingFromTheFileAreRefusedCleanly) {
+TEST_F(KeyRotationTest, CodesOfAKeyMissingFromTheFileAreRefusedCleanly) {
   auto u = make_user();
   auto codes = twofa_->new_recovery_codes(u, client_);
   ASSERT_TRUE(codes);
@@ -62,7 +63,7 @@ TEST_F(RecoveryRotationTest, CodesOfAKeyMissingFromTheFileAreRefusedCleanly) {
   EXPECT_EQ(*twofa_->recovery_remaining(u.id), 10);  // nothing was spent
 }
 
-TEST_F(RecoveryRotationTest, RowsFromBeforeKeyIdsUseTheCurrentKeyUntilPinned) {
+TEST_F(KeyRotationTest, RowsFromBeforeKeyIdsUseTheCurrentKeyUntilPinned) {
   auto u = make_user();
   // A set as twostep wrote it before migration 0007: key 1's pepper, key_id 0.
   const crypto::Pepper pepper(keyring_, "recovery-codes");
@@ -86,6 +87,45 @@ TEST_F(RecoveryRotationTest, RowsFromBeforeKeyIdsUseTheCurrentKeyUntilPinned) {
   rebuild();
   EXPECT_TRUE(use(u, codes[1]));
   EXPECT_FALSE(use(u, codes[0]));
+}
+
+// `twostep key reseal`: secrets sealed under key 1 are sealed again under key 2, after which
+// key 1 can leave the file; what does not open is counted, not fatal.
+TEST_F(KeyRotationTest, ResealMovesMethodSecretsToTheCurrentKey) {
+  auto u = make_user();
+  auto enrol = twofa_->begin_totp(u, "phone");
+  ASSERT_TRUE(enrol) << enrol.error().message;
+  auto before = *store_->method_of_user(u.id, enrol->method_id);
+  EXPECT_EQ(crypto::Keyring::sealed_key_id(before.secret), 1u);
+
+  keyring_ = rotated();
+  rebuild();
+  auto n = twofa_->reseal_secrets();
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(n->resealed, 1);
+  EXPECT_EQ(n->failed, 0);
+  auto after = *store_->method_of_user(u.id, enrol->method_id);
+  EXPECT_EQ(crypto::Keyring::sealed_key_id(after.secret), 2u);
+  EXPECT_EQ(twofa_->reseal_secrets()->resealed, 0);  // nothing left to do
+
+  // Key 1 can go: the seed opens with key 2 alone, and is the same seed.
+  auto seed_before = twofa_->method_seed(before);
+  keyring_ = crypto::Keyring::from_keys({{2, std::string(32, '\x43')}}, 2);
+  rebuild();
+  auto seed_after = twofa_->method_seed(after);
+  ASSERT_TRUE(seed_after) << seed_after.error().detail;
+  ASSERT_TRUE(seed_before);
+  EXPECT_EQ(seed_after->view(), seed_before->view());
+  EXPECT_EQ(crypto::base32_encode(seed_after->view()), enrol->secret_base32);
+
+  // A secret whose key is missing is counted as failed and left as it is.
+  keyring_ = crypto::Keyring::from_keys({{3, std::string(32, '\x44')}}, 3);
+  rebuild();
+  auto lost = twofa_->reseal_secrets();
+  ASSERT_TRUE(lost);
+  EXPECT_EQ(lost->resealed, 0);
+  EXPECT_EQ(lost->failed, 1);
+  EXPECT_EQ(store_->method_of_user(u.id, enrol->method_id)->secret, after.secret);
 }
 
 }  // namespace

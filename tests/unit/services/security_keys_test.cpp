@@ -453,6 +453,42 @@ TEST_F(SecurityKeysTest, YubikeyEnrolmentAndSignIn) {
   EXPECT_EQ(done->check.method_id, r->method_id);
 }
 
+TEST_F(SecurityKeysTest, YubikeyResealMovesTheSecretToTheCurrentKey) {
+  store::User alice = make_user();
+  SoftYubikey key;
+  import(key);
+  ASSERT_TRUE(keys_->register_yubikey(alice, key.otp(), "", client_));
+  keyring_ =
+      crypto::Keyring::from_keys({{1, std::string(32, '\x42')}, {2, std::string(32, '\x43')}}, 2);
+  rebuild();
+  keys_ = std::make_unique<SecurityKeys>(deps(), *audit_, *twofa_, *login_);
+  auto n = keys_->reseal_yubikeys();
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(n->resealed, 1);
+  EXPECT_EQ(n->failed, 0);
+  EXPECT_EQ(keys_->reseal_yubikeys()->resealed, 0);
+  auto row = *store_->yubikey_by_public_id(key.public_id);
+  EXPECT_EQ(crypto::Keyring::sealed_key_id(row.secret), 2u);
+  EXPECT_GE(row.last_counter, 0);  // the counter survives: the registration OTP stays spent
+
+  // Key 1 can go: OTPs still check with key 2 alone.
+  keyring_ = crypto::Keyring::from_keys({{2, std::string(32, '\x43')}}, 2);
+  rebuild();
+  keys_ = std::make_unique<SecurityKeys>(deps(), *audit_, *twofa_, *login_);
+  SessionView pending = session(alice, SessionState::kPendingSecondFactor);
+  auto done = login_->second_factor(pending, "yubiotp", key.otp(), std::nullopt, client_);
+  ASSERT_TRUE(done.has_value()) << done.error().message;
+
+  // A key missing from the file: counted, left as it is.
+  keyring_ = crypto::Keyring::from_keys({{3, std::string(32, '\x44')}}, 3);
+  rebuild();
+  keys_ = std::make_unique<SecurityKeys>(deps(), *audit_, *twofa_, *login_);
+  auto lost = keys_->reseal_yubikeys();
+  ASSERT_TRUE(lost);
+  EXPECT_EQ(lost->failed, 1);
+  EXPECT_EQ(store_->yubikey_by_public_id(key.public_id)->secret, row.secret);
+}
+
 TEST_F(SecurityKeysTest, YubikeyReplayAndRollbackAreRefused) {
   store::User alice = make_user();
   SoftYubikey key;

@@ -733,6 +733,32 @@ Result<std::vector<KeyUse>> PgStore::key_usage(int64_t now) {
   return merge_key_uses(std::move(out));
 }
 
+Result<std::vector<Method>> PgStore::methods_sealed_with_other_keys(uint32_t key_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, TWOSTEP_METHODS_SEALED_WITH_OTHER_KEYS);
+  q.bind_blob(crypto::Keyring::sealed_header(key_id));
+  return all(q, read_method);
+}
+
+Result<bool> PgStore::reseal_method_secret(int64_t method_id, const std::string& old_secret,
+                                           const std::string& new_secret) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, kResealMethodSecret);
+  q.bind_blob(new_secret).bind_int(method_id).bind_blob(old_secret);
+  TS_ASSIGN_OR_RETURN(int changed, q.run());
+  return changed == 1;
+}
+
+Result<bool> PgStore::reseal_yubikey_secret(const std::string& public_id,
+                                            const std::string& old_secret,
+                                            const std::string& new_secret) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, kResealYubikeySecret);
+  q.bind_blob(new_secret).bind_text(public_id).bind_blob(old_secret);
+  TS_ASSIGN_OR_RETURN(int changed, q.run());
+  return changed == 1;
+}
+
 // --- sessions ----------------------------------------------------------------
 
 Result<Session> PgStore::create_session(const Session& s) {

@@ -512,6 +512,32 @@ Result<std::vector<KeyUse>> SqliteStore::key_usage(int64_t now) {
   return merge_key_uses(std::move(out));
 }
 
+Result<std::vector<Method>> SqliteStore::methods_sealed_with_other_keys(uint32_t key_id) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, TWOSTEP_METHODS_SEALED_WITH_OTHER_KEYS));
+  q.bind_blob(crypto::Keyring::sealed_header(key_id));
+  return all(q, read_method);
+}
+
+Result<bool> SqliteStore::reseal_method_secret(int64_t method_id, const std::string& old_secret,
+                                               const std::string& new_secret) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, kResealMethodSecret));
+  q.bind_blob(new_secret).bind_int(method_id).bind_blob(old_secret);
+  TS_ASSIGN_OR_RETURN(int changed, q.run());
+  return changed == 1;
+}
+
+Result<bool> SqliteStore::reseal_yubikey_secret(const std::string& public_id,
+                                                const std::string& old_secret,
+                                                const std::string& new_secret) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, kResealYubikeySecret));
+  q.bind_blob(new_secret).bind_text(public_id).bind_blob(old_secret);
+  TS_ASSIGN_OR_RETURN(int changed, q.run());
+  return changed == 1;
+}
+
 // --- sessions ----------------------------------------------------------------
 
 Result<Session> SqliteStore::create_session(const Session& s) {
