@@ -60,7 +60,11 @@ struct DecryptedOtp {
 }  // namespace
 
 SecurityKeys::SecurityKeys(Deps deps, Audit& audit, TwoFactor& twofa, Login& login)
-    : d_(deps), audit_(audit), twofa_(twofa), login_(login) {
+    : d_(deps),
+      audit_(audit),
+      twofa_(twofa),
+      login_(login),
+      legacy_handle_key_(*deps.keyring.derive("webauthn-user-handle", deps.keyring.ids().front())) {
   auto rp = wa::relying_party(d_.config.server.public_url, d_.config.webauthn.origins,
                               d_.config.webauthn.user_verification == "required");
   if (!rp) throw std::invalid_argument(rp.error().message);
@@ -74,9 +78,11 @@ SecurityKeys::SecurityKeys(Deps deps, Audit& audit, TwoFactor& twofa, Login& log
 // --- WebAuthn -------------------------------------------------------------------------
 
 Result<std::string> SecurityKeys::user_handle(int64_t user_id) {
-  // Opaque and stable per user; reveals neither the id nor the name (§14.6.1). Accounts whose
-  // keys were registered before handles were stored (migration 0007) keep the handle those
-  // keys hold (derived from the master key then); others get a random one.
+  // Opaque and stable per user; reveals neither the id nor the name (§14.6.1). Stored on first
+  // use. The first value is what twostep derived before handles were stored (migration 0007):
+  // the handle the account's keys hold, else the same derivation under the oldest master key
+  // (the only key of a file never rotated), so an authenticator that still keeps a resident
+  // credential of this account is not given a second handle for it.
   std::string candidate;
   TS_ASSIGN_OR_RETURN(auto methods, d_.store.methods_of_user(user_id));
   for (const auto& m : methods) {
@@ -87,7 +93,10 @@ Result<std::string> SecurityKeys::user_handle(int64_t user_id) {
       break;
     }
   }
-  if (candidate.empty()) candidate = crypto::random_bytes(32);
+  if (candidate.empty()) {
+    candidate = *crypto::hex_decode(
+        crypto::keyed_hash_hex(legacy_handle_key_.view(), "user:" + std::to_string(user_id)));
+  }
   return d_.store.webauthn_user_handle(user_id, candidate);
 }
 

@@ -135,6 +135,7 @@ class SecurityKeys {
   TwoFactor& twofa_;
   Login& login_;
   factors::webauthn::RelyingParty rp_;
+  core::Secret legacy_handle_key_;  // "webauthn-user-handle" under the oldest master key
 };
 
 }  // namespace twostep::services

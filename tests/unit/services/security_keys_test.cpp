@@ -9,6 +9,8 @@
 #include <latch>
 #include <thread>
 
+#include "twostep/crypto/encoding.hpp"
+#include "twostep/crypto/hash.hpp"
 #include "twostep/crypto/random.hpp"
 #include "unit/services/fixture.hpp"
 #include "unit/soft_authenticator.hpp"
@@ -162,6 +164,21 @@ TEST_F(SecurityKeysTest, UserHandleIsStoredAndSurvivesKeyRotation) {
   ASSERT_TRUE(bob_opts);
   EXPECT_EQ(bob_opts->user_handle.size(), 32u);
   EXPECT_NE(bob_opts->user_handle, handle);
+}
+
+TEST_F(SecurityKeysTest, FirstHandleIsTheOneTwostepDerivedBeforeHandlesWereStored) {
+  // Asked for the first time after a rotation: still the derivation under the oldest key, which
+  // is what an older twostep gave this account (and an authenticator may still hold).
+  store::User alice = make_user();
+  const std::string expected = *crypto::hex_decode(crypto::keyed_hash_hex(
+      *keyring_.derive("webauthn-user-handle", 1), "user:" + std::to_string(alice.id)));
+  keyring_ =
+      crypto::Keyring::from_keys({{1, std::string(32, '\x42')}, {2, std::string(32, '\x43')}}, 2);
+  rebuild();
+  keys_ = std::make_unique<SecurityKeys>(deps(), *audit_, *twofa_, *login_);
+  auto opts = keys_->registration_options(session(alice, SessionState::kFull));
+  ASSERT_TRUE(opts) << opts.error().message;
+  EXPECT_EQ(opts->user_handle, expected);
 }
 
 TEST_F(SecurityKeysTest, AccountsWithKeysFromBeforeStoredHandlesKeepTheirHandle) {
