@@ -1,11 +1,16 @@
 #include "twostep/crypto/keyring.hpp"
 
+#include <fcntl.h>
 #include <openssl/core_names.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 #include <sodium.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <stdexcept>
@@ -179,6 +184,32 @@ core::Result<Keyring> Keyring::load_or_create(const std::string& path) {
 }
 
 core::Result<uint32_t> Keyring::add_key(const std::string& path) {
+  // Two rotations at once must not both append "highest + 1" to the same text: each holds an
+  // exclusive lock on the file while it reads and replaces it. The replacement is a new inode
+  // renamed over the path, so a lock taken on the old one is retried until the locked inode is
+  // the one the path names; then the file is read by path, with the other rotation's key in it.
+  struct Lock {
+    int fd = -1;
+    ~Lock() {
+      if (fd >= 0) ::close(fd);  // releases the lock
+    }
+  } lock;
+  for (int attempt = 0; !path.empty(); ++attempt) {
+    lock.fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (lock.fd < 0) break;  // missing or a link: read_key_file says so
+    if (::flock(lock.fd, LOCK_EX) != 0) {
+      return tl::unexpected(file_error(path, "cannot be locked", std::strerror(errno)));
+    }
+    struct stat locked {};
+    struct stat named {};
+    if (::fstat(lock.fd, &locked) == 0 && ::lstat(path.c_str(), &named) == 0 &&
+        locked.st_dev == named.st_dev && locked.st_ino == named.st_ino) {
+      break;
+    }
+    ::close(lock.fd);
+    lock.fd = -1;
+    if (attempt == 1000) return tl::unexpected(file_error(path, "keeps changing"));
+  }
   TS_ASSIGN_OR_RETURN(std::optional<core::Secret> text, read_key_file(path));
   if (!text) return tl::unexpected(file_error(path, "does not exist (nothing to rotate)"));
   TS_ASSIGN_OR_RETURN(auto parsed, parse_keys(path, text->view(), kKeySize));

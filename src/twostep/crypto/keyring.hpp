@@ -33,7 +33,8 @@ class Keyring {
   // afterwards. The file is replaced atomically and stays 0600; comments and older keys are
   // kept as they are. Returns the new id. The same kFailedPrecondition errors as
   // load_or_create (and the file is left unchanged) when it is missing, malformed or not
-  // private; the new key's bytes are never part of an error.
+  // private; the new key's bytes are never part of an error. Concurrent calls (threads or
+  // processes) are serialised by an exclusive flock on the file: each adds its own id.
   static core::Result<uint32_t> add_key(const std::string& path);
 
   // For tests: every key must be 32 bytes, no id may be 0 and current_id must be one of them

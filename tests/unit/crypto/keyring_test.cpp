@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -272,6 +273,29 @@ TEST_F(KeyringTest, AddKeyAppendsTheNextIdAndKeepsEverythingElse) {
 
   ASSERT_TRUE(Keyring::add_key(p));
   EXPECT_EQ(Keyring::load_or_create(p)->current_id(), 7u);
+}
+
+TEST_F(KeyringTest, ConcurrentRotationsEachAddTheirOwnKey) {
+  const std::string p = path("master.key");
+  ASSERT_TRUE(Keyring::load_or_create(p));
+  constexpr int kThreads = 8;
+  std::vector<uint32_t> ids(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      auto id = Keyring::add_key(p);
+      if (id) ids[i] = *id;
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::sort(ids.begin(), ids.end());
+  std::vector<uint32_t> expected;
+  for (uint32_t id = 2; id <= kThreads + 1; ++id) expected.push_back(id);
+  EXPECT_EQ(ids, expected);  // none lost, none twice
+  auto kr = Keyring::load_or_create(p);
+  ASSERT_TRUE(kr) << kr.error().message;
+  EXPECT_EQ(kr->ids().size(), kThreads + 1u);
+  EXPECT_EQ(kr->current_id(), kThreads + 1u);
 }
 
 TEST_F(KeyringTest, AddKeyRefusesBadFilesAndChangesNothing) {
