@@ -77,8 +77,8 @@ std::optional<std::string> TwoFactor::recovery_hash(uint32_t key_id, int64_t use
   return hash;
 }
 
-// A set is made under one key, but a user may hold codes of several keys for a moment (a set
-// replaced while another instance still ran with the older key file): each is tried.
+// A set is made and replaced whole under one key, so there is normally one key id; each is
+// tried all the same, so that no mix of rows can lock a user out.
 Result<bool> TwoFactor::use_recovery_code(int64_t user_id, std::string_view canonical,
                                           int64_t now) {
   TS_ASSIGN_OR_RETURN(std::vector<uint32_t> key_ids, d_.store.recovery_code_key_ids(user_id));
