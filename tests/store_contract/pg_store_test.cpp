@@ -190,7 +190,7 @@ TEST_F(PgStoreTest, DeletingUserCascadesToItsRows) {
     m.type = "totp";
     m.created_at = kNow;
     ASSERT_TRUE(store().create_method(m));
-    ASSERT_TRUE(store().replace_recovery_codes(u.id, {"h1", "h2"}, kNow));
+    ASSERT_TRUE(store().replace_recovery_codes(u.id, {"h1", "h2"}, 1, kNow));
   }
 
   sql("DELETE FROM users WHERE id = " + std::to_string(alice.id));
@@ -280,7 +280,7 @@ TEST_F(PgStoreTest, ReplacesConnectionsTheServerClosed) {
 
 TEST_F(PgStoreTest, UnreachableDatabaseAnswersUnavailableThenRecovers) {
   User alice = must(store().create_user("alice", "h", kNow));
-  ASSERT_TRUE(store().replace_recovery_codes(alice.id, {"r1"}, kNow));
+  ASSERT_TRUE(store().replace_recovery_codes(alice.id, {"r1"}, 1, kNow));
   warm_pool();
 
   // The database goes away: no new connection is accepted, existing ones are ended.
@@ -297,7 +297,7 @@ TEST_F(PgStoreTest, UnreachableDatabaseAnswersUnavailableThenRecovers) {
     auto write = store().create_user("bob", "h", kNow);
     ASSERT_FALSE(write.has_value());
     EXPECT_EQ(write.error().code, Code::kUnavailable);
-    auto used = store().use_recovery_code(alice.id, "r1", kNow);
+    auto used = store().use_recovery_code(alice.id, 1, "r1", kNow);
     ASSERT_FALSE(used.has_value());
     EXPECT_EQ(used.error().code, Code::kUnavailable);
   }
@@ -320,7 +320,7 @@ TEST_F(PgStoreTest, UnreachableDatabaseAnswersUnavailableThenRecovers) {
   // Nothing written while it was down; nothing lost from before.
   EXPECT_EQ(store().user_by_name("bob").error().code, Code::kNotFound);
   EXPECT_EQ(must(store().remaining_recovery_codes(alice.id)), 1);
-  EXPECT_TRUE(must(store().use_recovery_code(alice.id, "r1", kNow)));
+  EXPECT_TRUE(must(store().use_recovery_code(alice.id, 1, "r1", kNow)));
   EXPECT_TRUE(store().create_user("bob", "h", kNow));
 }
 

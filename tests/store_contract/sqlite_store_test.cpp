@@ -115,6 +115,40 @@ TEST(SqliteStoreTest, MigrationsAreNumberedAndRecorded) {
   EXPECT_EQ(raw_query(path, "SELECT name FROM schema_version WHERE version = 1"), "0001_init");
 }
 
+// A database made by a twostep older than key ids (schema 6) with recovery codes and an SMS
+// code: migration 0007 marks them key id 0 (made with the key current then), and pinning gives
+// them that key's id.
+TEST(SqliteStoreTest, UpgradeMarksOlderKeyedHashesAsLegacyUntilPinned) {
+  TempDir dir;
+  std::string path = dir.path() + "/twostep.db";
+  ASSERT_TRUE(open_store("sqlite:" + path));  // creates the file
+  for (const Migration& m : kSqliteMigrations) {
+    if (m.version >= 7) break;
+    raw_query(path, std::string(m.sql) + ";" +
+                        "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER PRIMARY KEY, "
+                        "name TEXT, applied_at INTEGER);" +
+                        "INSERT INTO schema_version VALUES(" + std::to_string(m.version) + ", '" +
+                        m.name + "', 0)");
+  }
+  raw_query(path,
+            "INSERT INTO users(id, username, password_hash, created_at) VALUES(1, 'alice', 'h', 0);"
+            "INSERT INTO recovery_codes(user_id, hash, created_at) VALUES(1, 'r1', 0), "
+            "(1, 'r2', 0);"
+            "INSERT INTO sms_codes(user_id, method_id, purpose, number_hash, code_hash, "
+            "created_at, expires_at, sent) VALUES(1, 1, 'auth', 'n', 'c', 0, 4102444800, 1)");
+  auto store = open_store("sqlite:" + path);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE((*store)->migrate());
+  EXPECT_EQ(*(*store)->recovery_code_key_ids(1), std::vector<uint32_t>{0});
+  EXPECT_EQ((*store)->sms_latest_code(1, 1, "auth")->key_id, 0u);
+  EXPECT_EQ(raw_query(path, "SELECT webauthn_handle IS NULL FROM users WHERE id = 1"), "1");
+
+  EXPECT_EQ(*(*store)->pin_legacy_key_ids(4), 3);
+  EXPECT_EQ(*(*store)->recovery_code_key_ids(1), std::vector<uint32_t>{4});
+  EXPECT_EQ((*store)->sms_latest_code(1, 1, "auth")->key_id, 4u);
+  EXPECT_TRUE(*(*store)->use_recovery_code(1, 4, "r1", kNow));
+}
+
 TEST(SqliteStoreTest, NewerSchemaIsRefused) {
   TempDir dir;
   std::string path = dir.path() + "/twostep.db";
@@ -148,7 +182,7 @@ TEST(SqliteStoreTest, DeletingUserCascadesToItsRows) {
     m.type = "totp";
     m.created_at = kNow;
     ASSERT_TRUE(store.create_method(m));
-    ASSERT_TRUE(store.replace_recovery_codes(u.id, {"h1", "h2"}, kNow));
+    ASSERT_TRUE(store.replace_recovery_codes(u.id, {"h1", "h2"}, 1, kNow));
   }
 
   raw_query(path, "DELETE FROM users WHERE id = " + std::to_string(alice.id));

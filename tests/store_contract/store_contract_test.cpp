@@ -152,7 +152,7 @@ TEST_P(SharedStoreContract, ReopenedDatabaseKeepsData) {
   User alice = user("alice");
   Session s = session_for(alice.id, "tok-a");
   Method m = method_for(alice.id, "totp", kNow, "", true);
-  EXPECT_OK(store().replace_recovery_codes(alice.id, {"h1", "h2"}, kNow));
+  EXPECT_OK(store().replace_recovery_codes(alice.id, {"h1", "h2"}, 1, kNow));
   store_.reset();
 
   store_ = open();
@@ -723,13 +723,13 @@ TEST_P(StoreContract, DeleteAllMethodsAlsoDeletesRecoveryCodes) {
   method_for(alice.id, "webauthn", kNow, "k", true);
   method_for(alice.id, "sms", kNow);
   method_for(bob.id, "totp", kNow, "", true);
-  EXPECT_OK(store().replace_recovery_codes(alice.id, {"a1", "a2"}, kNow));
-  EXPECT_OK(store().replace_recovery_codes(bob.id, {"b1"}, kNow));
+  EXPECT_OK(store().replace_recovery_codes(alice.id, {"a1", "a2"}, 1, kNow));
+  EXPECT_OK(store().replace_recovery_codes(bob.id, {"b1"}, 1, kNow));
 
   EXPECT_EQ(must(store().delete_all_methods(alice.id)), 3);
   EXPECT_TRUE(must(store().methods_of_user(alice.id)).empty());
   EXPECT_EQ(must(store().remaining_recovery_codes(alice.id)), 0);
-  EXPECT_FALSE(must(store().use_recovery_code(alice.id, "a1", kNow)));
+  EXPECT_FALSE(must(store().use_recovery_code(alice.id, 1, "a1", kNow)));
   EXPECT_EQ(must(store().methods_of_user(bob.id)).size(), 1u);
   EXPECT_EQ(must(store().remaining_recovery_codes(bob.id)), 1);
   EXPECT_EQ(must(store().delete_all_methods(alice.id)), 0);
@@ -789,45 +789,45 @@ TEST_P(StoreContract, RecoveryCodesWorkOnceAndOnlyForTheirUser) {
   User alice = user("alice");
   User bob = user("bob");
   EXPECT_EQ(must(store().remaining_recovery_codes(alice.id)), 0);
-  EXPECT_OK(store().replace_recovery_codes(alice.id, {"h1", "h2", "h3"}, kNow));
+  EXPECT_OK(store().replace_recovery_codes(alice.id, {"h1", "h2", "h3"}, 1, kNow));
   EXPECT_EQ(must(store().remaining_recovery_codes(alice.id)), 3);
 
-  EXPECT_FALSE(must(store().use_recovery_code(bob.id, "h1", kNow)));  // not bob's
-  EXPECT_TRUE(must(store().use_recovery_code(alice.id, "h1", kNow)));
-  EXPECT_FALSE(must(store().use_recovery_code(alice.id, "h1", kNow + 1)));  // used
-  EXPECT_FALSE(must(store().use_recovery_code(alice.id, "nope", kNow)));
+  EXPECT_FALSE(must(store().use_recovery_code(bob.id, 1, "h1", kNow)));  // not bob's
+  EXPECT_TRUE(must(store().use_recovery_code(alice.id, 1, "h1", kNow)));
+  EXPECT_FALSE(must(store().use_recovery_code(alice.id, 1, "h1", kNow + 1)));  // used
+  EXPECT_FALSE(must(store().use_recovery_code(alice.id, 1, "nope", kNow)));
   EXPECT_EQ(must(store().remaining_recovery_codes(alice.id)), 2);
   EXPECT_EQ(must(store().remaining_recovery_codes(bob.id)), 0);
 }
 
 TEST_P(StoreContract, ReplacingRecoveryCodesRetiresTheOldSet) {
   User alice = user("alice");
-  EXPECT_OK(store().replace_recovery_codes(alice.id, {"old1", "old2"}, kNow));
-  EXPECT_TRUE(must(store().use_recovery_code(alice.id, "old1", kNow)));
-  EXPECT_OK(store().replace_recovery_codes(alice.id, {"new1", "new2", "new3"}, kNow + 1));
+  EXPECT_OK(store().replace_recovery_codes(alice.id, {"old1", "old2"}, 1, kNow));
+  EXPECT_TRUE(must(store().use_recovery_code(alice.id, 1, "old1", kNow)));
+  EXPECT_OK(store().replace_recovery_codes(alice.id, {"new1", "new2", "new3"}, 1, kNow + 1));
   EXPECT_EQ(must(store().remaining_recovery_codes(alice.id)), 3);
-  EXPECT_FALSE(must(store().use_recovery_code(alice.id, "old2", kNow + 2)));
-  EXPECT_TRUE(must(store().use_recovery_code(alice.id, "new2", kNow + 2)));
+  EXPECT_FALSE(must(store().use_recovery_code(alice.id, 1, "old2", kNow + 2)));
+  EXPECT_TRUE(must(store().use_recovery_code(alice.id, 1, "new2", kNow + 2)));
 
   // A repeated hash in a set is still one code.
-  EXPECT_OK(store().replace_recovery_codes(alice.id, {"dup", "dup"}, kNow + 3));
-  EXPECT_TRUE(must(store().use_recovery_code(alice.id, "dup", kNow + 3)));
-  EXPECT_FALSE(must(store().use_recovery_code(alice.id, "dup", kNow + 3)));
+  EXPECT_OK(store().replace_recovery_codes(alice.id, {"dup", "dup"}, 1, kNow + 3));
+  EXPECT_TRUE(must(store().use_recovery_code(alice.id, 1, "dup", kNow + 3)));
+  EXPECT_FALSE(must(store().use_recovery_code(alice.id, 1, "dup", kNow + 3)));
 
-  EXPECT_OK(store().replace_recovery_codes(alice.id, {}, kNow + 4));
+  EXPECT_OK(store().replace_recovery_codes(alice.id, {}, 1, kNow + 4));
   EXPECT_EQ(must(store().remaining_recovery_codes(alice.id)), 0);
-  EXPECT_CODE(store().replace_recovery_codes(4242, {"x"}, kNow), Code::kNotFound);
+  EXPECT_CODE(store().replace_recovery_codes(4242, {"x"}, 1, kNow), Code::kNotFound);
 }
 
 // --- concurrency: use-once verbs are single conditional writes -------------------------
 
 TEST_P(StoreContract, ConcurrentRecoveryCodeUseWinsOnce) {
   User alice = user("alice");
-  EXPECT_OK(store().replace_recovery_codes(alice.id, {"h"}, kNow));
+  EXPECT_OK(store().replace_recovery_codes(alice.id, {"h"}, 1, kNow));
   std::atomic<int> wins{0};
   std::atomic<int> errors{0};
   in_parallel(20, [&](int) {
-    auto r = store().use_recovery_code(alice.id, "h", kNow);
+    auto r = store().use_recovery_code(alice.id, 1, "h", kNow);
     if (!r) {
       ++errors;
     } else if (*r) {
@@ -881,13 +881,13 @@ TEST_P(SharedStoreContract, ConcurrentUseAcrossTwoHandlesWinsOnce) {
   auto other = open();
   User alice = user("alice");
   Method m = method_for(alice.id, "totp", kNow, "", true);
-  EXPECT_OK(store().replace_recovery_codes(alice.id, {"h"}, kNow));
+  EXPECT_OK(store().replace_recovery_codes(alice.id, {"h"}, 1, kNow));
   std::atomic<int> code_wins{0};
   std::atomic<int> step_wins{0};
   std::atomic<int> errors{0};
   in_parallel(20, [&](int i) {
     Store& s = i % 2 == 0 ? store() : *other;
-    auto code = s.use_recovery_code(alice.id, "h", kNow);
+    auto code = s.use_recovery_code(alice.id, 1, "h", kNow);
     auto step = s.advance_method_step(m.id, 77, kNow);
     auto hit = s.throttle_hit("k", kNow, 60, 1000, 60);
     if (!code || !step || !hit) {

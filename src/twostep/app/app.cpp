@@ -75,6 +75,14 @@ core::Result<std::unique_ptr<App>> App::open(core::Config config) {
   }
   TS_ASSIGN_OR_RETURN(int version, app->store_->migrate());
   LOG_DEBUG("database ready schema_version=" << version);
+  // Keyed hashes written before key ids were recorded were made with the key that is current
+  // now (no rotation tool existed, and `twostep key rotate` pins them before it adds a key).
+  TS_ASSIGN_OR_RETURN(int64_t pinned,
+                      app->store_->pin_legacy_key_ids(app->keyring_->current_id()));
+  if (pinned > 0) {
+    LOG_INFO("recorded master key id " << app->keyring_->current_id() << " for " << pinned
+                                       << " stored hashes written before key ids were kept");
+  }
 
   services::Deps deps{*app->store_, app->clock_, *app->keyring_, app->config_, app->metrics_};
   app->audit_ = std::make_unique<services::Audit>(deps);

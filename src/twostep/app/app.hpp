@@ -49,6 +49,7 @@ class App {
 
   const core::Config& config() const { return config_; }
   store::Store& store() { return *store_; }
+  const crypto::Keyring& keyring() const { return *keyring_; }
   services::Accounts& accounts() { return *accounts_; }
   services::Sessions& sessions() { return *sessions_; }
   services::TwoFactor& twofa() { return *twofa_; }

@@ -3,11 +3,13 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -17,6 +19,7 @@
 #include "twostep/app/app.hpp"
 #include "twostep/core/config.hpp"
 #include "twostep/core/secret.hpp"
+#include "twostep/crypto/keyring.hpp"
 #include "twostep/factors/sms/phone.hpp"
 
 namespace twostep::cli {
@@ -162,6 +165,78 @@ int org_command(app::App& app, const std::string& what, const OrgArgs& a) {
   return 0;
 }
 
+// `twostep key rotate`: adds a key to the file the App was opened with (which already pinned
+// older keyed hashes to the key current until now). Never prints key bytes.
+int key_rotate(app::App& app) {
+  const std::string& path = app.config().security.master_key_file;
+  const uint32_t before = app.keyring().current_id();
+  auto id = crypto::Keyring::add_key(path);
+  if (!id) return fatal(id.error().message);
+  app.audit().record(
+      0, "master_key_rotated", kCliClient,
+      {{"key_id", std::to_string(*id)}, {"previous_key_id", std::to_string(before)}});
+  std::cout << "added master key " << *id << " to " << path
+            << "; it is the current key from the next start.\n"
+            << "Copy this file to every instance, then restart them all. Keep key " << before
+            << " and every older key in the file: stored values still use them (twostep key "
+               "list).\n";
+  return 0;
+}
+
+// `twostep key reseal`: secrets sealed under older keys, sealed again under the current one.
+int key_reseal(app::App& app) {
+  auto methods = app.twofa().reseal_secrets();
+  if (!methods) return fatal(methods.error().message);
+  auto yubikeys = app.security_keys().reseal_yubikeys();
+  if (!yubikeys) return fatal(yubikeys.error().message);
+  const uint32_t current = app.keyring().current_id();
+  app.audit().record(0, "master_key_resealed", kCliClient,
+                     {{"key_id", std::to_string(current)},
+                      {"methods", std::to_string(methods->resealed)},
+                      {"yubikeys", std::to_string(yubikeys->resealed)}});
+  std::cout << "sealed " << methods->resealed << " method secret"
+            << (methods->resealed == 1 ? "" : "s") << " and " << yubikeys->resealed
+            << " YubiKey key" << (yubikeys->resealed == 1 ? "" : "s") << " again with key "
+            << current << "\n";
+  const int failed = methods->failed + yubikeys->failed;
+  if (failed > 0) {
+    return fatal(std::to_string(failed) +
+                 " secrets could not be opened (is an older key missing from the file?); "
+                 "see the log");
+  }
+  return 0;
+}
+
+// `twostep key list`: every key of the file and of the database, and what depends on each.
+int key_list(app::App& app) {
+  auto uses = app.store().key_usage(std::time(nullptr));
+  if (!uses) return fatal(uses.error().message);
+  const crypto::Keyring& keyring = app.keyring();
+  // key id -> counts of sealed, recovery, app password, sms
+  std::map<uint32_t, std::array<int64_t, 4>> rows;
+  for (uint32_t id : keyring.ids()) rows[id] = {};
+  static const char* const kKinds[] = {"sealed_secrets", "recovery_codes", "app_passwords",
+                                       "sms_codes"};
+  for (const auto& u : *uses) {
+    for (size_t k = 0; k < std::size(kKinds); ++k) {
+      if (u.what == kKinds[k]) rows[u.key_id][k] += u.count;
+    }
+  }
+  std::printf("%-10s %-8s %15s %15s %15s %10s\n", "KEY", "STATUS", "SEALED SECRETS",
+              "RECOVERY CODES", "APP PASSWORDS", "SMS CODES");
+  for (const auto& [id, n] : rows) {
+    const char* status = id == keyring.current_id() ? "current"
+                         : keyring.has(id)          ? "older"
+                         : id == crypto::Keyring::kLegacyKeyId
+                             ? "unpinned"  // written by an older twostep since this one started
+                             : "MISSING";  // not in the key file: these values cannot be used
+    std::printf("%-10u %-8s %15lld %15lld %15lld %10lld\n", id, status,
+                static_cast<long long>(n[0]), static_cast<long long>(n[1]),
+                static_cast<long long>(n[2]), static_cast<long long>(n[3]));
+  }
+  return 0;
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -252,6 +327,20 @@ int run(int argc, char** argv) {
       apppw->add_subcommand("revoke", "Revoke one of a user's application passwords");
   apppw_revoke->add_option("NAME", name, "Username")->required();
   apppw_revoke->add_option("ID", apppw_id, "Application password id (from list)")->required();
+
+  auto* key = cli.add_subcommand("key", "Manage the master keys (security.master_key_file)");
+  key->require_subcommand(1);
+  auto* key_rotate_cmd = key->add_subcommand(
+      "rotate",
+      "Add a new master key to the key file (atomically, mode 0600) and print its id; it is "
+      "the current key for every instance started afterwards. Older keys stay in the file.");
+  auto* key_list_cmd = key->add_subcommand(
+      "list", "List the master keys, which one is current, and how many stored values use each");
+  auto* key_reseal_cmd = key->add_subcommand(
+      "reseal",
+      "Seal every secret at rest (TOTP and authenticator seeds, SMS numbers, YubiKey keys) "
+      "made under an older key again under the current one. Run it once every instance has "
+      "restarted with the rotated key file.");
 
   CLI11_PARSE(cli, argc, argv);
 
@@ -380,6 +469,9 @@ int run(int argc, char** argv) {
     }
     return 0;
   }
+  if (key_rotate_cmd->parsed()) return key_rotate(**app);
+  if (key_list_cmd->parsed()) return key_list(**app);
+  if (key_reseal_cmd->parsed()) return key_reseal(**app);
   if (user_disable->parsed() || user_enable->parsed()) {
     bool disable = user_disable->parsed();
     auto st = accounts.set_disabled(name, disable, kCliClient);

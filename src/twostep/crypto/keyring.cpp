@@ -1,11 +1,16 @@
 #include "twostep/crypto/keyring.hpp"
 
+#include <fcntl.h>
 #include <openssl/core_names.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 #include <sodium.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <stdexcept>
@@ -80,6 +85,9 @@ core::Result<std::pair<std::shared_ptr<Keyring::Keys>, uint32_t>> parse_keys(
     if (ec != std::errc() || p != id_text.data() + id_text.size()) {
       return tl::unexpected(file_error(path, where + ": key id must be a number"));
     }
+    if (id == Keyring::kLegacyKeyId) {
+      return tl::unexpected(file_error(path, where + ": key ids start at 1 (0 is reserved)"));
+    }
     if (hex.size() != key_size * 2) {
       return tl::unexpected(
           file_error(path, where + ": key must be " + std::to_string(key_size * 2) + " hex chars"));
@@ -142,18 +150,22 @@ std::string aead_ad(const unsigned char* header, std::string_view associated_dat
   return ad;
 }
 
+// The key file's text; nullopt when it does not exist.
+core::Result<std::optional<core::Secret>> read_key_file(const std::string& path) {
+  ensure_sodium();
+  if (path.empty()) {
+    return tl::unexpected(file_error(path, "no path configured (security.master_key_file)"));
+  }
+  return read_private_file(path, kMaxFileSize, kFileLabel);
+}
+
 }  // namespace
 
 Keyring::Keyring(std::shared_ptr<const Keys> keys, uint32_t current_id)
     : keys_(std::move(keys)), current_id_(current_id) {}
 
 core::Result<Keyring> Keyring::load_or_create(const std::string& path) {
-  ensure_sodium();
-  if (path.empty()) {
-    return tl::unexpected(file_error(path, "no path configured (security.master_key_file)"));
-  }
-  TS_ASSIGN_OR_RETURN(std::optional<core::Secret> text,
-                      read_private_file(path, kMaxFileSize, kFileLabel));
+  TS_ASSIGN_OR_RETURN(std::optional<core::Secret> text, read_key_file(path));
   if (!text) {
     Wiped key{random_bytes(kKeySize)};
     core::Secret content("1 " + hex_encode(key.s) + "\n");
@@ -171,11 +183,56 @@ core::Result<Keyring> Keyring::load_or_create(const std::string& path) {
   return Keyring(std::move(parsed.first), parsed.second);
 }
 
+core::Result<uint32_t> Keyring::add_key(const std::string& path) {
+  // Two rotations at once must not both append "highest + 1" to the same text: each holds an
+  // exclusive lock on the file while it reads and replaces it. The replacement is a new inode
+  // renamed over the path, so a lock taken on the old one is retried until the locked inode is
+  // the one the path names; then the file is read by path, with the other rotation's key in it.
+  struct Lock {
+    int fd = -1;
+    ~Lock() {
+      if (fd >= 0) ::close(fd);  // releases the lock
+    }
+  } lock;
+  for (int attempt = 0; !path.empty(); ++attempt) {
+    lock.fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (lock.fd < 0) break;  // missing or a link: read_key_file says so
+    if (::flock(lock.fd, LOCK_EX) != 0) {
+      return tl::unexpected(file_error(path, "cannot be locked", std::strerror(errno)));
+    }
+    struct stat locked {};
+    struct stat named {};
+    if (::fstat(lock.fd, &locked) == 0 && ::lstat(path.c_str(), &named) == 0 &&
+        locked.st_dev == named.st_dev && locked.st_ino == named.st_ino) {
+      break;
+    }
+    ::close(lock.fd);
+    lock.fd = -1;
+    if (attempt == 1000) return tl::unexpected(file_error(path, "keeps changing"));
+  }
+  TS_ASSIGN_OR_RETURN(std::optional<core::Secret> text, read_key_file(path));
+  if (!text) return tl::unexpected(file_error(path, "does not exist (nothing to rotate)"));
+  TS_ASSIGN_OR_RETURN(auto parsed, parse_keys(path, text->view(), kKeySize));
+  const uint32_t highest = parsed.first->by_id.rbegin()->first;
+  if (highest == UINT32_MAX) {
+    return tl::unexpected(file_error(path, "key id " + std::to_string(highest) + " is the last"));
+  }
+  const uint32_t id = highest + 1;
+  Wiped key{random_bytes(kKeySize)};
+  Wiped content{std::string(text->view())};
+  if (!content.s.empty() && content.s.back() != '\n') content.s.push_back('\n');
+  Wiped hex{hex_encode(key.s)};
+  content.s += std::to_string(id) + " " + hex.s + "\n";
+  TS_RETURN_IF_ERROR(write_private_file(path, content.s, WriteMode::kReplace, kFileLabel));
+  return id;
+}
+
 Keyring Keyring::from_keys(std::map<uint32_t, std::string> keys32, uint32_t current_id) {
   ensure_sodium();
   auto keys = std::make_shared<Keys>();
   for (auto& [id, key] : keys32) {
     if (key.size() != kKeySize) throw std::invalid_argument("Keyring: keys must be 32 bytes");
+    if (id == kLegacyKeyId) throw std::invalid_argument("Keyring: key id 0 is reserved");
     std::memcpy(keys->by_id[id].data(), key.data(), kKeySize);
     sodium_memzero(key.data(), key.size());
   }
@@ -186,6 +243,28 @@ Keyring Keyring::from_keys(std::map<uint32_t, std::string> keys32, uint32_t curr
 }
 
 uint32_t Keyring::current_id() const { return current_id_; }
+
+std::vector<uint32_t> Keyring::ids() const {
+  std::vector<uint32_t> out;
+  for (const auto& [id, key] : keys_->by_id) out.push_back(id);
+  return out;
+}
+
+bool Keyring::has(uint32_t key_id) const { return keys_->by_id.count(key_id) != 0; }
+
+std::string Keyring::sealed_header(uint32_t key_id) {
+  std::string out(kHeaderSize, '\0');
+  auto* p = reinterpret_cast<unsigned char*>(out.data());
+  p[0] = kVersion;
+  put_be32(p + 1, key_id);
+  return out;
+}
+
+std::optional<uint32_t> Keyring::sealed_key_id(std::string_view sealed) {
+  const auto* p = reinterpret_cast<const unsigned char*>(sealed.data());
+  if (sealed.size() < kHeaderSize || p[0] != kVersion) return std::nullopt;
+  return get_be32(p + 1);
+}
 
 std::string Keyring::derive(std::string_view purpose) const {
   return hkdf_sha256(keys_->by_id.at(current_id_), purpose);

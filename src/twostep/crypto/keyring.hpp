@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "twostep/core/error.hpp"
 #include "twostep/core/secret.hpp"
@@ -21,16 +22,29 @@ class Keyring {
   // directories are created 0700, the file 0600, written atomically (a concurrent start
   // loads the other's file instead of overwriting it).
   // File format (text): one key per line "<key_id> <64 hex chars>"; the last line is the
-  // current key; blank lines and lines starting with '#' are ignored.
+  // current key; blank lines and lines starting with '#' are ignored. Key ids are 1 to
+  // 2^32-1: 0 is reserved (kLegacyKeyId).
   // kFailedPrecondition (one clear message, never key bytes) if the file is malformed, is
   // not a regular file, is readable or writable by group/others, or cannot be read/created.
   static core::Result<Keyring> load_or_create(const std::string& path);
 
-  // For tests: every key must be 32 bytes and current_id must be one of them
+  // Rotation (`twostep key rotate`): appends one fresh key with id (highest id + 1) to an
+  // existing key file, which makes it the current key for every process that loads the file
+  // afterwards. The file is replaced atomically and stays 0600; comments and older keys are
+  // kept as they are. Returns the new id. The same kFailedPrecondition errors as
+  // load_or_create (and the file is left unchanged) when it is missing, malformed or not
+  // private; the new key's bytes are never part of an error. Concurrent calls (threads or
+  // processes) are serialised by an exclusive flock on the file: each adds its own id.
+  static core::Result<uint32_t> add_key(const std::string& path);
+
+  // For tests: every key must be 32 bytes, no id may be 0 and current_id must be one of them
   // (std::invalid_argument otherwise).
   static Keyring from_keys(std::map<uint32_t, std::string> keys32, uint32_t current_id);
 
   uint32_t current_id() const;
+  // Every key id, ascending.
+  std::vector<uint32_t> ids() const;
+  bool has(uint32_t key_id) const;
 
   // 32-byte subkey for a purpose ("recovery-pepper", "session-pepper", ...), derived from the
   // current master key with HKDF-SHA256; deterministic. Note that it changes when the
@@ -51,7 +65,15 @@ class Keyring {
   // data or truncation.
   core::Result<core::Secret> open(std::string_view sealed, std::string_view associated_data) const;
 
+  // The key id of a sealed blob (nullopt when it is too short or of another version).
+  static std::optional<uint32_t> sealed_key_id(std::string_view sealed);
+  // The first bytes of every blob sealed with key `key_id` (version, key id).
+  static std::string sealed_header(uint32_t key_id);
+
   static constexpr uint8_t kVersion = 0x01;
+  // Stored next to keyed hashes that were written before key ids were recorded (migration
+  // 0007): they were made with the key that was current then. Never a key file id.
+  static constexpr uint32_t kLegacyKeyId = 0;
   static constexpr std::size_t kKeySize = 32;
 
   struct Keys;  // opaque: defined in keyring.cpp

@@ -127,21 +127,19 @@ AppPasswords::AppPasswords(Deps deps, Audit& audit, Throttles& throttles, TwoFac
       throttles_(throttles),
       twofa_(twofa),
       orgs_(orgs),
-      key_id_(deps.keyring.current_id()),
-      key_(deps.keyring.derive(kPepperPurpose)),
+      pepper_(deps.keyring, kPepperPurpose),
       cache_(deps.clock, std::chrono::milliseconds(deps.config.sessions.verify_cache_ms),
              kCacheMax) {}
 
 std::string AppPasswords::hash_for(uint32_t key_id, int64_t user_id,
                                    const AppPasswordParts& parts) const {
-  const std::string data = std::to_string(user_id) + ":" + parts.lookup + ":" + parts.secret;
-  if (key_id == key_id_) return crypto::keyed_hash_hex(key_, data);
-  auto key = d_.keyring.derive(kPepperPurpose, key_id);
-  if (!key) {
+  auto hash =
+      pepper_.hash_hex(key_id, std::to_string(user_id) + ":" + parts.lookup + ":" + parts.secret);
+  if (!hash) {
     LOG_ERROR("application password hashed with unknown master key id=" << key_id);
     return {};
   }
-  return crypto::keyed_hash_hex(*key, data);
+  return *hash;
 }
 
 const std::string& AppPasswords::dummy_hash() {
@@ -180,8 +178,8 @@ Result<CreatedAppPassword> AppPasswords::create(const store::User& user, std::st
     p.name = *clean;
     p.scopes = scope_text;
     p.lookup = parts.lookup;
-    p.key_id = key_id_;
-    p.hash = hash_for(key_id_, user.id, parts);
+    p.key_id = pepper_.current_id();
+    p.hash = hash_for(p.key_id, user.id, parts);
     p.created_at = d_.clock.unix_now();
     auto stored = d_.store.create_app_password(p, kMaxAppPasswords);
     if (!stored) {
@@ -283,7 +281,7 @@ Result<std::optional<ProtocolUser>> AppPasswords::check_app_password(std::string
   if (!found) {
     if (found.error().code != Code::kNotFound) return tl::unexpected(found.error());
     // Same work as a known user: one keyed hash.
-    (void)hash_for(key_id_, 0, *parts);
+    (void)hash_for(pepper_.current_id(), 0, *parts);
     return std::optional<ProtocolUser>();
   }
   const auto& [user, p] = *found;

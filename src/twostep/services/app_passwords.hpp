@@ -20,6 +20,7 @@
 
 #include "twostep/core/ttl_cache.hpp"
 #include "twostep/crypto/hash.hpp"
+#include "twostep/crypto/pepper.hpp"
 #include "twostep/services/audit.hpp"
 #include "twostep/services/context.hpp"
 #include "twostep/services/events.hpp"
@@ -141,8 +142,7 @@ class AppPasswords {
   Throttles& throttles_;
   TwoFactor& twofa_;
   Orgs* orgs_;
-  uint32_t key_id_;
-  std::string key_;  // pepper derived from the current master key
+  crypto::Pepper pepper_;  // "app-passwords" under every master key
   std::once_flag dummy_once_;
   std::string dummy_hash_;  // Argon2id of a random password, verified for unknown users
 

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "twostep/core/log.hpp"
 #include "twostep/crypto/encoding.hpp"
 #include "twostep/crypto/hash.hpp"
 #include "twostep/crypto/random.hpp"
@@ -63,7 +64,7 @@ SecurityKeys::SecurityKeys(Deps deps, Audit& audit, TwoFactor& twofa, Login& log
       audit_(audit),
       twofa_(twofa),
       login_(login),
-      handle_key_(deps.keyring.derive("webauthn-user-handle")) {
+      legacy_handle_key_(*deps.keyring.derive("webauthn-user-handle", deps.keyring.ids().front())) {
   auto rp = wa::relying_party(d_.config.server.public_url, d_.config.webauthn.origins,
                               d_.config.webauthn.user_verification == "required");
   if (!rp) throw std::invalid_argument(rp.error().message);
@@ -76,10 +77,27 @@ SecurityKeys::SecurityKeys(Deps deps, Audit& audit, TwoFactor& twofa, Login& log
 
 // --- WebAuthn -------------------------------------------------------------------------
 
-std::string SecurityKeys::user_handle(int64_t user_id) const {
-  // Opaque and stable per user; reveals neither the id nor the name (§14.6.1).
-  return *crypto::hex_decode(
-      crypto::keyed_hash_hex(handle_key_, "user:" + std::to_string(user_id)));
+Result<std::string> SecurityKeys::user_handle(int64_t user_id) {
+  // Opaque and stable per user; reveals neither the id nor the name (§14.6.1). Stored on first
+  // use. The first value is what twostep derived before handles were stored (migration 0007):
+  // the handle the account's keys hold, else the same derivation under the oldest master key
+  // (the only key of a file never rotated), so an authenticator that still keeps a resident
+  // credential of this account is not given a second handle for it.
+  std::string candidate;
+  TS_ASSIGN_OR_RETURN(auto methods, d_.store.methods_of_user(user_id));
+  for (const auto& m : methods) {
+    if (m.type != "webauthn") continue;
+    auto uh = crypto::base64url_decode(parse_params(m.params)["uh"]);
+    if (uh && !uh->empty() && uh->size() <= 64) {  // WebAuthn: at most 64 bytes
+      candidate = std::move(*uh);
+      break;
+    }
+  }
+  if (candidate.empty()) {
+    candidate = *crypto::hex_decode(
+        crypto::keyed_hash_hex(legacy_handle_key_.view(), "user:" + std::to_string(user_id)));
+  }
+  return d_.store.webauthn_user_handle(user_id, candidate);
 }
 
 Result<std::vector<CredentialDescriptor>> SecurityKeys::credentials_of(int64_t user_id) {
@@ -126,7 +144,7 @@ Result<CreationOptions> SecurityKeys::registration_options(const SessionView& s)
                                                      d_.clock.unix_now() + kWebauthnChallengeTtlS));
   o.rp_id = rp_.id;
   o.rp_name = d_.config.webauthn.rp_name;
-  o.user_handle = user_handle(s.user.id);
+  TS_ASSIGN_OR_RETURN(o.user_handle, user_handle(s.user.id));
   o.user_name = s.user.username;
   o.algorithms = {wa::kEs256, wa::kEdDsa, wa::kRs256};
   TS_ASSIGN_OR_RETURN(o.exclude, credentials_of(s.user.id));
@@ -156,13 +174,14 @@ Result<NewMethod> SecurityKeys::register_key(const SessionView& s, const Credent
   }
   std::string tr;
   for (const auto& t : transports) tr += (tr.empty() ? "" : ",") + t;
+  TS_ASSIGN_OR_RETURN(std::string handle, user_handle(s.user.id));
   store::Method m;
   m.type = "webauthn";
   m.label = clean;
   m.lookup = crypto::base64url_encode(reg->credential_id);
   m.params = format_params({{"alg", std::to_string(reg->alg)},
                             {"pk", crypto::base64url_encode(reg->public_key_cose)},
-                            {"uh", crypto::base64url_encode(user_handle(s.user.id))},
+                            {"uh", crypto::base64url_encode(handle)},
                             {"fmt", reg->fmt},
                             {"att", reg->attestation_type},
                             {"aaguid", crypto::hex_encode(reg->aaguid)},
@@ -403,6 +422,24 @@ Result<int> SecurityKeys::import_yubikeys(std::string_view file_text, bool repla
   audit_.record(0, "yubikeys_imported", client,
                 {{"keys", std::to_string(keys.size())}, {"new", std::to_string(added)}});
   return added;
+}
+
+Result<ResealCount> SecurityKeys::reseal_yubikeys() {
+  ResealCount n;
+  TS_ASSIGN_OR_RETURN(auto keys, d_.store.list_yubikeys());
+  for (const auto& k : keys) {
+    if (crypto::Keyring::sealed_key_id(k.secret) == d_.keyring.current_id()) continue;
+    auto secret = d_.keyring.open(k.secret, yubikey_ad(k.public_id));
+    if (!secret) {
+      LOG_ERROR("cannot reseal YubiKey public_id=" << k.public_id << ": " << secret.error().detail);
+      ++n.failed;
+      continue;
+    }
+    const std::string sealed = d_.keyring.seal(secret->view(), yubikey_ad(k.public_id));
+    TS_ASSIGN_OR_RETURN(bool won, d_.store.reseal_yubikey_secret(k.public_id, k.secret, sealed));
+    if (won) ++n.resealed;
+  }
+  return n;
 }
 
 Result<std::vector<YubikeyInfo>> SecurityKeys::list_yubikeys() {

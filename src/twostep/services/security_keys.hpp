@@ -111,6 +111,9 @@ class SecurityKeys {
   // Returns how many keys were new.
   Result<int> import_yubikeys(std::string_view file_text, bool replace, const Client& client);
   Result<std::vector<YubikeyInfo>> list_yubikeys();
+  // `twostep key reseal`: imported YubiKey secrets sealed under an older master key, sealed
+  // again under the current one (one conditional write each; the counter is kept).
+  Result<ResealCount> reseal_yubikeys();
 
   void purge_expired();
 
@@ -122,7 +125,9 @@ class SecurityKeys {
   Result<CodeCheck> check_assertion(const SessionView& s, const char* purpose,
                                     const CredentialResponse& cred, const Client& client);
   Result<std::vector<CredentialDescriptor>> credentials_of(int64_t user_id);
-  std::string user_handle(int64_t user_id) const;
+  // The account's WebAuthn user handle: 32 bytes, stored once per account and never derived
+  // from the master key, so it stays the same across key rotations (docs/architecture.md).
+  Result<std::string> user_handle(int64_t user_id);
   Result<store::Method> create_pending_method(const store::User& user, store::Method m);
 
   Deps d_;
@@ -130,7 +135,7 @@ class SecurityKeys {
   TwoFactor& twofa_;
   Login& login_;
   factors::webauthn::RelyingParty rp_;
-  std::string handle_key_;
+  core::Secret legacy_handle_key_;  // "webauthn-user-handle" under the oldest master key
 };
 
 }  // namespace twostep::services

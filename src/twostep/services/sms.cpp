@@ -87,8 +87,11 @@ Sms::Sms(Deps deps, Audit& audit, TwoFactor& twofa, SmsGateway& gateway)
       audit_(audit),
       twofa_(twofa),
       gateway_(gateway),
-      code_key_(deps.keyring.derive("sms-codes")),
-      number_key_(deps.keyring.derive("sms-numbers")),
+      code_pepper_(deps.keyring, "sms-codes"),
+      // Number hashes are compared only in SQL (cool-downs, per-number daily quotas), across
+      // accounts and instances, so they need one key that rotation does not change: the oldest.
+      // Rotation appends keys, so old and new key files agree on it during a rolling restart.
+      number_key_(*deps.keyring.derive("sms-numbers", deps.keyring.ids().front())),
       host_(host_of(deps.config.server.public_url)) {
   for (const auto& entry : d_.config.sms.region_budgets) {
     if (auto b = parse_budget(entry)) budgets_[b->first] = b->second;
@@ -105,11 +108,13 @@ Sms::Sms(Deps deps, Audit& audit, TwoFactor& twofa, SmsGateway& gateway)
 
 bool Sms::enabled() const { return twofa_.available("sms"); }
 
-std::string Sms::code_hash(int64_t user_id, int64_t method_id, std::string_view purpose,
-                           std::string_view code) const {
-  return crypto::keyed_hash_hex(code_key_, std::to_string(user_id) + ":" +
-                                               std::to_string(method_id) + ":" +
-                                               std::string(purpose) + ":" + std::string(code));
+std::optional<std::string> Sms::code_hash(uint32_t key_id, int64_t user_id, int64_t method_id,
+                                          std::string_view purpose, std::string_view code) const {
+  auto hash =
+      code_pepper_.hash_hex(key_id, std::to_string(user_id) + ":" + std::to_string(method_id) +
+                                        ":" + std::string(purpose) + ":" + std::string(code));
+  if (!hash) LOG_ERROR("SMS code hashed with unknown master key id=" << key_id);
+  return hash;
 }
 
 std::string Sms::number_hash(std::string_view e164) const {
@@ -149,7 +154,8 @@ Result<SmsSent> Sms::deliver(const store::User& user, int64_t method_id, const s
   row.method_id = method_id;
   row.purpose = purpose;
   row.number_hash = number.hash;
-  row.code_hash = code_hash(user.id, method_id, purpose, code.view());
+  row.key_id = code_pepper_.current_id();
+  row.code_hash = *code_hash(row.key_id, user.id, method_id, purpose, code.view());
   row.created_at = now;
   row.expires_at = now + cfg.code_ttl_s;
   const std::vector<store::SmsQuota> quotas = {
@@ -310,7 +316,8 @@ Result<SmsVerdict> Sms::verify(const store::Method& m, std::string_view code, bo
   TS_ASSIGN_OR_RETURN(bool left,
                       d_.store.sms_spend_attempt(latest->id, d_.config.sms.max_attempts, now));
   if (!left) return SmsVerdict::kNoLiveCode;
-  if (!crypto::ct_equal(code_hash(m.user_id, m.id, purpose, *digits), latest->code_hash)) {
+  auto expected = code_hash(latest->key_id, m.user_id, m.id, purpose, *digits);
+  if (!expected || !crypto::ct_equal(*expected, latest->code_hash)) {
     return SmsVerdict::kWrong;
   }
   TS_ASSIGN_OR_RETURN(bool won, d_.store.sms_consume(latest->id, now));

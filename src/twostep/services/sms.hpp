@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "twostep/crypto/pepper.hpp"
 #include "twostep/services/audit.hpp"
 #include "twostep/services/context.hpp"
 #include "twostep/services/sms_gateway.hpp"
@@ -95,8 +96,9 @@ class Sms {
   Result<SmsSent> deliver(const store::User& user, int64_t method_id, const std::string& e164,
                           const Number& number, const char* purpose, const Client& client,
                           SmsDeadline deadline);
-  std::string code_hash(int64_t user_id, int64_t method_id, std::string_view purpose,
-                        std::string_view code) const;
+  // nullopt when the keyring lacks `key_id` (logged).
+  std::optional<std::string> code_hash(uint32_t key_id, int64_t user_id, int64_t method_id,
+                                       std::string_view purpose, std::string_view code) const;
   std::string number_hash(std::string_view e164) const;
   int region_budget(const std::string& region) const;
 
@@ -104,9 +106,9 @@ class Sms {
   Audit& audit_;
   TwoFactor& twofa_;
   SmsGateway& gateway_;
-  std::string code_key_;
-  std::string number_key_;
-  std::string host_;  // of server.public_url, for the message's "@host #code" line
+  crypto::Pepper code_pepper_;  // "sms-codes" under every master key
+  std::string number_key_;      // "sms-numbers" under the oldest master key (see .cpp)
+  std::string host_;            // of server.public_url, for the message's "@host #code" line
   std::map<std::string, int> budgets_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "twostep/core/log.hpp"
 #include "twostep/crypto/encoding.hpp"
 #include "twostep/crypto/hash.hpp"
 #include "twostep/crypto/random.hpp"
@@ -66,10 +67,28 @@ Result<std::string> clean_label(std::string_view label, std::string_view fallbac
 }
 
 TwoFactor::TwoFactor(Deps deps, Audit& audit)
-    : d_(deps), audit_(audit), recovery_key_(deps.keyring.derive("recovery-codes")) {}
+    : d_(deps), audit_(audit), recovery_pepper_(deps.keyring, "recovery-codes") {}
 
-std::string TwoFactor::recovery_hash(int64_t user_id, std::string_view canonical) const {
-  return crypto::keyed_hash_hex(recovery_key_, std::to_string(user_id) + ":" + std::string(canonical));
+std::optional<std::string> TwoFactor::recovery_hash(uint32_t key_id, int64_t user_id,
+                                                    std::string_view canonical) const {
+  auto hash =
+      recovery_pepper_.hash_hex(key_id, std::to_string(user_id) + ":" + std::string(canonical));
+  if (!hash) LOG_ERROR("recovery codes hashed with unknown master key id=" << key_id);
+  return hash;
+}
+
+// A set is made and replaced whole under one key, so there is normally one key id; each is
+// tried all the same, so that no mix of rows can lock a user out.
+Result<bool> TwoFactor::use_recovery_code(int64_t user_id, std::string_view canonical,
+                                          int64_t now) {
+  TS_ASSIGN_OR_RETURN(std::vector<uint32_t> key_ids, d_.store.recovery_code_key_ids(user_id));
+  for (uint32_t key_id : key_ids) {
+    auto hash = recovery_hash(key_id, user_id, canonical);
+    if (!hash) continue;
+    TS_ASSIGN_OR_RETURN(bool won, d_.store.use_recovery_code(user_id, key_id, *hash, now));
+    if (won) return true;
+  }
+  return false;
 }
 
 std::string TwoFactor::seal_seed(int64_t user_id, const std::string& type, const std::string& ref,
@@ -80,6 +99,25 @@ std::string TwoFactor::seal_seed(int64_t user_id, const std::string& type, const
 Result<core::Secret> TwoFactor::method_seed(const store::Method& m) {
   auto p = parse_params(m.params);
   return d_.keyring.open(m.secret, m.type + "|user=" + std::to_string(m.user_id) + "|ref=" + p["ref"]);
+}
+
+Result<ResealCount> TwoFactor::reseal_secrets() {
+  ResealCount n;
+  TS_ASSIGN_OR_RETURN(auto methods,
+                      d_.store.methods_sealed_with_other_keys(d_.keyring.current_id()));
+  for (const auto& m : methods) {
+    auto seed = method_seed(m);
+    if (!seed) {
+      LOG_ERROR("cannot reseal the secret of method id=" << m.id << ": " << seed.error().detail);
+      ++n.failed;
+      continue;
+    }
+    const std::string sealed =
+        seal_seed(m.user_id, m.type, parse_params(m.params)["ref"], seed->view());
+    TS_ASSIGN_OR_RETURN(bool won, d_.store.reseal_method_secret(m.id, m.secret, sealed));
+    if (won) ++n.resealed;
+  }
+  return n;
 }
 
 Result<std::vector<store::Method>> TwoFactor::active_methods(int64_t user_id) {
@@ -149,8 +187,7 @@ Result<CodeCheck> TwoFactor::check_code(const store::User& user, std::string_vie
   if (type == "recovery") {
     auto canonical = factors::normalize_recovery_code(code);
     if (!canonical) return tl::unexpected(invalid_code());
-    TS_ASSIGN_OR_RETURN(bool won,
-                        d_.store.use_recovery_code(user.id, recovery_hash(user.id, *canonical), now));
+    TS_ASSIGN_OR_RETURN(bool won, use_recovery_code(user.id, *canonical, now));
     if (!won) return tl::unexpected(invalid_code());
     CodeCheck c;
     c.method_type = "recovery";
@@ -274,9 +311,12 @@ Result<std::vector<std::string>> TwoFactor::new_recovery_codes(const store::User
   std::vector<std::string> hashes;
   hashes.reserve(codes.size());
   for (const auto& c : codes) {
-    hashes.push_back(recovery_hash(user.id, *factors::normalize_recovery_code(c)));
+    hashes.push_back(*recovery_hash(recovery_pepper_.current_id(), user.id,
+                                    *factors::normalize_recovery_code(c)));
   }
-  TS_RETURN_IF_ERROR(d_.store.replace_recovery_codes(user.id, hashes, d_.clock.unix_now()));
+  TS_RETURN_IF_ERROR(d_.store.replace_recovery_codes(user.id, hashes,
+                                                     recovery_pepper_.current_id(),
+                                                     d_.clock.unix_now()));
   audit_.record(user.id, "recovery_codes_generated", client);
   return codes;
 }

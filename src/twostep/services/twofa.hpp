@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "twostep/crypto/pepper.hpp"
 #include "twostep/factors/otp.hpp"
 #include "twostep/services/audit.hpp"
 #include "twostep/services/context.hpp"
@@ -33,6 +34,13 @@ struct CodeCheck {
   int64_t method_id = 0;       // 0 for recovery codes
   std::string method_type;     // "totp", "push", "recovery"
   int recovery_remaining = -1; // set when a recovery code was used
+};
+
+// What `twostep key reseal` did: secrets sealed again under the current key, and secrets that
+// did not open (their key is missing or they are damaged).
+struct ResealCount {
+  int resealed = 0;
+  int failed = 0;
 };
 
 class TwoFactor {
@@ -101,13 +109,22 @@ class TwoFactor {
 
   void purge_unconfirmed();
 
+  // `twostep key reseal`: seals every method secret (TOTP and authenticator seeds, SMS numbers)
+  // made under an older master key again under the current one, so that the older key can
+  // leave the key file. One conditional write per method (a method changed meanwhile is left
+  // as it is). Secrets that do not open are counted as failed and logged (never the bytes).
+  Result<ResealCount> reseal_secrets();
+
  private:
-  std::string recovery_hash(int64_t user_id, std::string_view canonical) const;
+  // nullopt when the keyring lacks `key_id` (logged).
+  std::optional<std::string> recovery_hash(uint32_t key_id, int64_t user_id,
+                                           std::string_view canonical) const;
+  Result<bool> use_recovery_code(int64_t user_id, std::string_view canonical, int64_t now);
   Result<std::optional<int64_t>> match_totp(const store::Method& m, std::string_view code);
 
   Deps d_;
   Audit& audit_;
-  std::string recovery_key_;
+  crypto::Pepper recovery_pepper_;  // "recovery-codes" under every master key
   std::map<std::string, CodeChecker, std::less<>> code_types_;
   std::map<std::string, FirstCodeChecker, std::less<>> confirm_types_;
   std::map<std::string, core::Error, std::less<>> off_types_;

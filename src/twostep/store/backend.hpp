@@ -7,8 +7,11 @@
 
 #include <algorithm>
 #include <string>
+#include <tuple>
 #include <utility>
+#include <vector>
 
+#include "twostep/crypto/keyring.hpp"
 #include "twostep/store/store.hpp"
 
 namespace twostep::store {
@@ -231,7 +234,7 @@ inline constexpr auto read_yubikey = [](const auto& q) {
 
 #define TWOSTEP_SMS_CODE_COLUMNS                                                      \
   "id, user_id, method_id, purpose, number_hash, code_hash, created_at, expires_at, " \
-  "sent, attempts, used_at"
+  "sent, attempts, used_at, key_id"
 
 inline constexpr auto read_sms_code = [](const auto& q) {
   SmsCode c;
@@ -246,6 +249,7 @@ inline constexpr auto read_sms_code = [](const auto& q) {
   c.sent = q.col_bool(8);
   c.attempts = static_cast<int>(q.col_int(9));
   c.used_at = q.col_int(10);
+  c.key_id = static_cast<uint32_t>(q.col_int(11));
   return c;
 };
 
@@ -358,5 +362,86 @@ inline constexpr auto read_approval = [](const auto& q) {
   a.user_agent = q.col_text(13);
   return a;
 };
+
+// --- master keys -----------------------------------------------------------------
+// The same SQL on both backends (SQLite reads `$1` as the first parameter too).
+
+inline constexpr auto read_key_id = [](const auto& q) {
+  return static_cast<uint32_t>(q.col_int(0));
+};
+inline constexpr auto read_blob = [](const auto& q) { return q.col_blob(0); };
+
+// Store::pin_legacy_key_ids: one UPDATE per table of keyed hashes ($1 = the key id).
+inline constexpr const char* kPinLegacyKeyIds[] = {
+    "UPDATE recovery_codes SET key_id = $1 WHERE key_id = 0",
+    "UPDATE sms_codes SET key_id = $1 WHERE key_id = 0",
+};
+
+// Store::key_usage: one GROUP BY per table. Sealed blobs carry their key id in bytes 2-5
+// (crypto::Keyring), so those queries group by the 5-byte header.
+struct KeyUsageQuery {
+  const char* what;
+  bool sealed;     // column 0 is a blob header, not a key id
+  bool takes_now;  // $1 = now
+  const char* sql;
+};
+inline constexpr KeyUsageQuery kKeyUsageQueries[] = {
+    {"sealed_secrets", true, false,
+     "SELECT substr(secret, 1, 5), COUNT(*) FROM methods WHERE length(secret) >= 5 GROUP BY 1"},
+    {"sealed_secrets", true, false,
+     "SELECT substr(secret, 1, 5), COUNT(*) FROM yubikeys WHERE length(secret) >= 5 GROUP BY 1"},
+    {"recovery_codes", false, false,
+     "SELECT key_id, COUNT(*) FROM recovery_codes WHERE used_at IS NULL GROUP BY key_id"},
+    {"app_passwords", false, false, "SELECT key_id, COUNT(*) FROM app_passwords GROUP BY key_id"},
+    {"sms_codes", false, true,
+     "SELECT key_id, COUNT(*) FROM sms_codes WHERE used_at = 0 AND expires_at > $1 "
+     "GROUP BY key_id"},
+};
+
+// Store::methods_sealed_with_other_keys ($1 = the 5-byte blob header of the key) and the
+// conditional replacements of sealed secrets.
+#define TWOSTEP_METHODS_SEALED_WITH_OTHER_KEYS   \
+  "SELECT " TWOSTEP_METHOD_COLUMNS               \
+  " FROM methods WHERE length(secret) >= 5 AND " \
+  "substr(secret, 1, 5) <> $1 ORDER BY id"
+inline constexpr const char* kResealMethodSecret =
+    "UPDATE methods SET secret = $1 WHERE id = $2 AND secret = $3";
+inline constexpr const char* kResealYubikeySecret =
+    "UPDATE yubikeys SET secret = $1 WHERE public_id = $2 AND secret = $3";
+
+// Reads one (key id or blob header, count) row of `k`; a blob of an unknown version gets an
+// empty `what` and is left out by merge_key_uses.
+inline auto read_key_use(const KeyUsageQuery& k) {
+  return [&k](const auto& q) {
+    KeyUse u;
+    u.what = k.what;
+    if (k.sealed) {
+      auto id = crypto::Keyring::sealed_key_id(q.col_blob(0));
+      if (!id) u.what.clear();
+      u.key_id = id.value_or(0);
+    } else {
+      u.key_id = static_cast<uint32_t>(q.col_int(0));
+    }
+    u.count = q.col_int(1);
+    return u;
+  };
+}
+
+// Orders by (what, key id) and adds up the rows of one kind and key (kinds span tables).
+inline std::vector<KeyUse> merge_key_uses(std::vector<KeyUse> uses) {
+  std::sort(uses.begin(), uses.end(), [](const KeyUse& a, const KeyUse& b) {
+    return std::tie(a.what, a.key_id) < std::tie(b.what, b.key_id);
+  });
+  std::vector<KeyUse> out;
+  for (auto& u : uses) {
+    if (u.what.empty() || u.count == 0) continue;
+    if (!out.empty() && out.back().what == u.what && out.back().key_id == u.key_id) {
+      out.back().count += u.count;
+    } else {
+      out.push_back(std::move(u));
+    }
+  }
+  return out;
+}
 
 }  // namespace twostep::store

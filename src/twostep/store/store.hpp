@@ -170,6 +170,7 @@ struct SmsCode {
   std::string purpose;      // "enroll" (confirms a new method) or "auth" (sign-in, re-auth)
   std::string number_hash;  // keyed hash of the E.164 number: the cool-down key
   std::string code_hash;    // keyed hash of the code
+  uint32_t key_id = 0;      // the master key of code_hash's pepper (0: before migration 0007)
   int64_t created_at = 0;
   int64_t expires_at = 0;
   bool sent = false;  // false while the gateway call runs: not yet checkable
@@ -204,6 +205,13 @@ struct AppPassword {
   std::string last_used_ip;
 };
 
+// How many stored values still need one master key (Store::key_usage).
+struct KeyUse {
+  uint32_t key_id = 0;  // 0: keyed hashes written before key ids were recorded, not yet pinned
+  std::string what;     // "sealed_secrets", "recovery_codes", "app_passwords", "sms_codes"
+  int64_t count = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -221,6 +229,29 @@ class Store {
   virtual Status set_password_hash(int64_t user_id, const std::string& password_hash) = 0;
   virtual Status set_user_disabled(int64_t user_id, bool disabled) = 0;
   virtual Status set_last_login(int64_t user_id, int64_t at) = 0;
+  // The user's WebAuthn user handle: stores `candidate` if the user has none yet (one
+  // conditional write, so concurrent first registrations agree) and returns the stored one.
+  // kNotFound for an unknown user.
+  virtual Result<std::string> webauthn_user_handle(int64_t user_id,
+                                                   const std::string& candidate) = 0;
+
+  // --- master keys -----------------------------------------------------------
+  // Gives keyed hashes written before key ids were recorded (key_id 0) the id of the key that
+  // made them, `key_id`, in one transaction; returns how many rows changed.
+  virtual Result<int64_t> pin_legacy_key_ids(uint32_t key_id) = 0;
+  // What still depends on each key: sealed secrets (methods, imported YubiKeys; the id is in
+  // the blob), unused recovery codes, application passwords, live SMS codes (unused and
+  // unexpired at `now`). By what, then key id; kinds with nothing are left out.
+  virtual Result<std::vector<KeyUse>> key_usage(int64_t now) = 0;
+  // `twostep key reseal`: methods whose secret is a sealed blob of another key than `key_id`
+  // (by id), and the conditional writes that replace a sealed secret only if it is still
+  // `old_secret` (true when this call won; false when it changed or went meanwhile).
+  virtual Result<std::vector<Method>> methods_sealed_with_other_keys(uint32_t key_id) = 0;
+  virtual Result<bool> reseal_method_secret(int64_t method_id, const std::string& old_secret,
+                                            const std::string& new_secret) = 0;
+  virtual Result<bool> reseal_yubikey_secret(const std::string& public_id,
+                                             const std::string& old_secret,
+                                             const std::string& new_secret) = 0;
 
   // --- sessions --------------------------------------------------------------
   // `s.id` is ignored; the returned session carries the new id. kAlreadyExists on a token
@@ -291,12 +322,16 @@ class Store {
   virtual Status touch_method(int64_t method_id, int64_t now) = 0;
 
   // --- recovery codes --------------------------------------------------------
-  // Replaces the user's whole set in one transaction (the old set stops working).
+  // Replaces the user's whole set in one transaction (the old set stops working). `key_id`
+  // is the master key whose pepper made the hashes.
   virtual Status replace_recovery_codes(int64_t user_id, const std::vector<std::string>& hashes,
-                                        int64_t now) = 0;
-  // Marks the code used if it is the user's and unused: true when this call won.
-  virtual Result<bool> use_recovery_code(int64_t user_id, const std::string& hash,
-                                         int64_t now) = 0;
+                                        uint32_t key_id, int64_t now) = 0;
+  // The distinct key ids of the user's unused codes, ascending (empty when none are left).
+  virtual Result<std::vector<uint32_t>> recovery_code_key_ids(int64_t user_id) = 0;
+  // Marks the code used if it is the user's, made under `key_id` and unused: true when this
+  // call won.
+  virtual Result<bool> use_recovery_code(int64_t user_id, uint32_t key_id,
+                                         const std::string& hash, int64_t now) = 0;
   virtual Result<int> remaining_recovery_codes(int64_t user_id) = 0;
 
   // --- organisations -----------------------------------------------------------

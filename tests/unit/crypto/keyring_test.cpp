@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -216,6 +217,7 @@ TEST_F(KeyringTest, MalformedFileIsRefused) {
       "1 " + hex + "\n1 " + hex + "\n",  // duplicate id
       "1 " + hex + " extra\n",           //
       "4294967296 " + hex + "\n",        // id out of range
+      "0 " + hex + "\n",                 // id 0 is reserved (keyed hashes older than key ids)
   };
   for (const auto& content : cases) {
     const std::string p = path("bad.key");
@@ -244,7 +246,105 @@ TEST_F(KeyringTest, DirectoryOrSymlinkIsRefused) {
   EXPECT_FALSE(Keyring::load_or_create(path("link.key")));
 }
 
+TEST_F(KeyringTest, AddKeyAppendsTheNextIdAndKeepsEverythingElse) {
+  const std::string p = path("master.key");
+  const std::string k1 = hex_encode(random_bytes(32));
+  const std::string k5 = hex_encode(random_bytes(32));
+  const std::string original = "# made by hand\n1 " + k1 + "\n\n5 " + k5;  // no final newline
+  write_file(p, original);
+  auto before = Keyring::load_or_create(p);
+  ASSERT_TRUE(before) << before.error().message;
+
+  auto id = Keyring::add_key(p);
+  ASSERT_TRUE(id) << id.error().message;
+  EXPECT_EQ(*id, 6u);  // highest + 1, not count + 1
+  EXPECT_EQ(mode_of(p), 0600u);
+  const std::string text = read(p);
+  EXPECT_EQ(text.rfind(original + "\n6 ", 0), 0u) << "older lines kept as they were";
+  EXPECT_EQ(text.back(), '\n');
+
+  auto after = Keyring::load_or_create(p);
+  ASSERT_TRUE(after) << after.error().message;
+  EXPECT_EQ(after->current_id(), 6u);
+  EXPECT_EQ(after->ids(), (std::vector<uint32_t>{1, 5, 6}));
+  EXPECT_EQ(after->derive("p", 5), before->derive("p"));
+  EXPECT_NE(after->derive("p"), before->derive("p"));
+  EXPECT_TRUE(after->open(before->seal("x", "ad"), "ad"));
+
+  ASSERT_TRUE(Keyring::add_key(p));
+  EXPECT_EQ(Keyring::load_or_create(p)->current_id(), 7u);
+}
+
+TEST_F(KeyringTest, ConcurrentRotationsEachAddTheirOwnKey) {
+  const std::string p = path("master.key");
+  ASSERT_TRUE(Keyring::load_or_create(p));
+  constexpr int kThreads = 8;
+  std::vector<uint32_t> ids(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      auto id = Keyring::add_key(p);
+      if (id) ids[i] = *id;
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::sort(ids.begin(), ids.end());
+  std::vector<uint32_t> expected;
+  for (uint32_t id = 2; id <= kThreads + 1; ++id) expected.push_back(id);
+  EXPECT_EQ(ids, expected);  // none lost, none twice
+  auto kr = Keyring::load_or_create(p);
+  ASSERT_TRUE(kr) << kr.error().message;
+  EXPECT_EQ(kr->ids().size(), kThreads + 1u);
+  EXPECT_EQ(kr->current_id(), kThreads + 1u);
+}
+
+TEST_F(KeyringTest, AddKeyRefusesBadFilesAndChangesNothing) {
+  const std::string hex = hex_encode(random_bytes(32));
+  // Missing: nothing is created (a rotation needs the file the servers use).
+  auto missing = Keyring::add_key(path("none.key"));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, core::Code::kFailedPrecondition);
+  EXPECT_NE(missing.error().message.find("does not exist"), std::string::npos);
+  EXPECT_FALSE(fs::exists(path("none.key")));
+  EXPECT_FALSE(Keyring::add_key(""));
+
+  struct Case {
+    std::string content;
+    unsigned mode;
+  };
+  const Case cases[] = {
+      {"1 " + hex.substr(4) + "\n", 0600},       // malformed
+      {"1 " + hex + "\n1 " + hex + "\n", 0600},  // duplicate id
+      {"", 0600},                                // no key
+      {"1 " + hex + "\n", 0644},                 // readable by others
+      {"4294967295 " + hex + "\n", 0600},        // no id left
+  };
+  for (const auto& c : cases) {
+    const std::string p = path("bad.key");
+    write_file(p, c.content, c.mode);
+    auto r = Keyring::add_key(p);
+    ASSERT_FALSE(r) << c.content;
+    EXPECT_EQ(r.error().code, core::Code::kFailedPrecondition);
+    EXPECT_EQ(r.error().message.find(hex), std::string::npos);
+    EXPECT_EQ(read(p), c.content);
+    EXPECT_EQ(mode_of(p), c.mode);
+  }
+  fs::create_directories(path("dir.key"));
+  EXPECT_FALSE(Keyring::add_key(path("dir.key")));
+}
+
+TEST_F(KeyringTest, SealedKeyIdReadsTheBlobHeader) {
+  const Keyring kr = Keyring::from_keys({{1, std::string(32, 'a')}, {7, std::string(32, 'b')}}, 7);
+  EXPECT_EQ(Keyring::sealed_key_id(kr.seal("x", "ad")), 7u);
+  EXPECT_FALSE(Keyring::sealed_key_id(""));
+  EXPECT_FALSE(Keyring::sealed_key_id(std::string("\x01\0\0", 3)));
+  EXPECT_FALSE(Keyring::sealed_key_id(std::string("\x02\0\0\0\x07", 5)));
+  EXPECT_TRUE(kr.has(1));
+  EXPECT_FALSE(kr.has(2));
+}
+
 TEST_F(KeyringTest, FromKeysRejectsBadInput) {
+  EXPECT_THROW(Keyring::from_keys({{0, std::string(32, 'k')}}, 0), std::invalid_argument);
   EXPECT_THROW(Keyring::from_keys({{1, "short"}}, 1), std::invalid_argument);
   EXPECT_THROW(Keyring::from_keys({{1, std::string(32, 'k')}}, 2), std::invalid_argument);
 }

@@ -9,6 +9,8 @@
 #include <latch>
 #include <thread>
 
+#include "twostep/crypto/encoding.hpp"
+#include "twostep/crypto/hash.hpp"
 #include "twostep/crypto/random.hpp"
 #include "unit/services/fixture.hpp"
 #include "unit/soft_authenticator.hpp"
@@ -125,6 +127,76 @@ TEST_F(SecurityKeysTest, RegistersAKeyAndSignsInWithIt) {
   EXPECT_EQ(done->session.session.state, SessionState::kFull);
   EXPECT_EQ(done->check.method_type, "webauthn");
   EXPECT_NE(store_->method_of_user(alice.id, r->method_id)->last_used_at, 0);
+}
+
+// The user handle is stored per account, so a master-key rotation does not change it: a key
+// registered before and one after belong to the same WebAuthn user (a resident credential is
+// replaced, not doubled), and the stored handle of each key keeps matching.
+TEST_F(SecurityKeysTest, UserHandleIsStoredAndSurvivesKeyRotation) {
+  store::User alice = make_user();
+  SoftCredential first;
+  int64_t first_id = register_key(alice, first);
+  const std::string handle = *store_->webauthn_user_handle(alice.id, "ignored");
+  EXPECT_EQ(handle.size(), 32u);
+  EXPECT_EQ(parse_params(store_->method_of_user(alice.id, first_id)->params)["uh"],
+            crypto::base64url_encode(handle));
+
+  keyring_ =
+      crypto::Keyring::from_keys({{1, std::string(32, '\x42')}, {2, std::string(32, '\x43')}}, 2);
+  rebuild();
+  keys_ = std::make_unique<SecurityKeys>(deps(), *audit_, *twofa_, *login_);
+  SessionView s = session(alice, SessionState::kFull);
+  auto opts = keys_->registration_options(s);
+  ASSERT_TRUE(opts);
+  EXPECT_EQ(opts->user_handle, handle);
+  ASSERT_EQ(opts->exclude.size(), 1u);  // the old key is still excluded by its credential id
+  SoftCredential second;
+  int64_t second_id = register_key(alice, second);
+  EXPECT_EQ(parse_params(store_->method_of_user(alice.id, second_id)->params)["uh"],
+            crypto::base64url_encode(handle));
+  SessionView pending = session(alice, SessionState::kPendingSecondFactor);
+  auto done = sign_in(pending, first);
+  ASSERT_TRUE(done) << done.error().detail;
+
+  // Another account gets a handle of its own.
+  store::User bob = make_user("bob");
+  auto bob_opts = keys_->registration_options(session(bob, SessionState::kFull));
+  ASSERT_TRUE(bob_opts);
+  EXPECT_EQ(bob_opts->user_handle.size(), 32u);
+  EXPECT_NE(bob_opts->user_handle, handle);
+}
+
+TEST_F(SecurityKeysTest, FirstHandleIsTheOneTwostepDerivedBeforeHandlesWereStored) {
+  // Asked for the first time after a rotation: still the derivation under the oldest key, which
+  // is what an older twostep gave this account (and an authenticator may still hold).
+  store::User alice = make_user();
+  const std::string expected = *crypto::hex_decode(crypto::keyed_hash_hex(
+      *keyring_.derive("webauthn-user-handle", 1), "user:" + std::to_string(alice.id)));
+  keyring_ =
+      crypto::Keyring::from_keys({{1, std::string(32, '\x42')}, {2, std::string(32, '\x43')}}, 2);
+  rebuild();
+  keys_ = std::make_unique<SecurityKeys>(deps(), *audit_, *twofa_, *login_);
+  auto opts = keys_->registration_options(session(alice, SessionState::kFull));
+  ASSERT_TRUE(opts) << opts.error().message;
+  EXPECT_EQ(opts->user_handle, expected);
+}
+
+TEST_F(SecurityKeysTest, AccountsWithKeysFromBeforeStoredHandlesKeepTheirHandle) {
+  // A key registered before migration 0007: its handle was derived from the master key then
+  // and is only in the method's params.
+  store::User alice = make_user();
+  const std::string old_handle(32, '\x07');
+  store::Method m;
+  m.user_id = alice.id;
+  m.type = "webauthn";
+  m.label = "old key";
+  m.lookup = crypto::base64url_encode("credential-id");
+  m.params = format_params({{"uh", crypto::base64url_encode(old_handle)}});
+  ASSERT_TRUE(store_->create_method(m));
+  auto opts = keys_->registration_options(session(alice, SessionState::kFull));
+  ASSERT_TRUE(opts) << opts.error().message;
+  EXPECT_EQ(opts->user_handle, old_handle);
+  EXPECT_EQ(*store_->webauthn_user_handle(alice.id, "other"), old_handle);
 }
 
 TEST_F(SecurityKeysTest, RegisteringTheSameCredentialTwiceIsAConflict) {
@@ -396,6 +468,42 @@ TEST_F(SecurityKeysTest, YubikeyEnrolmentAndSignIn) {
   ASSERT_TRUE(done.has_value()) << done.error().message;
   EXPECT_EQ(done->check.method_type, "yubiotp");
   EXPECT_EQ(done->check.method_id, r->method_id);
+}
+
+TEST_F(SecurityKeysTest, YubikeyResealMovesTheSecretToTheCurrentKey) {
+  store::User alice = make_user();
+  SoftYubikey key;
+  import(key);
+  ASSERT_TRUE(keys_->register_yubikey(alice, key.otp(), "", client_));
+  keyring_ =
+      crypto::Keyring::from_keys({{1, std::string(32, '\x42')}, {2, std::string(32, '\x43')}}, 2);
+  rebuild();
+  keys_ = std::make_unique<SecurityKeys>(deps(), *audit_, *twofa_, *login_);
+  auto n = keys_->reseal_yubikeys();
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(n->resealed, 1);
+  EXPECT_EQ(n->failed, 0);
+  EXPECT_EQ(keys_->reseal_yubikeys()->resealed, 0);
+  auto row = *store_->yubikey_by_public_id(key.public_id);
+  EXPECT_EQ(crypto::Keyring::sealed_key_id(row.secret), 2u);
+  EXPECT_GE(row.last_counter, 0);  // the counter survives: the registration OTP stays spent
+
+  // Key 1 can go: OTPs still check with key 2 alone.
+  keyring_ = crypto::Keyring::from_keys({{2, std::string(32, '\x43')}}, 2);
+  rebuild();
+  keys_ = std::make_unique<SecurityKeys>(deps(), *audit_, *twofa_, *login_);
+  SessionView pending = session(alice, SessionState::kPendingSecondFactor);
+  auto done = login_->second_factor(pending, "yubiotp", key.otp(), std::nullopt, client_);
+  ASSERT_TRUE(done.has_value()) << done.error().message;
+
+  // A key missing from the file: counted, left as it is.
+  keyring_ = crypto::Keyring::from_keys({{3, std::string(32, '\x44')}}, 3);
+  rebuild();
+  keys_ = std::make_unique<SecurityKeys>(deps(), *audit_, *twofa_, *login_);
+  auto lost = keys_->reseal_yubikeys();
+  ASSERT_TRUE(lost);
+  EXPECT_EQ(lost->failed, 1);
+  EXPECT_EQ(store_->yubikey_by_public_id(key.public_id)->secret, row.secret);
 }
 
 TEST_F(SecurityKeysTest, YubikeyReplayAndRollbackAreRefused) {

@@ -347,6 +347,45 @@ TEST_F(SmsTest, SignInWithASmsCodeOnce) {
   EXPECT_EQ(replay.error().reason, "invalid_code");
 }
 
+// Master-key rotation: a code sent under key 1 still checks when key 2 is current; new codes
+// use key 2; a code whose key left the file is refused without an internal error; number
+// hashes (cool-downs, per-number caps) do not change, since they use the oldest key.
+TEST_F(SmsTest, PendingCodeSurvivesKeyRotation) {
+  auto u = make_user();
+  int64_t id = enrolled(u);
+  ASSERT_TRUE(sms_->send_code(u, id, client_));
+  const std::string code = gateway_.last_code();
+  EXPECT_EQ(store_->sms_latest_code(u.id, id, "auth")->key_id, 1u);
+
+  keyring_ =
+      crypto::Keyring::from_keys({{1, std::string(32, '\x42')}, {2, std::string(32, '\x43')}}, 2);
+  rebuild_sms();
+  // Sent just now: the cool-down of this number still holds after rotation.
+  auto early = sms_->send_code(u, id, client_);
+  ASSERT_FALSE(early);
+  EXPECT_EQ(early.error().reason, "rate_limited");
+  auto ok = twofa_->check_code(u, "sms", code, std::nullopt, &client_);
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(ok->method_id, id);
+
+  clock_.advance(std::chrono::seconds(61));
+  ASSERT_TRUE(sms_->send_code(u, id, client_));  // the number, sealed under key 1, still opens
+  EXPECT_EQ(store_->sms_latest_code(u.id, id, "auth")->key_id, 2u);
+  EXPECT_TRUE(twofa_->check_code(u, "sms", gateway_.last_code(), std::nullopt, &client_));
+}
+
+TEST_F(SmsTest, CodeOfAKeyMissingFromTheFileIsRefusedCleanly) {
+  auto u = make_user();
+  int64_t id = enrolled(u);
+  ASSERT_TRUE(sms_->send_code(u, id, client_));
+  const std::string code = gateway_.last_code();
+  keyring_ = crypto::Keyring::from_keys({{2, std::string(32, '\x43')}}, 2);
+  rebuild_sms();
+  auto r = twofa_->check_code(u, "sms", code, std::nullopt, &client_);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, "invalid_code");
+}
+
 TEST_F(SmsTest, EnrolmentCodeIsNotASignInCode) {
   auto u = make_user();
   int64_t id = enrolled(u);

@@ -695,6 +695,70 @@ Status PgStore::set_last_login(int64_t user_id, int64_t at) {
   return expect_changed(q.run(), "User");
 }
 
+Result<std::string> PgStore::webauthn_user_handle(int64_t user_id, const std::string& candidate) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "UPDATE users SET webauthn_handle = COALESCE(webauthn_handle, $1) WHERE id = $2 "
+          "RETURNING webauthn_handle");
+  q.bind_blob(candidate).bind_int(user_id);
+  return one(q, read_blob, "User");
+}
+
+// --- master keys -------------------------------------------------------------
+
+Result<int64_t> PgStore::pin_legacy_key_ids(uint32_t key_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  int64_t changed = 0;
+  for (const char* sql : kPinLegacyKeyIds) {
+    Query q(*c, sql);
+    q.bind_int(key_id);
+    TS_ASSIGN_OR_RETURN(int n, q.run());
+    changed += n;
+  }
+  TS_RETURN_IF_ERROR(tx.commit());
+  return changed;
+}
+
+Result<std::vector<KeyUse>> PgStore::key_usage(int64_t now) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  std::vector<KeyUse> out;
+  for (const KeyUsageQuery& k : kKeyUsageQueries) {
+    Query q(*c, k.sql);
+    if (k.takes_now) q.bind_int(now);
+    TS_ASSIGN_OR_RETURN(auto rows, all(q, read_key_use(k)));
+    out.insert(out.end(), rows.begin(), rows.end());
+  }
+  return merge_key_uses(std::move(out));
+}
+
+Result<std::vector<Method>> PgStore::methods_sealed_with_other_keys(uint32_t key_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, TWOSTEP_METHODS_SEALED_WITH_OTHER_KEYS);
+  q.bind_blob(crypto::Keyring::sealed_header(key_id));
+  return all(q, read_method);
+}
+
+Result<bool> PgStore::reseal_method_secret(int64_t method_id, const std::string& old_secret,
+                                           const std::string& new_secret) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, kResealMethodSecret);
+  q.bind_blob(new_secret).bind_int(method_id).bind_blob(old_secret);
+  TS_ASSIGN_OR_RETURN(int changed, q.run());
+  return changed == 1;
+}
+
+Result<bool> PgStore::reseal_yubikey_secret(const std::string& public_id,
+                                            const std::string& old_secret,
+                                            const std::string& new_secret) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, kResealYubikeySecret);
+  q.bind_blob(new_secret).bind_text(public_id).bind_blob(old_secret);
+  TS_ASSIGN_OR_RETURN(int changed, q.run());
+  return changed == 1;
+}
+
 // --- sessions ----------------------------------------------------------------
 
 Result<Session> PgStore::create_session(const Session& s) {
@@ -1120,7 +1184,7 @@ Status PgStore::touch_method(int64_t method_id, int64_t now) {
 // --- recovery codes ----------------------------------------------------------
 
 Status PgStore::replace_recovery_codes(int64_t user_id, const std::vector<std::string>& hashes,
-                                       int64_t now) {
+                                       uint32_t key_id, int64_t now) {
   TS_ASSIGN_OR_RETURN(Lease c, lease());
   Transaction tx(*c);
   TS_RETURN_IF_ERROR(tx.begin());
@@ -1133,21 +1197,31 @@ Status PgStore::replace_recovery_codes(int64_t user_id, const std::vector<std::s
   for (const std::string& hash : hashes) {
     // A repeated hash is stored once (UNIQUE), so it can still be used only once.
     Query q(*c,
-            "INSERT INTO recovery_codes(user_id, hash, created_at) "
-            "VALUES($1, $2, $3) "
+            "INSERT INTO recovery_codes(user_id, hash, created_at, key_id) "
+            "VALUES($1, $2, $3, $4) "
             "ON CONFLICT DO NOTHING");
-    q.bind_int(user_id).bind_text(hash).bind_int(now);
+    q.bind_int(user_id).bind_text(hash).bind_int(now).bind_int(key_id);
     TS_RETURN_IF_ERROR(q.run());
   }
   return tx.commit();
 }
 
-Result<bool> PgStore::use_recovery_code(int64_t user_id, const std::string& hash, int64_t now) {
+Result<std::vector<uint32_t>> PgStore::recovery_code_key_ids(int64_t user_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c,
+          "SELECT DISTINCT key_id FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL "
+          "ORDER BY key_id");
+  q.bind_int(user_id);
+  return all(q, read_key_id);
+}
+
+Result<bool> PgStore::use_recovery_code(int64_t user_id, uint32_t key_id, const std::string& hash,
+                                        int64_t now) {
   TS_ASSIGN_OR_RETURN(Lease c, lease());
   Query q(*c,
           "UPDATE recovery_codes SET used_at = $1 "
-          "WHERE user_id = $2 AND hash = $3 AND used_at IS NULL");
-  q.bind_int(now).bind_int(user_id).bind_text(hash);
+          "WHERE user_id = $2 AND key_id = $3 AND hash = $4 AND used_at IS NULL");
+  q.bind_int(now).bind_int(user_id).bind_int(key_id).bind_text(hash);
   TS_ASSIGN_OR_RETURN(int changed, q.run());
   return changed == 1;
 }
@@ -1549,14 +1623,16 @@ Result<SmsReservation> PgStore::sms_reserve(const SmsCode& code, int cooldown_s,
   {
     Query q(*c,
             "INSERT INTO sms_codes(user_id, method_id, purpose, number_hash, code_hash, "
-            "created_at, expires_at) VALUES($1, $2, $3, $4, $5, $6, $7) RETURNING id");
+            "created_at, expires_at, key_id) VALUES($1, $2, $3, $4, $5, $6, $7, $8) "
+            "RETURNING id");
     q.bind_int(code.user_id)
         .bind_int(code.method_id)
         .bind_text(code.purpose)
         .bind_text(code.number_hash)
         .bind_text(code.code_hash)
         .bind_int(code.created_at)
-        .bind_int(code.expires_at);
+        .bind_int(code.expires_at)
+        .bind_int(code.key_id);
     TS_ASSIGN_OR_RETURN(out.code_id, q.scalar("SMS code"));
   }
   TS_RETURN_IF_ERROR(tx.commit());

@@ -105,6 +105,14 @@ class PgStore final : public Store {
   Status set_password_hash(int64_t user_id, const std::string& password_hash) override;
   Status set_user_disabled(int64_t user_id, bool disabled) override;
   Status set_last_login(int64_t user_id, int64_t at) override;
+  Result<std::string> webauthn_user_handle(int64_t user_id, const std::string& candidate) override;
+  Result<int64_t> pin_legacy_key_ids(uint32_t key_id) override;
+  Result<std::vector<KeyUse>> key_usage(int64_t now) override;
+  Result<std::vector<Method>> methods_sealed_with_other_keys(uint32_t key_id) override;
+  Result<bool> reseal_method_secret(int64_t method_id, const std::string& old_secret,
+                                    const std::string& new_secret) override;
+  Result<bool> reseal_yubikey_secret(const std::string& public_id, const std::string& old_secret,
+                                     const std::string& new_secret) override;
 
   Result<Session> create_session(const Session& s) override;
   Result<Session> session_by_token_hash(const std::string& token_hash) override;
@@ -144,8 +152,10 @@ class PgStore final : public Store {
   Status touch_method(int64_t method_id, int64_t now) override;
 
   Status replace_recovery_codes(int64_t user_id, const std::vector<std::string>& hashes,
-                                int64_t now) override;
-  Result<bool> use_recovery_code(int64_t user_id, const std::string& hash, int64_t now) override;
+                                uint32_t key_id, int64_t now) override;
+  Result<std::vector<uint32_t>> recovery_code_key_ids(int64_t user_id) override;
+  Result<bool> use_recovery_code(int64_t user_id, uint32_t key_id, const std::string& hash,
+                                 int64_t now) override;
   Result<int> remaining_recovery_codes(int64_t user_id) override;
 
   // --- organisations ---

@@ -472,6 +472,72 @@ Status SqliteStore::set_last_login(int64_t user_id, int64_t at) {
   return expect_changed(q.run(), "User");
 }
 
+Result<std::string> SqliteStore::webauthn_user_handle(int64_t user_id,
+                                                      const std::string& candidate) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "UPDATE users SET webauthn_handle = "
+                                       "COALESCE(webauthn_handle, ?) WHERE id = ? "
+                                       "RETURNING webauthn_handle"));
+  q.bind_blob(candidate).bind_int(user_id);
+  return one(q, read_blob, "User");
+}
+
+// --- master keys -------------------------------------------------------------
+
+Result<int64_t> SqliteStore::pin_legacy_key_ids(uint32_t key_id) {
+  auto c = lease(Access::kWrite);
+  Transaction tx(*c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  int64_t changed = 0;
+  for (const char* sql : kPinLegacyKeyIds) {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c, sql));
+    q.bind_int(key_id);
+    TS_ASSIGN_OR_RETURN(int n, q.run());
+    changed += n;
+  }
+  TS_RETURN_IF_ERROR(tx.commit());
+  return changed;
+}
+
+Result<std::vector<KeyUse>> SqliteStore::key_usage(int64_t now) {
+  auto c = lease(Access::kRead);
+  std::vector<KeyUse> out;
+  for (const KeyUsageQuery& k : kKeyUsageQueries) {
+    TS_ASSIGN_OR_RETURN(Query q, prepare(*c, k.sql));
+    if (k.takes_now) q.bind_int(now);
+    TS_ASSIGN_OR_RETURN(auto rows, all(q, read_key_use(k)));
+    out.insert(out.end(), rows.begin(), rows.end());
+  }
+  return merge_key_uses(std::move(out));
+}
+
+Result<std::vector<Method>> SqliteStore::methods_sealed_with_other_keys(uint32_t key_id) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, TWOSTEP_METHODS_SEALED_WITH_OTHER_KEYS));
+  q.bind_blob(crypto::Keyring::sealed_header(key_id));
+  return all(q, read_method);
+}
+
+Result<bool> SqliteStore::reseal_method_secret(int64_t method_id, const std::string& old_secret,
+                                               const std::string& new_secret) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, kResealMethodSecret));
+  q.bind_blob(new_secret).bind_int(method_id).bind_blob(old_secret);
+  TS_ASSIGN_OR_RETURN(int changed, q.run());
+  return changed == 1;
+}
+
+Result<bool> SqliteStore::reseal_yubikey_secret(const std::string& public_id,
+                                                const std::string& old_secret,
+                                                const std::string& new_secret) {
+  auto c = lease(Access::kWrite);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, kResealYubikeySecret));
+  q.bind_blob(new_secret).bind_text(public_id).bind_blob(old_secret);
+  TS_ASSIGN_OR_RETURN(int changed, q.run());
+  return changed == 1;
+}
+
 // --- sessions ----------------------------------------------------------------
 
 Result<Session> SqliteStore::create_session(const Session& s) {
@@ -905,7 +971,7 @@ Status SqliteStore::touch_method(int64_t method_id, int64_t now) {
 // --- recovery codes ----------------------------------------------------------
 
 Status SqliteStore::replace_recovery_codes(int64_t user_id, const std::vector<std::string>& hashes,
-                                           int64_t now) {
+                                           uint32_t key_id, int64_t now) {
   auto c = lease(Access::kWrite);
   Transaction tx(*c);
   TS_RETURN_IF_ERROR(tx.begin());
@@ -923,19 +989,29 @@ Status SqliteStore::replace_recovery_codes(int64_t user_id, const std::vector<st
     // A repeated hash is stored once (UNIQUE), so it can still be used only once.
     TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
                                          "INSERT OR IGNORE INTO recovery_codes(user_id, "
-                                         "hash, created_at) VALUES(?, ?, ?)"));
-    q.bind_int(user_id).bind_text(hash).bind_int(now);
+                                         "hash, created_at, key_id) VALUES(?, ?, ?, ?)"));
+    q.bind_int(user_id).bind_text(hash).bind_int(now).bind_int(key_id);
     TS_RETURN_IF_ERROR(q.run());
   }
   return tx.commit();
 }
 
-Result<bool> SqliteStore::use_recovery_code(int64_t user_id, const std::string& hash, int64_t now) {
+Result<std::vector<uint32_t>> SqliteStore::recovery_code_key_ids(int64_t user_id) {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
+                                       "SELECT DISTINCT key_id FROM recovery_codes "
+                                       "WHERE user_id = ? AND used_at IS NULL ORDER BY key_id"));
+  q.bind_int(user_id);
+  return all(q, read_key_id);
+}
+
+Result<bool> SqliteStore::use_recovery_code(int64_t user_id, uint32_t key_id,
+                                            const std::string& hash, int64_t now) {
   auto c = lease(Access::kWrite);
   TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                       "UPDATE recovery_codes SET used_at = ? "
-                                       "WHERE user_id = ? AND hash = ? AND used_at IS NULL"));
-  q.bind_int(now).bind_int(user_id).bind_text(hash);
+                                       "UPDATE recovery_codes SET used_at = ? WHERE user_id = ? "
+                                       "AND key_id = ? AND hash = ? AND used_at IS NULL"));
+  q.bind_int(now).bind_int(user_id).bind_int(key_id).bind_text(hash);
   TS_ASSIGN_OR_RETURN(int changed, q.run());
   return changed == 1;
 }
@@ -1323,15 +1399,16 @@ Result<SmsReservation> SqliteStore::sms_reserve(const SmsCode& code, int cooldow
   {
     TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
                                          "INSERT INTO sms_codes(user_id, method_id, purpose, "
-                                         "number_hash, code_hash, created_at, expires_at) "
-                                         "VALUES(?, ?, ?, ?, ?, ?, ?) RETURNING id"));
+                                         "number_hash, code_hash, created_at, expires_at, "
+                                         "key_id) VALUES(?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"));
     q.bind_int(code.user_id)
         .bind_int(code.method_id)
         .bind_text(code.purpose)
         .bind_text(code.number_hash)
         .bind_text(code.code_hash)
         .bind_int(code.created_at)
-        .bind_int(code.expires_at);
+        .bind_int(code.expires_at)
+        .bind_int(code.key_id);
     auto id = q.scalar("SMS code");
     if (!id) {
       return refine(std::move(id.error()), Code::kNotFound, "not_found", "User not found.");
