@@ -30,6 +30,8 @@ describe('codes by SMS switched off', () => {
         TWOSTEP_SECURITY_MASTER_KEY_FILE: path.join(dir, 'master.key'),
         TWOSTEP_SMS_GATEWAY: gateway,
         TWOSTEP_SMS_HTTP_URL: `${gw.url}/send`,
+        // A 1-s window: creating an app password below asks for re-authentication.
+        TWOSTEP_SESSIONS_REAUTH_WINDOW_S: '1',
       },
     });
 
@@ -106,6 +108,21 @@ describe('codes by SMS switched off', () => {
     assert.equal(await method.getAttribute('data-method-type'), 'sms');
     assert.match(await method.getByTestId('method-unavailable').textContent(), /turned off on this server/);
     assert.equal(await method.getByTestId('remove-method').count(), 1);
+
+    // Re-authentication elsewhere (creating an app password) offers only a recovery code, not
+    // "Code by SMS", which the server would refuse.
+    await new Promise((r) => setTimeout(r, 2100)); // past the 1-s window (whole seconds)
+    await page.getByTestId('add-app-password').click();
+    await page.getByTestId('app-password-name-input').fill('Thunderbird');
+    await page.getByTestId('app-password-create').click();
+    const dialog = page.getByTestId('reauth-dialog');
+    await dialog.waitFor();
+    const offered = await dialog.locator('input[name="reauth-type"]').evaluateAll((rs) => rs.map((r) => r.value));
+    assert.deepEqual(offered, ['recovery']);
+    await dialog.getByTestId('reauth-password').fill(PASSWORD);
+    await dialog.getByTestId('reauth-code').fill(smsUser.recoveryCodes[1]);
+    await dialog.getByTestId('reauth-submit').click();
+    await page.getByTestId('app-password-created').waitFor();
     assert.equal(gw.requests.length, 1, 'only the enrolment code was ever sent');
     assert.deepEqual(unexpectedErrors(errors), []);
   });

@@ -64,3 +64,13 @@ export function enrollableTypes(available) {
 export function isAvailable(method) {
   return method.available !== false;
 }
+
+// What the re-authentication dialog may offer the signed-in user `me` (from /me): a code step
+// when 2FA is on, with only the method types the server still accepts (a type the operator
+// switched off cannot re-authenticate; recovery codes always can).
+export function reauthOptions(me) {
+  return {
+    twofa: Boolean(me.twofa_enabled),
+    types: (me.methods || []).filter(isAvailable).map((m) => m.type),
+  };
+}

@@ -35,10 +35,11 @@ async function copyText(text, input) {
   }
 }
 
-// Returns the card element; it loads its list by itself. `twofa`: whether 2FA is on (the
-// text explains when the main password stops working for apps; the re-auth dialog asks for a
-// code then).
-export function appPasswordsCard({ twofa }) {
+// Returns the card element; it loads its list by itself. `reauth()`: the re-authentication
+// dialog's options for the signed-in user (reauthOptions in lib/methods.js); its `twofa` also
+// says whether the text explains that the main password no longer works for apps.
+export function appPasswordsCard({ reauth }) {
+  const { twofa } = reauth();
   const errors = errorBox('app-passwords-error');
   const status = h('p', { class: 'visually-hidden', role: 'status', 'aria-live': 'polite', 'data-testid': 'app-passwords-status' });
   const list = h('ul', { class: 'list', 'data-testid': 'app-passwords' });
@@ -173,7 +174,7 @@ export function appPasswordsCard({ twofa }) {
     onSubmit(form, formErrors, async () => {
       const scopes = boxes.filter((b) => b.input.checked).map((b) => b.input.value);
       if (!scopes.length) throw new Error('Choose at least one kind of app.');
-      const result = await withReauth(() => post('/app-passwords', { name: name.input.value.trim(), scopes }), { twofa });
+      const result = await withReauth(() => post('/app-passwords', { name: name.input.value.trim(), scopes }), reauth());
       if (result === CANCELLED) return;
       showCreated(result);
       await load();

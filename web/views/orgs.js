@@ -7,7 +7,7 @@ import { api, del, get, patch, post } from '../lib/api.js';
 import { CANCELLED, confirmDialog, withReauth } from '../lib/dialogs.js';
 import { checkbox, errorBox, field, h, onSubmit, setTitle, time, uid } from '../lib/dom.js';
 import { deadlineText } from '../lib/enrollment.js';
-import { typeName } from '../lib/methods.js';
+import { reauthOptions, typeName } from '../lib/methods.js';
 import { isRestricted, loadMe, redirectIfSignedOut, showNav } from '../lib/session.js';
 import { eventName } from './account.js';
 import { flashBox } from './auth.js';
@@ -319,9 +319,10 @@ export async function orgView(root) {
       danger: true,
     });
     if (!ok) return;
-    const result = await withReauth(() => del(`${base}/members/${encodeURIComponent(m.username)}/twofa`), {
-      twofa: Boolean(me.twofa_enabled),
-    });
+    const result = await withReauth(
+      () => del(`${base}/members/${encodeURIComponent(m.username)}/twofa`),
+      reauthOptions(me),
+    );
     if (result === CANCELLED) return;
     await reload(`Two-step verification of ${m.username} was reset.`);
   }

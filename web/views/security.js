@@ -4,7 +4,7 @@
 import { del, get, patch, post } from '../lib/api.js';
 import { CANCELLED, confirmDialog, withReauth } from '../lib/dialogs.js';
 import { errorBox, h, setTitle, time, uid } from '../lib/dom.js';
-import { enrollableTypes, isAvailable, typeName } from '../lib/methods.js';
+import { enrollableTypes, isAvailable, reauthOptions, typeName } from '../lib/methods.js';
 import { enrollmentBanner } from '../lib/enrollment.js';
 import { isRestricted, loadMe, redirectIfSignedOut, showNav } from '../lib/session.js';
 import { flashBox } from './auth.js';
@@ -50,11 +50,7 @@ export async function securityView(root) {
     ),
   );
 
-  // Methods of a type the operator switched off cannot re-authenticate (recovery codes can).
-  const reauthOpts = () => ({
-    twofa: Boolean(me.twofa_enabled),
-    types: (me.methods || []).filter(isAvailable).map((m) => m.type),
-  });
+  const reauthOpts = () => reauthOptions(me);
 
   async function refresh(message) {
     me = (await loadMe()) || me;
@@ -94,7 +90,7 @@ export async function securityView(root) {
           ),
         ),
         // A session restricted by an organisation's policy may only add a first method.
-        ...(isRestricted(me) ? [] : [appPasswordsCard({ twofa: false })]),
+        ...(isRestricted(me) ? [] : [appPasswordsCard({ reauth: reauthOpts })]),
       );
       return;
     }
@@ -156,7 +152,7 @@ export async function securityView(root) {
           ),
         ),
       ),
-      appPasswordsCard({ twofa: true }),
+      appPasswordsCard({ reauth: reauthOpts }),
     );
   }
 
