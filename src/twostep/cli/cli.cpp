@@ -165,21 +165,51 @@ int org_command(app::App& app, const std::string& what, const OrgArgs& a) {
   return 0;
 }
 
-// `twostep key rotate`: adds a key to the file the App was opened with (which already pinned
-// older keyed hashes to the key current until now). Never prints key bytes.
-int key_rotate(app::App& app) {
+// `twostep key rotate` (kCurrent) and `twostep key add` (kStaged): adds a key to the file the
+// App was opened with (which already pinned older keyed hashes to the key current until now).
+// Never prints key bytes.
+int key_add(app::App& app, crypto::Keyring::AddMode mode) {
   const std::string& path = app.config().security.master_key_file;
   const uint32_t before = app.keyring().current_id();
-  auto id = crypto::Keyring::add_key(path);
+  auto id = crypto::Keyring::add_key(path, mode);
   if (!id) return fatal(id.error().message);
-  app.audit().record(
-      0, "master_key_rotated", kCliClient,
-      {{"key_id", std::to_string(*id)}, {"previous_key_id", std::to_string(before)}});
-  std::cout << "added master key " << *id << " to " << path
+  const std::string new_id = std::to_string(*id);
+  if (mode == crypto::Keyring::AddMode::kStaged) {
+    app.audit().record(0, "master_key_added", kCliClient,
+                       {{"key_id", new_id}, {"current_key_id", std::to_string(before)}});
+    std::cout << "added master key " << new_id << " to " << path << " (staged: key " << before
+              << " stays current).\n"
+              << "1. Copy this file to every instance and restart them, in any order: each can "
+                 "then read values made under key "
+              << new_id << ".\n"
+              << "2. Then run `twostep key use " << new_id
+              << "`, copy the file again and restart every instance.\n";
+    return 0;
+  }
+  app.audit().record(0, "master_key_rotated", kCliClient,
+                     {{"key_id", new_id}, {"previous_key_id", std::to_string(before)}});
+  std::cout << "added master key " << new_id << " to " << path
             << "; it is the current key from the next start.\n"
-            << "Copy this file to every instance, then restart them all. Keep key " << before
+            << "Restart the instance. Keep key " << before
             << " and every older key in the file: stored values still use them (twostep key "
-               "list).\n";
+               "list).\n"
+            << "Several instances: an instance without this key cannot use what the others make "
+               "under it; use `twostep key add`, then `twostep key use`, instead.\n";
+  return 0;
+}
+
+// `twostep key use ID`: the second step after `key add`.
+int key_use(app::App& app, uint32_t id) {
+  const std::string& path = app.config().security.master_key_file;
+  auto previous = crypto::Keyring::use_key(path, id);
+  if (!previous) return fatal(previous.error().message);
+  app.audit().record(
+      0, "master_key_current", kCliClient,
+      {{"key_id", std::to_string(id)}, {"previous_key_id", std::to_string(*previous)}});
+  std::cout << "master key " << id << " is the current key in " << path
+            << " from the next start (until now: key " << *previous << ").\n"
+            << "Copy this file to every instance, then restart them, in any order. Keep key "
+            << *previous << " and every older key in the file (twostep key list).\n";
   return 0;
 }
 
@@ -226,6 +256,7 @@ int key_list(app::App& app) {
               "RECOVERY CODES", "APP PASSWORDS", "SMS CODES");
   for (const auto& [id, n] : rows) {
     const char* status = id == keyring.current_id() ? "current"
+                         : keyring.staged(id)       ? "staged"
                          : keyring.has(id)          ? "older"
                          : id == crypto::Keyring::kLegacyKeyId
                              ? "unpinned"  // written by an older twostep since this one started
@@ -332,10 +363,27 @@ int run(int argc, char** argv) {
   key->require_subcommand(1);
   auto* key_rotate_cmd = key->add_subcommand(
       "rotate",
-      "Add a new master key to the key file (atomically, mode 0600) and print its id; it is "
-      "the current key for every instance started afterwards. Older keys stay in the file.");
+      "One step, for a single instance: add a new master key to the key file (atomically, mode "
+      "0600) and print its id; it is the current key for every instance started afterwards. "
+      "Older keys stay in the file. Several instances: use key add, then key use.");
+  auto* key_add_cmd = key->add_subcommand(
+      "add",
+      "Step 1 of 2, for several instances: add a new master key to the key file, staged (not "
+      "current). Copy the file to every instance and restart them: all can read values under "
+      "the new key while they still write under the current one.");
+  uint32_t use_id = 0;
+  auto* key_use_cmd = key->add_subcommand(
+      "use",
+      "Step 2 of 2: make key ID of the key file the current one (atomically, mode 0600; "
+      "comments and every key stay). Copy the file to every instance and restart them, in any "
+      "order.");
+  key_use_cmd->add_option("ID", use_id, "Key id (twostep key list)")
+      ->required()
+      ->check(CLI::Range(uint32_t{1}, UINT32_MAX));
   auto* key_list_cmd = key->add_subcommand(
-      "list", "List the master keys, which one is current, and how many stored values use each");
+      "list",
+      "List the master keys, their state (current, staged, older, MISSING from the file) and "
+      "how many stored values use each");
   auto* key_reseal_cmd = key->add_subcommand(
       "reseal",
       "Seal every secret at rest (TOTP and authenticator seeds, SMS numbers, YubiKey keys) "
@@ -469,7 +517,9 @@ int run(int argc, char** argv) {
     }
     return 0;
   }
-  if (key_rotate_cmd->parsed()) return key_rotate(**app);
+  if (key_rotate_cmd->parsed()) return key_add(**app, crypto::Keyring::AddMode::kCurrent);
+  if (key_add_cmd->parsed()) return key_add(**app, crypto::Keyring::AddMode::kStaged);
+  if (key_use_cmd->parsed()) return key_use(**app, use_id);
   if (key_list_cmd->parsed()) return key_list(**app);
   if (key_reseal_cmd->parsed()) return key_reseal(**app);
   if (user_disable->parsed() || user_enable->parsed()) {

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <set>
 #include <stdexcept>
 #include <vector>
 
@@ -25,6 +26,7 @@ namespace twostep::crypto {
 
 struct Keyring::Keys {
   std::map<uint32_t, std::array<unsigned char, kKeySize>> by_id;
+  std::set<uint32_t> staged;  // added (`twostep key add`) but not current yet
   ~Keys() {
     for (auto& [id, key] : by_id) sodium_memzero(key.data(), key.size());
   }
@@ -54,22 +56,71 @@ struct Wiped {
   }
 };
 
-// Parses "<id> <64 hex>" lines; the last key is the current one.
-core::Result<std::pair<std::shared_ptr<Keyring::Keys>, uint32_t>> parse_keys(
-    const std::string& path, std::string_view text, std::size_t key_size) {
-  auto keys = std::make_shared<Keyring::Keys>();
+// One line of the key file (a view into the file's text, without its '\n').
+struct FileLine {
+  enum Kind { kOther, kKey, kStaged } kind = kOther;  // kOther: blank or a comment
+  uint32_t id = 0;                                    // kKey, kStaged
+  std::string_view text;
+};
+
+struct ParsedFile {
+  std::shared_ptr<Keyring::Keys> keys;
   uint32_t current = 0;
+  std::vector<FileLine> lines;
+};
+
+std::string_view trimmed(std::string_view line) {
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
+    line.remove_suffix(1);
+  }
+  while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+  return line;
+}
+
+bool starts_with_word(std::string_view* s, std::string_view word) {
+  if (s->substr(0, word.size()) != word) return false;
+  s->remove_prefix(word.size());
+  *s = trimmed(*s);
+  return true;
+}
+
+// The staged marker, a comment (older versions skip it): "# staged: key <id> ...". nullopt for
+// any other comment.
+std::optional<uint32_t> staged_marker(std::string_view comment) {
+  comment = trimmed(comment.substr(1));
+  if (!starts_with_word(&comment, "staged:") || !starts_with_word(&comment, "key")) {
+    return std::nullopt;
+  }
+  uint32_t id = 0;
+  auto [p, ec] = std::from_chars(comment.data(), comment.data() + comment.size(), id);
+  if (ec != std::errc() || p == comment.data()) return std::nullopt;
+  if (p != comment.data() + comment.size() && *p != ' ' && *p != '\t') return std::nullopt;
+  return id;
+}
+
+// Parses "<id> <64 hex>" lines; the last key is the current one; a staged marker makes a key
+// that is not the current one "staged".
+core::Result<ParsedFile> parse_keys(const std::string& path, std::string_view text,
+                                    std::size_t key_size) {
+  ParsedFile out;
+  out.keys = std::make_shared<Keyring::Keys>();
+  auto& keys = out.keys;
   std::size_t line_no = 0;
   while (!text.empty()) {
     auto nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
+    FileLine& entry = out.lines.emplace_back();
+    entry.text = text.substr(0, nl);
     text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
     ++line_no;
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
-      line.remove_suffix(1);
+    std::string_view line = trimmed(entry.text);
+    if (line.empty()) continue;
+    if (line.front() == '#') {
+      if (auto id = staged_marker(line)) {
+        entry.kind = FileLine::kStaged;
+        entry.id = *id;
+      }
+      continue;
     }
-    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
-    if (line.empty() || line.front() == '#') continue;
 
     const std::string where = "line " + std::to_string(line_no);
     auto sp = line.find_first_of(" \t");
@@ -100,10 +151,18 @@ core::Result<std::pair<std::shared_ptr<Keyring::Keys>, uint32_t>> parse_keys(
     }
     auto& slot = keys->by_id[id];
     std::memcpy(slot.data(), bytes.s.data(), key_size);
-    current = id;
+    entry.kind = FileLine::kKey;
+    entry.id = id;
+    out.current = id;
   }
   if (keys->by_id.empty()) return tl::unexpected(file_error(path, "contains no key"));
-  return std::make_pair(std::move(keys), current);
+  // A marker naming the current key (made current by hand) or no key at all means nothing.
+  for (const auto& l : out.lines) {
+    if (l.kind == FileLine::kStaged && l.id != out.current && keys->by_id.count(l.id) != 0) {
+      keys->staged.insert(l.id);
+    }
+  }
+  return out;
 }
 
 EVP_KDF* hkdf_method() {
@@ -180,14 +239,19 @@ core::Result<Keyring> Keyring::load_or_create(const std::string& path) {
     }
   }
   TS_ASSIGN_OR_RETURN(auto parsed, parse_keys(path, text->view(), kKeySize));
-  return Keyring(std::move(parsed.first), parsed.second);
+  return Keyring(std::move(parsed.keys), parsed.current);
 }
 
-core::Result<uint32_t> Keyring::add_key(const std::string& path) {
-  // Two rotations at once must not both append "highest + 1" to the same text: each holds an
-  // exclusive lock on the file while it reads and replaces it. The replacement is a new inode
-  // renamed over the path, so a lock taken on the old one is retried until the locked inode is
-  // the one the path names; then the file is read by path, with the other rotation's key in it.
+namespace {
+
+// Reads, changes and atomically replaces an existing key file under an exclusive lock, so that
+// two commands at once (threads or processes) never both edit the same text: the replacement
+// is a new inode renamed over the path, so a lock taken on the old one is retried until the
+// locked inode is the one the path names; then the file is read by path, with the other
+// command's change in it. `edit` gets the parsed file and returns the new content (or an error:
+// then nothing is written).
+template <typename Edit>
+core::Status edit_key_file(const std::string& path, Edit edit) {
   struct Lock {
     int fd = -1;
     ~Lock() {
@@ -211,20 +275,90 @@ core::Result<uint32_t> Keyring::add_key(const std::string& path) {
     if (attempt == 1000) return tl::unexpected(file_error(path, "keeps changing"));
   }
   TS_ASSIGN_OR_RETURN(std::optional<core::Secret> text, read_key_file(path));
-  if (!text) return tl::unexpected(file_error(path, "does not exist (nothing to rotate)"));
-  TS_ASSIGN_OR_RETURN(auto parsed, parse_keys(path, text->view(), kKeySize));
-  const uint32_t highest = parsed.first->by_id.rbegin()->first;
-  if (highest == UINT32_MAX) {
-    return tl::unexpected(file_error(path, "key id " + std::to_string(highest) + " is the last"));
-  }
-  const uint32_t id = highest + 1;
-  Wiped key{random_bytes(kKeySize)};
-  Wiped content{std::string(text->view())};
-  if (!content.s.empty() && content.s.back() != '\n') content.s.push_back('\n');
-  Wiped hex{hex_encode(key.s)};
-  content.s += std::to_string(id) + " " + hex.s + "\n";
-  TS_RETURN_IF_ERROR(write_private_file(path, content.s, WriteMode::kReplace, kFileLabel));
+  if (!text)
+    return tl::unexpected(file_error(path, "does not exist (create it with twostep serve)"));
+  TS_ASSIGN_OR_RETURN(ParsedFile parsed, parse_keys(path, text->view(), Keyring::kKeySize));
+  core::Result<Wiped> content = edit(parsed);
+  if (!content) return tl::unexpected(content.error());
+  TS_RETURN_IF_ERROR(write_private_file(path, content->s, WriteMode::kReplace, kFileLabel));
+  return core::ok();
+}
+
+void append_line(std::string& out, std::string_view line) {
+  out.append(line);
+  out.push_back('\n');
+}
+
+std::string staged_marker_line(uint32_t id) {
+  return "# staged: key " + std::to_string(id) + " is not current yet; `twostep key use " +
+         std::to_string(id) + "` makes it current";
+}
+
+}  // namespace
+
+core::Result<uint32_t> Keyring::add_key(const std::string& path, AddMode mode) {
+  uint32_t id = 0;
+  TS_RETURN_IF_ERROR(edit_key_file(path, [&](const ParsedFile& f) -> core::Result<Wiped> {
+    const uint32_t highest = f.keys->by_id.rbegin()->first;
+    if (highest == UINT32_MAX) {
+      return tl::unexpected(file_error(path, "key id " + std::to_string(highest) + " is the last"));
+    }
+    id = highest + 1;
+    Wiped key{random_bytes(kKeySize)};
+    Wiped hex{hex_encode(key.s)};
+    Wiped line{std::to_string(id) + " " + hex.s};
+    Wiped out;
+    for (const auto& l : f.lines) {
+      // Staged: just before the current key, which stays the last key line, so that every
+      // version of twostep (older ones know no marker) keeps the same current key.
+      if (mode == AddMode::kStaged && l.kind == FileLine::kKey && l.id == f.current) {
+        append_line(out.s, staged_marker_line(id));
+        append_line(out.s, line.s);
+      }
+      append_line(out.s, l.text);
+    }
+    if (mode == AddMode::kCurrent) append_line(out.s, line.s);
+    return out;
+  }));
   return id;
+}
+
+core::Result<uint32_t> Keyring::use_key(const std::string& path, uint32_t key_id) {
+  uint32_t previous = 0;
+  TS_RETURN_IF_ERROR(edit_key_file(path, [&](const ParsedFile& f) -> core::Result<Wiped> {
+    if (f.keys->by_id.count(key_id) == 0) {
+      return tl::unexpected(core::Error{core::Code::kNotFound,
+                                        "unknown_key",
+                                        kFileLabel.noun + " " + path + " has no key " +
+                                            std::to_string(key_id) + " (twostep key list)",
+                                        {},
+                                        0});
+    }
+    if (key_id == f.current) {
+      return tl::unexpected(core::Error{
+          core::Code::kFailedPrecondition,
+          "already_current",
+          "key " + std::to_string(key_id) + " is the current key already: nothing to do",
+          {},
+          0});
+    }
+    previous = f.current;
+    // Every line stays, but this key's line moves to the end (the last key line is the current
+    // one) and its staged markers go.
+    Wiped out;
+    std::string_view chosen;
+    for (const auto& l : f.lines) {
+      if (l.kind == FileLine::kStaged && l.id == key_id) continue;
+      if (l.kind == FileLine::kKey && l.id == key_id) {
+        chosen = trimmed(l.text);
+        continue;
+      }
+      append_line(out.s, l.text);
+    }
+    append_line(out.s, chosen);
+    return out;
+  }));
+  return previous;
 }
 
 Keyring Keyring::from_keys(std::map<uint32_t, std::string> keys32, uint32_t current_id) {
@@ -251,6 +385,15 @@ std::vector<uint32_t> Keyring::ids() const {
 }
 
 bool Keyring::has(uint32_t key_id) const { return keys_->by_id.count(key_id) != 0; }
+
+bool Keyring::staged(uint32_t key_id) const { return keys_->staged.count(key_id) != 0; }
+
+core::Error Keyring::missing_key(uint32_t key_id) {
+  return core::Error{core::Code::kUnavailable, "master_key_unavailable",
+                     "This server does not have the master key that protects this value (a key "
+                     "rotation is under way). Try again shortly.",
+                     "keyring: unknown key id " + std::to_string(key_id), 30};
+}
 
 std::string Keyring::sealed_header(uint32_t key_id) {
   std::string out(kHeaderSize, '\0');
@@ -306,9 +449,7 @@ core::Result<core::Secret> Keyring::open(std::string_view sealed,
   }
   const uint32_t key_id = get_be32(p + 1);
   auto it = keys_->by_id.find(key_id);
-  if (it == keys_->by_id.end()) {
-    return core::internal("keyring: unknown key id " + std::to_string(key_id));
-  }
+  if (it == keys_->by_id.end()) return tl::unexpected(missing_key(key_id));
   const std::size_t clen = sealed.size() - kHeaderSize - kNonceSize;
   std::string plain(clen - kTagSize, '\0');
   std::string ad = aead_ad(p, associated_data);

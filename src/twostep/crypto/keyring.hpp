@@ -21,21 +21,40 @@ class Keyring {
   // Loads the key file, or creates it with one fresh key (id 1) if missing: missing parent
   // directories are created 0700, the file 0600, written atomically (a concurrent start
   // loads the other's file instead of overwriting it).
-  // File format (text): one key per line "<key_id> <64 hex chars>"; the last line is the
-  // current key; blank lines and lines starting with '#' are ignored. Key ids are 1 to
-  // 2^32-1: 0 is reserved (kLegacyKeyId).
+  // File format (text): one key per line "<key_id> <64 hex chars>"; the last key line is the
+  // current key; blank lines and lines starting with '#' are ignored, except the staged marker
+  // "# staged: key <id> ..." (see add_key), which older versions skip as a comment. Key ids
+  // are 1 to 2^32-1: 0 is reserved (kLegacyKeyId). Every key of the file is loaded: values
+  // made under any of them open and check.
   // kFailedPrecondition (one clear message, never key bytes) if the file is malformed, is
   // not a regular file, is readable or writable by group/others, or cannot be read/created.
   static core::Result<Keyring> load_or_create(const std::string& path);
 
-  // Rotation (`twostep key rotate`): appends one fresh key with id (highest id + 1) to an
-  // existing key file, which makes it the current key for every process that loads the file
-  // afterwards. The file is replaced atomically and stays 0600; comments and older keys are
-  // kept as they are. Returns the new id. The same kFailedPrecondition errors as
-  // load_or_create (and the file is left unchanged) when it is missing, malformed or not
-  // private; the new key's bytes are never part of an error. Concurrent calls (threads or
-  // processes) are serialised by an exclusive flock on the file: each adds its own id.
-  static core::Result<uint32_t> add_key(const std::string& path);
+  enum class AddMode {
+    // `twostep key rotate`: appended as the last line, the current key for every process
+    // that loads the file afterwards (one instance).
+    kCurrent,
+    // `twostep key add`: written with a staged marker line just before the current key's
+    // line, which stays the last key line: every process (older versions too) loads the new
+    // key and can open and check what it protects, but keeps sealing and hashing with the
+    // current key until use_key makes the new one current (several instances).
+    kStaged,
+  };
+  // Adds one fresh key with id (highest id + 1) to an existing key file. The file is replaced
+  // atomically and stays 0600; comments and older keys are kept as they are. Returns the new
+  // id. The same kFailedPrecondition errors as load_or_create (and the file is left
+  // unchanged) when it is missing, malformed or not private; the new key's bytes are never
+  // part of an error. Concurrent calls (threads or processes) are serialised by an exclusive
+  // flock on the file: each adds its own id.
+  static core::Result<uint32_t> add_key(const std::string& path, AddMode mode = AddMode::kCurrent);
+
+  // `twostep key use`: makes key `key_id` of the file the current one by moving its line to
+  // the end of the file (and dropping its staged marker); every other line, comments and keys,
+  // stays. Atomic, 0600, locked like add_key. Returns the id that was current until now.
+  // kNotFound (reason unknown_key) when the file has no such key, kFailedPrecondition (reason
+  // already_current) when it is current already, and add_key's file errors; the file is
+  // unchanged after any error.
+  static core::Result<uint32_t> use_key(const std::string& path, uint32_t key_id);
 
   // For tests: every key must be 32 bytes, no id may be 0 and current_id must be one of them
   // (std::invalid_argument otherwise).
@@ -45,6 +64,8 @@ class Keyring {
   // Every key id, ascending.
   std::vector<uint32_t> ids() const;
   bool has(uint32_t key_id) const;
+  // Added with AddMode::kStaged and not made current since (never the current key).
+  bool staged(uint32_t key_id) const;
 
   // 32-byte subkey for a purpose ("recovery-pepper", "session-pepper", ...), derived from the
   // current master key with HKDF-SHA256; deterministic. Note that it changes when the
@@ -61,14 +82,20 @@ class Keyring {
   std::string seal(std::string_view plaintext, std::string_view associated_data) const;
 
   // Opens with the key named in the blob (old keys still open after rotation).
-  // kInternal (detail says why) on unknown version or key id, tampering, wrong associated
-  // data or truncation.
+  // missing_key(id) when the keyring has no key with the blob's id; kInternal (detail says
+  // why) on unknown version, tampering, wrong associated data or truncation.
   core::Result<core::Secret> open(std::string_view sealed, std::string_view associated_data) const;
 
   // The key id of a sealed blob (nullopt when it is too short or of another version).
   static std::optional<uint32_t> sealed_key_id(std::string_view sealed);
   // The first bytes of every blob sealed with key `key_id` (version, key id).
   static std::string sealed_header(uint32_t key_id);
+
+  // A value was sealed or hashed under a key this process has not loaded (another instance
+  // already uses a key whose file has not reached this one, or the key was removed):
+  // kUnavailable (503 + Retry-After), reason master_key_unavailable, a message for people and
+  // the key id in the detail only.
+  static core::Error missing_key(uint32_t key_id);
 
   static constexpr uint8_t kVersion = 0x01;
   // Stored next to keyed hashes that were written before key ids were recorded (migration

@@ -287,6 +287,7 @@ Result<std::optional<ProtocolUser>> AppPasswords::check_app_password(std::string
   const auto& [user, p] = *found;
   const std::string expected = hash_for(p.key_id, user.id, *parts);
   core::secure_zero(parts->secret.data(), parts->secret.size());
+  if (expected.empty()) return tl::unexpected(crypto::Keyring::missing_key(p.key_id));
   if (expected.empty() || !crypto::ct_equal(expected, p.hash)) {
     return std::optional<ProtocolUser>();
   }

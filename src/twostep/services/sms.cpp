@@ -317,7 +317,8 @@ Result<SmsVerdict> Sms::verify(const store::Method& m, std::string_view code, bo
                       d_.store.sms_spend_attempt(latest->id, d_.config.sms.max_attempts, now));
   if (!left) return SmsVerdict::kNoLiveCode;
   auto expected = code_hash(latest->key_id, m.user_id, m.id, purpose, *digits);
-  if (!expected || !crypto::ct_equal(*expected, latest->code_hash)) {
+  if (!expected) return tl::unexpected(crypto::Keyring::missing_key(latest->key_id));
+  if (!crypto::ct_equal(*expected, latest->code_hash)) {
     return SmsVerdict::kWrong;
   }
   TS_ASSIGN_OR_RETURN(bool won, d_.store.sms_consume(latest->id, now));

@@ -82,12 +82,18 @@ std::optional<std::string> TwoFactor::recovery_hash(uint32_t key_id, int64_t use
 Result<bool> TwoFactor::use_recovery_code(int64_t user_id, std::string_view canonical,
                                           int64_t now) {
   TS_ASSIGN_OR_RETURN(std::vector<uint32_t> key_ids, d_.store.recovery_code_key_ids(user_id));
+  std::optional<uint32_t> missing;
   for (uint32_t key_id : key_ids) {
     auto hash = recovery_hash(key_id, user_id, canonical);
-    if (!hash) continue;
+    if (!hash) {
+      missing = key_id;
+      continue;
+    }
     TS_ASSIGN_OR_RETURN(bool won, d_.store.use_recovery_code(user_id, key_id, *hash, now));
     if (won) return true;
   }
+  // Not a wrong code: this process cannot check the codes made under a key it lacks.
+  if (missing) return tl::unexpected(crypto::Keyring::missing_key(*missing));
   return false;
 }
 

@@ -164,6 +164,11 @@ TEST_F(KeyringTest, UnknownKeyIdFails) {
   auto r = one_key(2).open(sealed, "ad");
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().detail.find("unknown key id 1"), std::string::npos);
+  // A clear "try again" (503), not an internal error: during a rotation another instance may
+  // already use a key whose file has not reached this one.
+  EXPECT_EQ(r.error().code, core::Code::kUnavailable);
+  EXPECT_EQ(r.error().reason, "master_key_unavailable");
+  EXPECT_GT(r.error().retry_after_s, 0);
 }
 
 TEST_F(KeyringTest, RotationKeepsOldBlobsOpen) {
@@ -331,6 +336,218 @@ TEST_F(KeyringTest, AddKeyRefusesBadFilesAndChangesNothing) {
   }
   fs::create_directories(path("dir.key"));
   EXPECT_FALSE(Keyring::add_key(path("dir.key")));
+}
+
+// What a version of twostep that knows no staged marker takes as the current key: the id of
+// the last "<id> <hex>" line, comments skipped.
+uint32_t last_key_line_id(const std::string& text) {
+  std::istringstream in(text);
+  std::string line;
+  uint32_t id = 0;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    id = static_cast<uint32_t>(std::stoul(line.substr(0, line.find(' '))));
+  }
+  return id;
+}
+
+TEST_F(KeyringTest, StagedKeyIsLoadedButNotCurrent) {
+  const std::string p = path("master.key");
+  const std::string k1 = hex_encode(random_bytes(32));
+  const std::string original = "# made by hand\n1 " + k1 + "\n# after the key\n";
+  write_file(p, original);
+  auto before = Keyring::load_or_create(p);
+  ASSERT_TRUE(before) << before.error().message;
+  EXPECT_FALSE(before->staged(1));
+
+  auto id = Keyring::add_key(p, Keyring::AddMode::kStaged);
+  ASSERT_TRUE(id) << id.error().message;
+  EXPECT_EQ(*id, 2u);
+  EXPECT_EQ(mode_of(p), 0600u);
+  const std::string text = read(p);
+  // The marker and the new key go just before the current key, which stays the last key line:
+  // an older version reads the same current key (and loads key 2 as an older one).
+  const std::string prefix = "# made by hand\n# staged: key 2 is not current yet";
+  EXPECT_EQ(text.rfind(prefix, 0), 0u) << text;
+  EXPECT_NE(text.find("\n2 "), std::string::npos);
+  EXPECT_LT(text.find("\n2 "), text.find("\n1 " + k1 + "\n# after the key\n"));
+  EXPECT_EQ(last_key_line_id(text), 1u);
+
+  auto after = Keyring::load_or_create(p);
+  ASSERT_TRUE(after) << after.error().message;
+  EXPECT_EQ(after->current_id(), 1u);
+  EXPECT_EQ(after->ids(), (std::vector<uint32_t>{1, 2}));
+  EXPECT_TRUE(after->staged(2));
+  EXPECT_FALSE(after->staged(1));
+  EXPECT_EQ(after->derive("p"), before->derive("p"));  // still hashing with key 1
+  EXPECT_EQ(Keyring::sealed_key_id(after->seal("x", "ad")), 1u);
+  EXPECT_TRUE(after->derive("p", 2));
+}
+
+TEST_F(KeyringTest, UseMakesAKeyCurrentAndKeepsEveryLine) {
+  const std::string p = path("master.key");
+  const std::string k1 = hex_encode(random_bytes(32));
+  write_file(p, "# comment a\n1 " + k1 + "\r\n# comment b\n");
+  ASSERT_TRUE(Keyring::add_key(p, Keyring::AddMode::kStaged));
+  ASSERT_TRUE(Keyring::add_key(p, Keyring::AddMode::kStaged));  // two staged: 2 and 3
+  auto staged = Keyring::load_or_create(p);
+  ASSERT_TRUE(staged);
+  EXPECT_TRUE(staged->staged(2));
+  EXPECT_TRUE(staged->staged(3));
+  EXPECT_EQ(staged->current_id(), 1u);
+  const std::string staged_text = read(p);
+
+  auto previous = Keyring::use_key(p, 2);
+  ASSERT_TRUE(previous) << previous.error().message;
+  EXPECT_EQ(*previous, 1u);
+  EXPECT_EQ(mode_of(p), 0600u);
+  const std::string text = read(p);
+  EXPECT_NE(text.find("# comment a\n"), std::string::npos);
+  EXPECT_NE(text.find("# comment b\n"), std::string::npos);
+  EXPECT_NE(text.find("\n1 " + k1 + "\r\n"), std::string::npos) << "other lines stay as they were";
+  EXPECT_EQ(text.find("# staged: key 2"), std::string::npos) << "its marker goes";
+  EXPECT_NE(text.find("# staged: key 3"), std::string::npos) << "the other one stays";
+  EXPECT_EQ(last_key_line_id(text), 2u);  // older versions agree on the current key
+  // Every line but key 2's marker, and key 2's line itself, moved to the end.
+  const std::size_t line2 = staged_text.find("\n2 ") + 1;
+  const std::string key2_line = staged_text.substr(line2, staged_text.find('\n', line2) - line2);
+  EXPECT_EQ(text.substr(text.size() - key2_line.size() - 1), key2_line + "\n");
+
+  auto used = Keyring::load_or_create(p);
+  ASSERT_TRUE(used) << used.error().message;
+  EXPECT_EQ(used->current_id(), 2u);
+  EXPECT_EQ(used->ids(), (std::vector<uint32_t>{1, 2, 3}));
+  EXPECT_FALSE(used->staged(2));
+  EXPECT_FALSE(used->staged(1));
+  EXPECT_TRUE(used->staged(3));
+  EXPECT_EQ(used->derive("p", 2), staged->derive("p", 2));  // the same key bytes
+  EXPECT_EQ(used->derive("p", 1), staged->derive("p"));
+  EXPECT_TRUE(used->open(staged->seal("x", "ad"), "ad"));
+  EXPECT_TRUE(staged->open(used->seal("x", "ad"), "ad"));
+
+  // Back to key 1 (a rollback): key 2 is an older key now, not staged.
+  ASSERT_TRUE(Keyring::use_key(p, 1));
+  auto back = Keyring::load_or_create(p);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->current_id(), 1u);
+  EXPECT_FALSE(back->staged(2));
+  EXPECT_EQ(back->ids(), (std::vector<uint32_t>{1, 2, 3}));
+}
+
+// The two-phase procedure with two instances, A and B, each loading its own copy of the file:
+// at every step, whatever one seals or hashes the other opens or checks.
+TEST_F(KeyringTest, TwoPhaseRotationEveryStepReadsTheOthersValues) {
+  const std::string p = path("master.key");
+  ASSERT_TRUE(Keyring::load_or_create(p));
+  auto load = [&] {
+    auto kr = Keyring::load_or_create(p);
+    EXPECT_TRUE(kr) << kr.error().message;
+    return *kr;
+  };
+  auto each_reads_the_other = [](const Keyring& a, const Keyring& b) {
+    for (const auto* w : {&a, &b}) {
+      const auto* r = w == &a ? &b : &a;
+      auto opened = r->open(w->seal("seed", "ad"), "ad");
+      ASSERT_TRUE(opened) << opened.error().detail;
+      EXPECT_EQ(opened->view(), "seed");
+      // A keyed hash made under the writer's current key, checked under the id stored with it.
+      EXPECT_EQ(r->derive("pepper", w->current_id()), w->derive("pepper"));
+    }
+  };
+  Keyring a = load();
+  Keyring b = load();
+  each_reads_the_other(a, b);
+  // Step 1: key add; the instances restart one after the other.
+  auto id = Keyring::add_key(p, Keyring::AddMode::kStaged);
+  ASSERT_TRUE(id);
+  b = load();
+  each_reads_the_other(a, b);
+  a = load();
+  each_reads_the_other(a, b);
+  // Step 2: key use; again one after the other, the other way round.
+  ASSERT_TRUE(Keyring::use_key(p, *id));
+  a = load();
+  EXPECT_EQ(a.current_id(), *id);
+  EXPECT_EQ(b.current_id(), 1u);
+  each_reads_the_other(a, b);
+  b = load();
+  each_reads_the_other(a, b);
+  EXPECT_EQ(b.current_id(), *id);
+}
+
+TEST_F(KeyringTest, StagedMarkerForms) {
+  const std::string k1 = hex_encode(random_bytes(32));
+  const std::string k2 = hex_encode(random_bytes(32));
+  const std::string k3 = hex_encode(random_bytes(32));
+  struct Case {
+    std::string text;
+    bool staged2;
+    bool staged3;
+  };
+  const Case cases[] = {
+      {"#staged:key 2\n2 " + k2 + "\n1 " + k1 + "\n", true, false},
+      {"  # staged:\tkey 2 (by hand)\n2 " + k2 + "\n1 " + k1 + "\n", true, false},
+      {"2 " + k2 + "\n1 " + k1 + "\n# staged: key 2\n", true, false},  // anywhere in the file
+      {"# staged: keys 2\n2 " + k2 + "\n1 " + k1 + "\n", false, false},
+      {"# staged: key 2x\n2 " + k2 + "\n1 " + k1 + "\n", false, false},
+      {"# not staged: key 2\n2 " + k2 + "\n1 " + k1 + "\n", false, false},
+      {"# staged: key 3\n2 " + k2 + "\n1 " + k1 + "\n", false, false},  // no key 3: ignored
+      // Made current by hand (moved to the end): current wins over the marker.
+      {"1 " + k1 + "\n# staged: key 3\n3 " + k3 + "\n", false, false},
+  };
+  for (const auto& c : cases) {
+    const std::string p = path("m.key");
+    write_file(p, c.text);
+    auto kr = Keyring::load_or_create(p);
+    ASSERT_TRUE(kr) << c.text;
+    EXPECT_EQ(kr->staged(2), c.staged2) << c.text;
+    EXPECT_EQ(kr->staged(3), c.staged3) << c.text;
+    EXPECT_FALSE(kr->staged(kr->current_id()));
+  }
+}
+
+TEST_F(KeyringTest, UseRefusesBadInputAndChangesNothing) {
+  const std::string hex = hex_encode(random_bytes(32));
+  const std::string hex2 = hex_encode(random_bytes(32));
+  const std::string good = "# keys\n# staged: key 2\n2 " + hex2 + "\n1 " + hex + "\n";
+  struct Case {
+    std::string content;
+    unsigned mode;
+    uint32_t id;
+    core::Code code;
+    std::string says;
+  };
+  const Case cases[] = {
+      {good, 0600, 3, core::Code::kNotFound, "has no key 3"},
+      {good, 0600, 1, core::Code::kFailedPrecondition, "current key already"},
+      {good, 0640, 2, core::Code::kFailedPrecondition, "chmod 600"},
+      {good, 0604, 2, core::Code::kFailedPrecondition, "chmod 600"},
+      {"1 " + hex.substr(4) + "\n2 " + hex2 + "\n", 0600, 2, core::Code::kFailedPrecondition,
+       "line 1: key must be 64 hex chars"},
+      {"1 " + hex + "\n1 " + hex2 + "\n", 0600, 1, core::Code::kFailedPrecondition, "duplicate"},
+      {"# staged: key 2\n", 0600, 2, core::Code::kFailedPrecondition, "contains no key"},
+  };
+  for (const auto& c : cases) {
+    const std::string p = path("bad.key");
+    write_file(p, c.content, c.mode);
+    auto r = Keyring::use_key(p, c.id);
+    ASSERT_FALSE(r) << c.content;
+    EXPECT_EQ(r.error().code, c.code) << c.content;
+    EXPECT_NE(r.error().message.find(c.says), std::string::npos) << r.error().message;
+    EXPECT_EQ(r.error().message.find(hex), std::string::npos);
+    EXPECT_EQ(r.error().message.find(hex2), std::string::npos);
+    EXPECT_EQ(read(p), c.content);
+    EXPECT_EQ(mode_of(p), c.mode);
+  }
+  auto missing = Keyring::use_key(path("none.key"), 1);
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("does not exist"), std::string::npos);
+  EXPECT_FALSE(fs::exists(path("none.key")));
+  // Staged adds refuse what add_key refuses.
+  const std::string p = path("open.key");
+  write_file(p, good, 0644);
+  EXPECT_FALSE(Keyring::add_key(p, Keyring::AddMode::kStaged));
+  EXPECT_EQ(read(p), good);
 }
 
 TEST_F(KeyringTest, SealedKeyIdReadsTheBlobHeader) {

@@ -432,13 +432,15 @@ TEST_F(AppPasswordsTest, PasswordsSurviveKeyRotation) {
   ASSERT_TRUE(fresh);
   EXPECT_EQ(fresh->record.key_id, 2u);
   EXPECT_TRUE(*after.check_app_password("alice", fresh->password, "mail", client_));
-  // Without the old key, the old password no longer checks (and nothing crashes).
+  // Without the old key, the old password cannot be checked: a clear "try again" (503), not a
+  // wrong password (which would count towards a lockout), and nothing crashes.
   crypto::Keyring only_new = crypto::Keyring::from_keys({{2, std::string(32, '\x43')}}, 2);
   AppPasswords lost(Deps{*store_, clock_, only_new, config_, metrics_}, *audit_, *throttles_,
                     *twofa_);
   auto gone = lost.check_app_password("alice", created.password, "mail", client_);
-  ASSERT_TRUE(gone);
-  EXPECT_FALSE(*gone);
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, core::Code::kUnavailable);
+  EXPECT_EQ(gone.error().reason, "master_key_unavailable");
 }
 
 TEST_F(AppPasswordsTest, HashIsBoundToTheUser) {

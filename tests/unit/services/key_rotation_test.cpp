@@ -59,7 +59,9 @@ TEST_F(KeyRotationTest, CodesOfAKeyMissingFromTheFileAreRefusedCleanly) {
   rebuild();
   auto r = use(u, (*codes)[0]);
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().reason, "invalid_code");       // refused, not an internal error
+  // Refused with a clear "try again" (503), not as a wrong code nor an internal error.
+  EXPECT_EQ(r.error().code, core::Code::kUnavailable);
+  EXPECT_EQ(r.error().reason, "master_key_unavailable");
   EXPECT_EQ(*twofa_->recovery_remaining(u.id), 10);  // nothing was spent
 }
 
