@@ -133,34 +133,36 @@ function auditEvents(db, event) {
       .split('\n').filter(Boolean);
 }
 
-describe('two-phase master-key rotation, two instances', () => {
-  let db;
-  let a;
-  let b;
+// Two instances on a fresh database, A with its key file in its directory, B with a copy in a
+// directory of its own: {db, a, b, keyA, keyB}, filled in before the tests run.
+function twoInstances() {
+  const t = {};
   let keyDirB;
-  let keyA;
-  let keyB;
-
   before(async () => {
-    db = createPgDatabase(pgAdminUrl());
-    a = await startServer({ env: { TWOSTEP_DATABASE_URL: db.url, ...TOTP } });
-    keyA = join(a.dir, 'master.key');
+    t.db = createPgDatabase(pgAdminUrl());
+    t.a = await startServer({ env: { TWOSTEP_DATABASE_URL: t.db.url, ...TOTP } });
+    t.keyA = join(t.a.dir, 'master.key');
     keyDirB = mkdtempSync(join(tmpdir(), 'twostep-keyb-'));
-    keyB = join(keyDirB, 'master.key');
-    copyKeyFile(keyA, keyB);
-    b = await startServer({
-      env: { TWOSTEP_DATABASE_URL: db.url, TWOSTEP_SECURITY_MASTER_KEY_FILE: keyB, ...TOTP },
+    t.keyB = join(keyDirB, 'master.key');
+    copyKeyFile(t.keyA, t.keyB);
+    t.b = await startServer({
+      env: { TWOSTEP_DATABASE_URL: t.db.url, TWOSTEP_SECURITY_MASTER_KEY_FILE: t.keyB, ...TOTP },
     });
   });
-
   after(async () => {
-    await b?.stop();
-    await a?.stop();
+    await t.b?.stop();
+    await t.a?.stop();
     if (keyDirB) rmSync(keyDirB, { recursive: true, force: true });
-    db?.drop();
+    t.db?.drop();
   });
+  return t;
+}
+
+describe('two-phase master-key rotation, two instances', () => {
+  const t = twoInstances();
 
   test('key add, copy, restart one by one, key use, copy, restart one by one', async () => {
+    const { db, a, b, keyA, keyB } = t;
     const users = [];
     await crossCheck(a, b, users);  // both on key 1
 
@@ -204,6 +206,7 @@ describe('two-phase master-key rotation, two instances', () => {
   });
 
   test('key use refuses an unknown id, the current id, and an open file; nothing changes', async () => {
+    const { db, a, b, keyA, keyB } = t;
     const before = readFileSync(keyB, 'utf8');
     const cases = [
       { args: ['key', 'use', '9'], error: /has no key 9/ },
@@ -242,33 +245,10 @@ describe('two-phase master-key rotation, two instances', () => {
 });
 
 describe('one-step rotate on one instance of two (why key add / key use)', () => {
-  let db;
-  let a;
-  let b;
-  let keyDirB;
-  let keyA;
-  let keyB;
-
-  before(async () => {
-    db = createPgDatabase(pgAdminUrl());
-    a = await startServer({ env: { TWOSTEP_DATABASE_URL: db.url, ...TOTP } });
-    keyA = join(a.dir, 'master.key');
-    keyDirB = mkdtempSync(join(tmpdir(), 'twostep-keyb-'));
-    keyB = join(keyDirB, 'master.key');
-    copyKeyFile(keyA, keyB);
-    b = await startServer({
-      env: { TWOSTEP_DATABASE_URL: db.url, TWOSTEP_SECURITY_MASTER_KEY_FILE: keyB, ...TOTP },
-    });
-  });
-
-  after(async () => {
-    await b?.stop();
-    await a?.stop();
-    if (keyDirB) rmSync(keyDirB, { recursive: true, force: true });
-    db?.drop();
-  });
+  const t = twoInstances();
 
   test('the other instance cannot use what the rotated one made, and says so cleanly', async () => {
+    const { db, a, b, keyA, keyB } = t;
     const rotated = await a.cli(['key', 'rotate']);
     assert.equal(rotated.code, 0, rotated.stderr);
     assert.match(rotated.stdout, /Several instances: .*twostep key add/);
@@ -282,8 +262,8 @@ describe('one-step rotate on one instance of two (why key add / key use)', () =>
       assert.ok(!/key id|keyring|\bat \w+\(/.test(r.text), `no internals: ${r.text}`);
     };
     // TOTP on B: the seed does not open.
-    const t = await pending(b, user);
-    unavailable(await secondFactor(t, 'totp', totpStep(user.secret, 1)));
+    const tc = await pending(b, user);
+    unavailable(await secondFactor(tc, 'totp', totpStep(user.secret, 1)));
     // A recovery code on B: it cannot be checked (not "wrong": nothing is spent or counted).
     const rc = await pending(b, user);
     unavailable(await secondFactor(rc, 'recovery', user.codes[0]));
