@@ -139,7 +139,7 @@ describe('master key rotation', () => {
     assert.equal(withTotp2.json.status, 'ok', withTotp2.text);
   });
 
-  test('key rotate refuses a malformed or open key file and leaves it as it was', async () => {
+  test('key rotate, add and use refuse a malformed or open key file and leave it as it was', async () => {
     const hex = 'ab'.repeat(32);
     const cases = [
       { name: 'short.key', text: `1 ${hex.slice(2)}\n`, mode: 0o600, error: /line 1: key must be 64 hex chars/ },
@@ -151,18 +151,22 @@ describe('master key rotation', () => {
       const file = join(server.dir, c.name);
       writeFileSync(file, c.text);
       chmodSync(file, c.mode);
-      const r = await server.cli(['key', 'rotate'], { env: { TWOSTEP_SECURITY_MASTER_KEY_FILE: file } });
-      assert.equal(r.code, 1, `${c.name}: ${r.stdout}`);
-      assert.match(r.stderr, c.error, c.name);
-      assert.ok(!r.stderr.includes(hex), 'never echoes key bytes');
-      assert.equal(r.stdout, '');
-      assert.equal(readFileSync(file, 'utf8'), c.text, `${c.name} unchanged`);
-      assert.equal(statSync(file).mode & 0o777, c.mode);
+      for (const args of [['key', 'rotate'], ['key', 'add'], ['key', 'use', '1'], ['key', 'use', '2']]) {
+        const what = `${args.join(' ')} ${c.name}`;
+        const r = await server.cli(args, { env: { TWOSTEP_SECURITY_MASTER_KEY_FILE: file } });
+        assert.equal(r.code, 1, `${what}: ${r.stdout}`);
+        assert.match(r.stderr, c.error, what);
+        assert.ok(!r.stderr.includes(hex), 'never echoes key bytes');
+        assert.equal(r.stdout, '');
+        assert.equal(readFileSync(file, 'utf8'), c.text, `${what}: unchanged`);
+        assert.equal(statSync(file).mode & 0o777, c.mode);
+      }
     }
     const help = await server.cli(['key', '--help']);
     assert.equal(help.code, 0);
-    assert.match(help.stdout, /rotate/);
-    assert.match(help.stdout, /list/);
+    for (const sub of ['rotate', 'add', 'use', 'list', 'reseal']) {
+      assert.match(help.stdout, new RegExp(`^\\s+${sub}\\b`, 'm'), sub);
+    }
     const bare = await server.cli(['key']);
     assert.notEqual(bare.code, 0);
   });

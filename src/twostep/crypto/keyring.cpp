@@ -156,9 +156,11 @@ core::Result<ParsedFile> parse_keys(const std::string& path, std::string_view te
     out.current = id;
   }
   if (keys->by_id.empty()) return tl::unexpected(file_error(path, "contains no key"));
-  // A marker naming the current key (made current by hand) or no key at all means nothing.
+  // Staged: added after the current key and not used since. A marker naming the current key
+  // (made current by hand), an older one (a later key was made current, e.g. by `key rotate`)
+  // or no key at all means nothing.
   for (const auto& l : out.lines) {
-    if (l.kind == FileLine::kStaged && l.id != out.current && keys->by_id.count(l.id) != 0) {
+    if (l.kind == FileLine::kStaged && l.id > out.current && keys->by_id.count(l.id) != 0) {
       keys->staged.insert(l.id);
     }
   }

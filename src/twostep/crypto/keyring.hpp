@@ -64,7 +64,8 @@ class Keyring {
   // Every key id, ascending.
   std::vector<uint32_t> ids() const;
   bool has(uint32_t key_id) const;
-  // Added with AddMode::kStaged and not made current since (never the current key).
+  // Added with AddMode::kStaged (a marker in the file), with an id above the current key's:
+  // waiting for use_key. Never the current key.
   bool staged(uint32_t key_id) const;
 
   // 32-byte subkey for a purpose ("recovery-pepper", "session-pepper", ...), derived from the

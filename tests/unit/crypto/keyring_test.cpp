@@ -494,6 +494,8 @@ TEST_F(KeyringTest, StagedMarkerForms) {
       {"# staged: key 3\n2 " + k2 + "\n1 " + k1 + "\n", false, false},  // no key 3: ignored
       // Made current by hand (moved to the end): current wins over the marker.
       {"1 " + k1 + "\n# staged: key 3\n3 " + k3 + "\n", false, false},
+      // Passed over: a later key was made current (`key rotate` after `key add`).
+      {"1 " + k1 + "\n# staged: key 2\n2 " + k2 + "\n3 " + k3 + "\n", false, false},
   };
   for (const auto& c : cases) {
     const std::string p = path("m.key");
