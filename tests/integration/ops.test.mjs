@@ -68,6 +68,25 @@ describe('ops', () => {
     assert.equal(statSync(key).mode & 0o777, 0o600);
   });
 
+  test('a new SQLite database is created 0600 (its WAL and shared memory too) in directories made 0700', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'twostep-dbmode-'));
+    const db = join(dir, 'state', 'sub', 'twostep.db');
+    const own = await startServer({ env: { TWOSTEP_DATABASE_URL: `sqlite:${db}` } });
+    try {
+      await signup(new Client(own), uniqueName('mode'));  // a write: the WAL exists now
+      assert.equal(statSync(join(dir, 'state')).mode & 0o777, 0o700);
+      assert.equal(statSync(join(dir, 'state', 'sub')).mode & 0o777, 0o700);
+      for (const f of ['twostep.db', 'twostep.db-wal', 'twostep.db-shm']) {
+        const p = join(dir, 'state', 'sub', f);
+        assert.ok(existsSync(p), `${f} missing`);
+        assert.equal(statSync(p).mode & 0o777, 0o600, `${f} is ${(statSync(p).mode & 0o777).toString(8)}`);
+      }
+    } finally {
+      await own.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('twostep version prints a version', async () => {
     const r = await runCli(['version'], { env: server.env });
     assert.equal(r.code, 0, r.stderr);
