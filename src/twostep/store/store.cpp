@@ -36,7 +36,11 @@ std::string scheme_of(std::string_view url) {
 Result<std::unique_ptr<Store>> open_sqlite_file(const std::string& path) {
   // A new database holds password hashes and sealed secrets: the file is created 0600 (SQLite
   // gives its -wal and -shm files the database file's mode) in directories created 0700.
-  TS_RETURN_IF_ERROR(crypto::create_private_file(path, {"database", "database file"}));
+  if (auto made = crypto::create_private_file(path, {"database", "database file"}); !made) {
+    return core::fail(Code::kUnavailable, "unavailable", "Cannot create the database file.",
+                      made.error().message + (made.error().detail.empty() ? "" : ": ") +
+                          made.error().detail);
+  }
   TS_ASSIGN_OR_RETURN(auto store, sqlite::SqliteStore::open_file(path));
   return std::unique_ptr<Store>(std::move(store));
 }
