@@ -163,6 +163,28 @@ describe('ops', () => {
     await loginOk(new Client(server), name);
   });
 
+  test('twostep user audit NAME shows the security log, newest first', async () => {
+    const name = uniqueName('audit');
+    await signup(new Client(server), name);
+    assertError(await login(new Client(server), name, OTHER_STRONG_PASSWORD), 401, 'invalid_credentials');
+    await loginOk(new Client(server), name);
+    const r = await server.cli(['user', 'audit', name]);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = r.stdout.trim().split('\n');
+    assert.match(rows[0], /^TIME\s+EVENT\s+ADDRESS\s+DETAIL$/);
+    const events = rows.slice(1).map((l) => l.split(/\s{2,}/)[1]);
+    assert.deepEqual(events.slice(0, 2), ['login_succeeded', 'login_failed'], r.stdout);
+    assert.ok(rows.slice(1, 3).every((l) => l.includes('127.0.0.1')), r.stdout);
+    assert.ok(!r.stdout.includes(STRONG_PASSWORD) && !r.stdout.includes(OTHER_STRONG_PASSWORD));
+    const one = await server.cli(['user', 'audit', name, '--limit', '1']);
+    assert.equal(one.stdout.trim().split('\n').length, 2, one.stdout);
+    for (const bad of [['user', 'audit', uniqueName('nosuch')], ['user', 'audit', name, '--limit', '0'],
+                       ['user', 'audit', name, '--limit', 'x'], ['user', 'audit']]) {
+      const res = await server.cli(bad);
+      assert.notEqual(res.code, 0, `${bad.join(' ')} should fail`);
+    }
+  });
+
   test('user commands on an unknown user fail', async () => {
     const r = await server.cli(['user', 'disable', uniqueName('nosuch')]);
     assert.notEqual(r.code, 0);
