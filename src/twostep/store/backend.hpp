@@ -454,11 +454,12 @@ inline constexpr auto read_key_id = [](const auto& q) {
 };
 inline constexpr auto read_blob = [](const auto& q) { return q.col_blob(0); };
 
-// Store::pin_legacy_key_ids: one UPDATE per table of keyed hashes ($1 = the key id).
-inline constexpr const char* kPinLegacyKeyIds[] = {
-    "UPDATE recovery_codes SET key_id = $1 WHERE key_id = 0",
-    "UPDATE sms_codes SET key_id = $1 WHERE key_id = 0",
-};
+// Store::pin_legacy_key_ids: one UPDATE per table of keyed hashes, run by write_all; the verb
+// answers the sum of the rows changed.
+inline std::vector<Write> pin_legacy_key_id_writes(uint32_t key_id) {
+  return {{"UPDATE recovery_codes SET key_id = $1 WHERE key_id = 0", {key_id}},
+          {"UPDATE sms_codes SET key_id = $1 WHERE key_id = 0", {key_id}}};
+}
 
 // Store::key_usage: one GROUP BY per table. Sealed blobs carry their key id in bytes 2-5
 // (crypto::Keyring), so those queries group by the 5-byte header.

@@ -506,11 +506,7 @@ Result<std::string> SqliteStore::webauthn_user_handle(int64_t user_id,
 // --- master keys -------------------------------------------------------------
 
 Result<int64_t> SqliteStore::pin_legacy_key_ids(uint32_t key_id) {
-  std::vector<Write> writes;
-  for (const char* sql : kPinLegacyKeyIds) {
-    writes.push_back({sql, {key_id}});
-  }
-  TS_ASSIGN_OR_RETURN(std::vector<int> changed, write_all(writes));
+  TS_ASSIGN_OR_RETURN(std::vector<int> changed, write_all(pin_legacy_key_id_writes(key_id)));
   return std::accumulate(changed.begin(), changed.end(), int64_t{0});
 }
 
