@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer } from './lib/server.mjs';
-import { Client, assertStatus, signup, login, uniqueName, totpStep } from './lib/client.mjs';
+import { Client, assertStatus, signup, login, uniqueName, totpStep, pendingLogin } from './lib/client.mjs';
 import { basic, createAppPassword } from './lib/protocols.mjs';
 
 // `twostep key list` → {id: {status, sealed, recovery, app, sms}}
@@ -23,14 +23,6 @@ function parseKeyList(stdout) {
     keys[id] = { status, sealed: +sealed, recovery: +recovery, app: +app, sms: +sms };
   }
   return keys;
-}
-
-async function pendingLogin(server, username) {
-  const c = new Client(server);
-  const res = await login(c, username);
-  assertStatus(res, 200);
-  assert.equal(res.json.status, 'second_factor', res.text);
-  return c;
 }
 
 function verifyBasic(server, username, password) {
@@ -92,16 +84,16 @@ describe('master key rotation', () => {
     await server.restart();
 
     // Password + a recovery code (hashed under key 1).
-    const rc = await pendingLogin(server, username);
+    const rc = (await pendingLogin(server, username)).c;
     const withRecovery = await rc.post('/api/v1/login/second-factor', { type: 'recovery', code: recoveryCodes[0] });
     assertStatus(withRecovery, 200);
     assert.equal(withRecovery.json.status, 'ok', withRecovery.text);
     // Used once, still.
-    const again = await pendingLogin(server, username);
+    const again = (await pendingLogin(server, username)).c;
     assertStatus(await again.post('/api/v1/login/second-factor', { type: 'recovery', code: recoveryCodes[0] }), 401);
 
     // Password + TOTP (the seed was sealed under key 1).
-    const tc = await pendingLogin(server, username);
+    const tc = (await pendingLogin(server, username)).c;
     const withTotp = await tc.post('/api/v1/login/second-factor', { type: 'totp', code: totpStep(secret, 1) });
     assertStatus(withTotp, 200);
     assert.equal(withTotp.json.status, 'ok', withTotp.text);
@@ -133,7 +125,7 @@ describe('master key rotation', () => {
       1: { status: 'older', sealed: 0, recovery: 9, app: 1, sms: 0 },
       2: { status: 'current', sealed: 1, recovery: 0, app: 1, sms: 0 },
     });
-    const tc2 = await pendingLogin(server, username);
+    const tc2 = (await pendingLogin(server, username)).c;
     const withTotp2 = await tc2.post('/api/v1/login/second-factor', { type: 'totp', code: totpStep(secret, 2) });
     assertStatus(withTotp2, 200);
     assert.equal(withTotp2.json.status, 'ok', withTotp2.text);

@@ -68,6 +68,25 @@ describe('ops', () => {
     assert.equal(statSync(key).mode & 0o777, 0o600);
   });
 
+  test('a new SQLite database is created 0600 (its WAL and shared memory too) in directories made 0700', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'twostep-dbmode-'));
+    const db = join(dir, 'state', 'sub', 'twostep.db');
+    const own = await startServer({ env: { TWOSTEP_DATABASE_URL: `sqlite:${db}` } });
+    try {
+      await signup(new Client(own), uniqueName('mode'));  // a write: the WAL exists now
+      assert.equal(statSync(join(dir, 'state')).mode & 0o777, 0o700);
+      assert.equal(statSync(join(dir, 'state', 'sub')).mode & 0o777, 0o700);
+      for (const f of ['twostep.db', 'twostep.db-wal', 'twostep.db-shm']) {
+        const p = join(dir, 'state', 'sub', f);
+        assert.ok(existsSync(p), `${f} missing`);
+        assert.equal(statSync(p).mode & 0o777, 0o600, `${f} is ${(statSync(p).mode & 0o777).toString(8)}`);
+      }
+    } finally {
+      await own.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('twostep version prints a version', async () => {
     const r = await runCli(['version'], { env: server.env });
     assert.equal(r.code, 0, r.stderr);
@@ -142,6 +161,28 @@ describe('ops', () => {
     const r = await server.cli(['user', 'enable', name]);
     assert.equal(r.code, 0, r.stderr);
     await loginOk(new Client(server), name);
+  });
+
+  test('twostep user audit NAME shows the security log, newest first', async () => {
+    const name = uniqueName('audit');
+    await signup(new Client(server), name);
+    assertError(await login(new Client(server), name, OTHER_STRONG_PASSWORD), 401, 'invalid_credentials');
+    await loginOk(new Client(server), name);
+    const r = await server.cli(['user', 'audit', name]);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = r.stdout.trim().split('\n');
+    assert.match(rows[0], /^TIME\s+EVENT\s+ADDRESS\s+DETAIL$/);
+    const events = rows.slice(1).map((l) => l.split(/\s{2,}/)[1]);
+    assert.deepEqual(events.slice(0, 2), ['login_succeeded', 'login_failed'], r.stdout);
+    assert.ok(rows.slice(1, 3).every((l) => l.includes('127.0.0.1')), r.stdout);
+    assert.ok(!r.stdout.includes(STRONG_PASSWORD) && !r.stdout.includes(OTHER_STRONG_PASSWORD));
+    const one = await server.cli(['user', 'audit', name, '--limit', '1']);
+    assert.equal(one.stdout.trim().split('\n').length, 2, one.stdout);
+    for (const bad of [['user', 'audit', uniqueName('nosuch')], ['user', 'audit', name, '--limit', '0'],
+                       ['user', 'audit', name, '--limit', 'x'], ['user', 'audit']]) {
+      const res = await server.cli(bad);
+      assert.notEqual(res.code, 0, `${bad.join(' ')} should fail`);
+    }
   });
 
   test('user commands on an unknown user fail', async () => {

@@ -9,11 +9,14 @@ import { join } from 'node:path';
 
 import { startServer } from './lib/server.mjs';
 import {
-  Client, assertError, assertStatus, signup, login, uniqueName, totp, nowS, sleep, STRONG_PASSWORD,
+  Client, assertError, assertStatus, signup, login, uniqueName, totp, nowS, sleep, STRONG_PASSWORD, pendingLogin,
 } from './lib/client.mjs';
 import {
   newAuthHome, pushServerEnv, rawFetch, runAuth, signHeaders, sseReader, startWatch, storedAccount,
 } from './lib/auth.mjs';
+
+// The sign-ins waiting for approval come from this browser (the request shows it).
+const FIREFOX = { userAgent: 'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0' };
 
 const homes = [];
 function authHome() {
@@ -42,14 +45,6 @@ async function enrolledUser(server, prefix) {
   assertStatus(confirm, 200);
   assert.equal(confirm.json.recovery_codes.length, 10);
   return { client, username, methodId, home, account, uri };
-}
-
-async function pendingLogin(server, username) {
-  const c = new Client(server, { userAgent: 'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0' });
-  const res = await login(c, username);
-  assertStatus(res, 200);
-  assert.equal(res.json.status, 'second_factor', res.text);
-  return { c, res };
 }
 
 async function requestApproval(c, body = {}) {
@@ -113,7 +108,7 @@ describe('push approval with twostep-auth', () => {
     const watch = startWatch(u.home);
     try {
       await watch.next((e) => e.event === 'connected');
-      const { c, res } = await pendingLogin(server, u.username);
+      const { c, res } = await pendingLogin(server, u.username, STRONG_PASSWORD, FIREFOX);
       assert.deepEqual(res.json.approval, { available: true, preferred: true, devices: 1, sessions: 1 });
       const a = await requestApproval(c, { method_id: u.methodId });
 
@@ -155,7 +150,7 @@ describe('push approval with twostep-auth', () => {
 
   test('wrong number → denied, audited "sign_in_rejected", the pending sign-in ends', async () => {
     const u = await enrolledUser(server, 'wrongnum');
-    const { c } = await pendingLogin(server, u.username);
+    const { c } = await pendingLogin(server, u.username, STRONG_PASSWORD, FIREFOX);
     const a = await requestApproval(c);
     const pending = await runAuth(u.home, ['pending', '--json']);
     assert.equal(pending.code, 0, pending.stderr);
@@ -183,7 +178,7 @@ describe('push approval with twostep-auth', () => {
 
   test('NO → denied', async () => {
     const u = await enrolledUser(server, 'deny');
-    const { c } = await pendingLogin(server, u.username);
+    const { c } = await pendingLogin(server, u.username, STRONG_PASSWORD, FIREFOX);
     const a = await requestApproval(c);
     const r = await runAuth(u.home, ['deny', String(a.id)]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
@@ -207,25 +202,25 @@ describe('push approval with twostep-auth', () => {
     assert.match(digits, /^\d{6}$/);
     assert.equal(digits, totp(u.account.totp_seed), 'the code is RFC 6238 over the seed');
 
-    const { c } = await pendingLogin(server, u.username);
+    const { c } = await pendingLogin(server, u.username, STRONG_PASSWORD, FIREFOX);
     const ok = await c.post('/api/v1/login/second-factor', { type: 'totp', code: digits, method_id: u.methodId });
     assertStatus(ok, 200);
     assert.equal(ok.json.status, 'ok');
 
-    const { c: c2 } = await pendingLogin(server, u.username);
+    const { c: c2 } = await pendingLogin(server, u.username, STRONG_PASSWORD, FIREFOX);
     assertError(await c2.post('/api/v1/login/second-factor', { type: 'totp', code: digits }), 401, 'invalid_code');
   });
 
   test('at most 3 requests per user in 5 minutes: the 4th is refused', async () => {
     const u = await enrolledUser(server, 'bomb');
-    const { c } = await pendingLogin(server, u.username);
+    const { c } = await pendingLogin(server, u.username, STRONG_PASSWORD, FIREFOX);
     for (let i = 0; i < 3; i++) await requestApproval(c);
     const fourth = await c.post('/api/v1/login/approval', {});
     assertError(fourth, 429, 'rate_limited');
     const retry = Number(fourth.headers.get('retry-after'));
     assert.ok(retry > 0 && retry <= 300, `Retry-After ${retry}`);
     // A new sign-in does not reset it, and other methods still work.
-    const { c: c2 } = await pendingLogin(server, u.username);
+    const { c: c2 } = await pendingLogin(server, u.username, STRONG_PASSWORD, FIREFOX);
     assertError(await c2.post('/api/v1/login/approval', {}), 429, 'rate_limited');
     const code = (await runAuth(u.home, ['code'])).stdout.trim();
     assertStatus(await c2.post('/api/v1/login/second-factor', { type: 'totp', code }), 200);
@@ -234,7 +229,7 @@ describe('push approval with twostep-auth', () => {
   test('approve and deny at the same moment: exactly one wins', async () => {
     const u = await enrolledUser(server, 'race');
     for (let round = 0; round < 3; round++) {
-      const { c } = await pendingLogin(server, u.username);
+      const { c } = await pendingLogin(server, u.username, STRONG_PASSWORD, FIREFOX);
       const a = await requestApproval(c);
       // Rounds 0 and 1: the device's signed request (made here) and the session's answer leave
       // together; round 2: the real binary against the session.
@@ -269,7 +264,7 @@ describe('push approval with twostep-auth', () => {
     const replay = await rawFetch(server.url + list, 'GET', h);
     assertError(replay, 401, 'replayed_request');
 
-    const { c } = await pendingLogin(server, u.username);
+    const { c } = await pendingLogin(server, u.username, STRONG_PASSWORD, FIREFOX);
     const a = await requestApproval(c);
     const target = `/api/v1/devices/approvals/${a.id}`;
     const deny = JSON.stringify({ approve: false });
@@ -317,7 +312,7 @@ describe('push approval with twostep-auth', () => {
     const u = await enrolledUser(server, 'revoke');
     const watch = startWatch(u.home);
     await watch.next((e) => e.event === 'connected');
-    const { c } = await pendingLogin(server, u.username);
+    const { c } = await pendingLogin(server, u.username, STRONG_PASSWORD, FIREFOX);
     const a = await requestApproval(c);
     await watch.next((e) => e.event === 'approval' && e.id === a.id);
 
@@ -355,7 +350,7 @@ describe('push approval with twostep-auth', () => {
     assert.match(stream.headers.get('content-type'), /^text\/event-stream/);
     const events = sseReader(stream);
     try {
-      const { c, res } = await pendingLogin(server, username);
+      const { c, res } = await pendingLogin(server, username, undefined, FIREFOX);
       assert.deepEqual(res.json.approval, { available: true, preferred: true, devices: 0, sessions: 1 });
       const a = await requestApproval(c);
       const ev = await events.next((e) => e.event === 'approval' && e.data.id === a.id);
@@ -418,7 +413,7 @@ describe('push approval with twostep-auth', () => {
     assert.ok(confirm.cookie('twostep_session'), 'the confirmation upgrades the session');
     assert.equal((await c.get('/api/v1/me')).json.session.state, 'full');
     // Next sign-in: the authenticator approves it.
-    const { c: next, res: again } = await pendingLogin(server, username);
+    const { c: next, res: again } = await pendingLogin(server, username, undefined, FIREFOX);
     assert.equal(again.json.approval.devices, 1);
     const a = await requestApproval(next);
     assert.equal((await runAuth(home, ['approve', String(a.id), String(a.number)])).code, 0);
@@ -427,7 +422,7 @@ describe('push approval with twostep-auth', () => {
 
   test('bad input to the approval routes changes nothing', async () => {
     const u = await enrolledUser(server, 'bad');
-    const { c } = await pendingLogin(server, u.username);
+    const { c } = await pendingLogin(server, u.username, STRONG_PASSWORD, FIREFOX);
     const a = await requestApproval(c);
     const path = `/api/v1/approvals/${a.id}`;
     assertError(await u.client.post(path, undefined, { body: '{"approve":', contentType: 'application/json' }), 400, 'invalid_json');
@@ -484,7 +479,7 @@ describe('push approval: expiry and offline use', () => {
 
   test('a request expires: the waiting page learns it, late answers are refused', async () => {
     const u = await enrolledUser(server, 'expire');
-    const { c } = await pendingLogin(server, u.username);
+    const { c } = await pendingLogin(server, u.username, STRONG_PASSWORD, FIREFOX);
     const a = await requestApproval(c);
     assert.ok(a.expires_at <= nowS() + 3);
     const started = Date.now();

@@ -6,7 +6,7 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './lib/server.mjs';
 import {
-  Client, assertError, assertStatus, signup, login, uniqueName, STRONG_PASSWORD,
+  Client, assertError, assertStatus, signup, login, uniqueName, STRONG_PASSWORD, pendingLogin,
 } from './lib/client.mjs';
 import { SoftAuthenticator, SoftYubikey, b64u } from './lib/authenticators.mjs';
 
@@ -26,14 +26,6 @@ async function enrolKey(client, auth = new SoftAuthenticator(), label = 'Blue ke
   const res = await client.post('/api/v1/methods/webauthn', { credential: auth.create(opts.json, ORIGIN), label });
   assertStatus(res, 201);
   return { auth, methodId: res.json.method_id, codes: res.json.recovery_codes };
-}
-
-async function pending(server, username) {
-  const c = new Client(server);
-  const res = await login(c, username);
-  assertStatus(res, 200);
-  assert.equal(res.json.status, 'second_factor', res.text);
-  return { c, res };
 }
 
 async function requestOptions(c) {
@@ -87,7 +79,7 @@ describe('security keys: WebAuthn', () => {
   test('sign in: password, request options with allowCredentials, assertion → full session', async () => {
     const { client, username } = await newSignedIn(server, 'wa');
     const { auth } = await enrolKey(client);
-    const { c, res } = await pending(server, username);
+    const { c, res } = await pendingLogin(server, username);
     assert.deepEqual(res.json.methods.map((m) => m.type), ['webauthn']);
     // The pending session opens nothing else.
     assertError(await c.get('/api/v1/me'), 401, 'not_authenticated');
@@ -102,7 +94,7 @@ describe('security keys: WebAuthn', () => {
     assert.notEqual(c.session, pendingToken, 'a new session token after the second step');
     assertStatus(await c.get('/api/v1/me'), 200);
     // An extra configured origin (webauthn.origins) is accepted too.
-    const { c: c2 } = await pending(server, username);
+    const { c: c2 } = await pendingLogin(server, username);
     assertStatus(await c2.post('/api/v1/login/webauthn', { credential: auth.get(await requestOptions(c2), ALT_ORIGIN) }), 200);
     const audit = await c.get('/api/v1/audit');
     assert.ok(audit.json.events.some((e) => e.event === 'login_succeeded' && e.detail.factors === 'password+webauthn'));
@@ -111,12 +103,12 @@ describe('security keys: WebAuthn', () => {
   test('a replayed assertion, another origin, another RP, no user presence: refused', async () => {
     const { client, username } = await newSignedIn(server, 'wa');
     const { auth } = await enrolKey(client);
-    const { c } = await pending(server, username);
+    const { c } = await pendingLogin(server, username);
     const o = await requestOptions(c);
     const good = auth.get(o, ORIGIN);
     assertStatus(await c.post('/api/v1/login/webauthn', { credential: good }), 200);
 
-    const { c: c2 } = await pending(server, username);
+    const { c: c2 } = await pendingLogin(server, username);
     await requestOptions(c2);
     const replay = await c2.post('/api/v1/login/webauthn', { credential: good });
     assertError(replay, 401, 'invalid_security_key');
@@ -139,7 +131,7 @@ describe('security keys: WebAuthn', () => {
     const second = new SoftAuthenticator();
     assertError(await client.post('/api/v1/methods/webauthn', { credential: second.create(opts.json, ORIGIN) }), 400, 'invalid_security_key');
 
-    const { c } = await pending(server, username);
+    const { c } = await pendingLogin(server, username);
     const forged = first.get({ rpId: '127.0.0.1', challenge: b64u(Buffer.alloc(32)) }, ORIGIN);
     assertError(await c.post('/api/v1/login/webauthn', { credential: forged }), 401, 'invalid_security_key');
   });
@@ -147,9 +139,9 @@ describe('security keys: WebAuthn', () => {
   test('counter rollback is refused and audited as a possible cloned key', async () => {
     const { client, username } = await newSignedIn(server, 'wa');
     const { auth } = await enrolKey(client, new SoftAuthenticator({ counter: 7 }));
-    let { c } = await pending(server, username);
+    let { c } = await pendingLogin(server, username);
     assertStatus(await c.post('/api/v1/login/webauthn', { credential: auth.get(await requestOptions(c), ORIGIN) }), 200);
-    ({ c } = await pending(server, username));
+    ({ c } = await pendingLogin(server, username));
     const rolled = await c.post('/api/v1/login/webauthn', { credential: auth.get(await requestOptions(c), ORIGIN, { signCount: 3 }) });
     assertError(rolled, 401, 'invalid_security_key');
     assert.match(rolled.json.message, /cloned/);
@@ -164,7 +156,7 @@ describe('security keys: WebAuthn', () => {
     const bob = await newSignedIn(server, 'bob');
     await enrolKey(alice.client);
     const { auth: bobsKey } = await enrolKey(bob.client);
-    const { c } = await pending(server, alice.username);
+    const { c } = await pendingLogin(server, alice.username);
     const o = await requestOptions(c);
     assertError(await c.post('/api/v1/login/webauthn', { credential: bobsKey.get(o, ORIGIN) }), 401, 'invalid_security_key');
   });
@@ -172,7 +164,7 @@ describe('security keys: WebAuthn', () => {
   test('the same assertion sent twice at once completes one sign-in', async () => {
     const { client, username } = await newSignedIn(server, 'wa');
     const { auth } = await enrolKey(client);
-    const { c } = await pending(server, username);
+    const { c } = await pendingLogin(server, username);
     const credential = auth.get(await requestOptions(c), ORIGIN);
     // Fewer copies than the 5 wrong answers that end a pending sign-in (losers count as wrong).
     const copies = Array.from({ length: 4 }, () => {
@@ -221,7 +213,7 @@ describe('security keys: WebAuthn', () => {
     assertError(await anonymous.post('/api/v1/login/webauthn/options', {}), 401, 'not_authenticated');
     assertError(await client.post('/api/v1/login/webauthn/options', {}), 401, 'not_authenticated');
     await enrolKey(client);
-    const { c } = await pending(server, username);
+    const { c } = await pendingLogin(server, username);
     assertError(await c.post('/api/v1/methods/webauthn/options', {}), 401, 'not_authenticated');
     assertError(await c.post('/api/v1/login/webauthn', { credential: { type: 'public-key' } }), 400, 'invalid_request');
     assertError(await c.post('/api/v1/login/webauthn', {}, { body: 'null' }), 400, 'invalid_request');
@@ -253,7 +245,7 @@ describe('security keys: WebAuthn', () => {
     const add = await client.post('/api/v1/methods/totp', {});
     const { totp } = await import('./lib/client.mjs');
     assertStatus(await client.post(`/api/v1/methods/${add.json.method_id}/confirm`, { code: totp(add.json.secret) }), 200);
-    const { c } = await pending(server, username);
+    const { c } = await pendingLogin(server, username);
     assertError(await c.post('/api/v1/login/webauthn/options', {}), 409, 'no_security_key');
   });
 });
@@ -307,17 +299,17 @@ describe('security keys: Yubico OTP', () => {
     assert.match(list.stdout, new RegExp(`${key.publicId}.*${username}`));
 
     const otp = key.otp();
-    let { c, res } = await pending(server, username);
+    let { c, res } = await pendingLogin(server, username);
     assert.deepEqual(res.json.methods.map((m) => m.type), ['yubiotp']);
     const ok = await c.post('/api/v1/login/second-factor', { type: 'yubiotp', code: otp });
     assertStatus(ok, 200);
     assertStatus(await c.get('/api/v1/me'), 200);
 
-    ({ c } = await pending(server, username));
+    ({ c } = await pendingLogin(server, username));
     assertError(await c.post('/api/v1/login/second-factor', { type: 'yubiotp', code: otp }), 401, 'invalid_code');
     key.powerCycle();
     assertStatus(await c.post('/api/v1/login/second-factor', { type: 'yubiotp', code: key.otp() }), 200);
-    ({ c } = await pending(server, username));
+    ({ c } = await pendingLogin(server, username));
     assertError(await c.post('/api/v1/login/second-factor', { type: 'yubiotp', code: key.otpAt(1, 50) }), 401, 'invalid_code');
     const audit = (await client.get('/api/v1/audit?limit=200')).json.events.map((e) => e.event);
     assert.ok(audit.includes('otp_replayed'));
@@ -343,7 +335,7 @@ describe('security keys: Yubico OTP', () => {
     assert.equal((await alice.client.get('/api/v1/me')).json.twofa_enabled, false);
 
     assertStatus(await alice.client.post('/api/v1/methods/yubiotp', { otp: mine.otp() }), 201);
-    const { c } = await pending(server, alice.username);
+    const { c } = await pendingLogin(server, alice.username);
     for (const code of [theirs.otp(), stranger.otp(), 'garbage', mine.publicId + 'c'.repeat(32)]) {
       assertError(await c.post('/api/v1/login/second-factor', { type: 'yubiotp', code }), 401, 'invalid_code');
     }
@@ -380,7 +372,7 @@ describe('security keys: Yubico OTP', () => {
     const { client, username } = await newSignedIn(server, 'yk');
     assertStatus(await client.post('/api/v1/methods/yubiotp', { otp: key.otp() }), 201);
     const otp = key.otp();
-    const signIns = await Promise.all(Array.from({ length: 4 }, () => pending(server, username)));
+    const signIns = await Promise.all(Array.from({ length: 4 }, () => pendingLogin(server, username)));
     const results = await Promise.all(signIns.map(({ c }) => c.post('/api/v1/login/second-factor', { type: 'yubiotp', code: otp })));
     assert.equal(results.filter((r) => r.status === 200).length, 1, results.map((r) => r.status).join(','));
   });

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  Client, assertError, assertStatus, signup, login, uniqueName, sleep, waitFor, STRONG_PASSWORD,
+  Client, assertError, assertStatus, signup, login, uniqueName, sleep, waitFor, STRONG_PASSWORD, pendingLogin,
 } from './lib/client.mjs';
 
 const MASKED = /^\+\d{1,3} [•\s\-]*\d{2}$/u;
@@ -56,14 +56,6 @@ async function smsUser(server, gw, prefix, phone = swissMobile()) {
   const confirm = await u.client.post(`/api/v1/methods/${add.json.method_id}/confirm`, { code: gw.lastCode() });
   assertStatus(confirm, 200);
   return { ...u, phone, methodId: add.json.method_id, recoveryCodes: confirm.json.recovery_codes };
-}
-
-async function pendingLogin(server, username) {
-  const c = new Client(server);
-  const res = await login(c, username);
-  assertStatus(res, 200);
-  assert.equal(res.json.status, 'second_factor', res.text);
-  return { c, res };
 }
 
 describe('SMS codes through the http driver', () => {

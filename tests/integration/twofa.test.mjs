@@ -5,8 +5,7 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './lib/server.mjs';
 import {
-  Client, assertError, assertStatus, signup, login, loginOk, uniqueName, totp, totpStep, nowS, sleep,
-  STRONG_PASSWORD, OTHER_STRONG_PASSWORD,
+  Client, assertError, assertStatus, signup, login, loginOk, uniqueName, totp, totpStep, nowS, sleep, STRONG_PASSWORD, OTHER_STRONG_PASSWORD, pendingLogin,
 } from './lib/client.mjs';
 
 // Signs a new user up and turns on TOTP. Returns {client (signed in), username, secret,
@@ -21,15 +20,6 @@ async function enrolledUser(server, prefix) {
   const confirm = await client.post(`/api/v1/methods/${methodId}/confirm`, { code: totpStep(secret, 0) });
   assertStatus(confirm, 200);
   return { client, username, secret, methodId, recoveryCodes: confirm.json.recovery_codes };
-}
-
-// Password step that must end in "second_factor" (pending session).
-async function pendingLogin(server, username, password = STRONG_PASSWORD) {
-  const c = new Client(server);
-  const res = await login(c, username, password);
-  assertStatus(res, 200);
-  assert.equal(res.json.status, 'second_factor', res.text);
-  return { c, res };
 }
 
 // A 6-digit code that is none of the codes valid around now.

@@ -296,6 +296,13 @@ int run(int argc, char** argv) {
   auto* user_passwd = user->add_subcommand("passwd", "Set a user's password (ends their sessions)");
   user_passwd->add_option("NAME", name, "Username")->required();
   user_passwd->add_flag("--password-stdin", password_stdin, "Read the password from standard input");
+  int audit_limit = 50;
+  auto* user_audit =
+      user->add_subcommand("audit", "Show a user's security log (sign-ins, locks, changes), newest first");
+  user_audit->add_option("NAME", name, "Username")->required();
+  user_audit->add_option("--limit", audit_limit, "How many entries (1-1000)")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
 
   auto* sms = cli.add_subcommand("sms", "Check phone numbers and the SMS gateway");
   sms->require_subcommand(1);
@@ -442,6 +449,20 @@ int run(int argc, char** argv) {
       std::printf("%-6lld %-32s %-8s %-6s %-22s %s\n", static_cast<long long>(u.id), u.username.c_str(),
                   u.disabled ? "disabled" : "active", on && *on ? "on" : "off",
                   format_time(u.created_at).c_str(), format_time(u.last_login_at).c_str());
+    }
+    return 0;
+  }
+  if (user_audit->parsed()) {
+    auto canonical = services::canonical_username(name);
+    if (!canonical) return fatal("no such user");
+    auto u = (*app)->store().user_by_name(*canonical);
+    if (!u) return fatal(u.error().code == core::Code::kNotFound ? "no such user" : u.error().message);
+    auto events = (*app)->audit().of_user(u->id, audit_limit);
+    if (!events) return fatal(events.error().message);
+    std::printf("%-22s %-28s %-40s %s\n", "TIME", "EVENT", "ADDRESS", "DETAIL");
+    for (const auto& e : *events) {
+      std::printf("%-22s %-28s %-40s %s\n", format_time(e.at).c_str(), e.event.c_str(),
+                  e.ip.empty() ? "-" : e.ip.c_str(), e.detail.empty() ? "-" : e.detail.c_str());
     }
     return 0;
   }

@@ -158,4 +158,18 @@ core::Result<bool> write_private_file(const std::string& path, std::string_view 
   return written;
 }
 
+core::Result<bool> create_private_file(const std::string& path, const PrivateFileLabel& label) {
+  TS_RETURN_IF_ERROR(make_parents(path, label));
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd >= 0) {
+    ::close(fd);
+    fsync_dir(path);
+    return true;
+  }
+  if (errno != EEXIST) {
+    return tl::unexpected(file_error(label, path, "cannot create the file", errno_text()));
+  }
+  return false;
+}
+
 }  // namespace twostep::crypto

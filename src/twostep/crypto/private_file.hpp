@@ -33,4 +33,9 @@ enum class WriteMode {
 core::Result<bool> write_private_file(const std::string& path, std::string_view content,
                                       WriteMode mode, const PrivateFileLabel& label);
 
+// For files written by others (the SQLite database): creates missing parent directories (0700)
+// and the file itself, empty and mode 0600, when nothing is at `path`; whatever exists there
+// (a file, a symbolic link to one) is left as it is. True when the file was created.
+core::Result<bool> create_private_file(const std::string& path, const PrivateFileLabel& label);
+
 }  // namespace twostep::crypto

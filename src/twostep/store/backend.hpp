@@ -2,11 +2,15 @@
 // (in SELECT / RETURNING order), the readers that turn one row into a record, and the error
 // helpers of the verbs. A backend's row type provides col_int(i), col_bool(i), col_text(i) and
 // col_blob(i); the readers are generic lambdas so that `one(q, read_user, "User")` works with any
-// of them. SQL itself stays in each backend.
+// of them. Also the description of a write (Write) that each backend's write helpers run. SQL
+// itself stays in each backend.
 #pragma once
 
 #include <algorithm>
+#include <concepts>
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -42,6 +46,15 @@ inline core::Status expect_changed(core::Result<int> changed, const char* what) 
   return core::ok();
 }
 
+// A use-once conditional write: true when this call changed the row, false when it did not (the
+// row is gone or already spent).
+inline core::Result<bool> changed_one(core::Result<int> changed) {
+  if (!changed) {
+    return tl::unexpected(std::move(changed.error()));
+  }
+  return *changed == 1;
+}
+
 // A use-once conditional UPDATE: true when this call changed the row; otherwise false when
 // the row exists (the step or counter was already spent), kNotFound when it does not.
 template <class Query>
@@ -52,6 +65,76 @@ core::Result<bool> won_or_spent(Query& update, Query& exists, const char* what) 
   }
   TS_RETURN_IF_ERROR(exists.scalar(what));
   return false;
+}
+
+// --- statements run by the backends' write helpers -----------------------------
+// A value bound to one parameter of a Write. Integers convert by themselves; text, blobs and
+// booleans are named, because the backends bind them differently (PostgreSQL types each
+// parameter as TEXT, BYTEA or BOOLEAN; SQLite keeps text and blobs apart). Text and blobs are
+// views: what they view must outlive the call that runs the writes.
+struct Text {
+  std::string_view value;
+};
+struct Blob {
+  std::string_view value;
+};
+struct Bool {
+  bool value;
+};
+
+struct Param {
+  enum class Kind : uint8_t { kInt, kBool, kText, kBlob };
+  template <std::integral T>
+  requires(!std::same_as<T, bool>) Param(T v) : kind(Kind::kInt), number(static_cast<int64_t>(v)) {}
+  Param(Text t) : kind(Kind::kText), bytes(t.value) {}
+  Param(Blob b) : kind(Kind::kBlob), bytes(b.value) {}
+  Param(Bool b) : kind(Kind::kBool), number(b.value ? 1 : 0) {}
+
+  Kind kind;
+  int64_t number = 0;
+  std::string_view bytes;
+};
+
+// Binds `p` to the next parameter of a backend's query.
+template <class Query>
+Query& bind_param(Query& q, const Param& p) {
+  switch (p.kind) {
+    case Param::Kind::kInt:
+      return q.bind_int(p.number);
+    case Param::Kind::kBool:
+      return q.bind_bool(p.number != 0);
+    case Param::Kind::kText:
+      return q.bind_text(p.bytes);
+    case Param::Kind::kBlob:
+      return q.bind_blob(p.bytes);
+  }
+  return q;
+}
+
+// One INSERT/UPDATE/DELETE in the backend's SQL and the values of its parameters, in order. A
+// backend's write(w) runs one on a leased connection and gives the rows it changed; write_all(ws)
+// runs several in order in one transaction (the first error rolls back all) and gives the rows
+// each changed.
+struct Write {
+  std::string_view sql;
+  std::vector<Param> params;
+};
+
+// A backend's write_all on a leased connection: `run(c, w)` runs one write and gives the rows it
+// changed; the first error returns at once and the Transaction rolls back.
+template <class Transaction, class Connection, class Run>
+core::Result<std::vector<int>> write_in_transaction(Connection& c, const std::vector<Write>& writes,
+                                                    Run run) {
+  Transaction tx(c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  std::vector<int> changed;
+  changed.reserve(writes.size());
+  for (const Write& w : writes) {
+    TS_ASSIGN_OR_RETURN(int n, run(c, w));
+    changed.push_back(n);
+  }
+  TS_RETURN_IF_ERROR(tx.commit());
+  return changed;
 }
 
 #define TWOSTEP_USER_COLUMNS "id, username, password_hash, disabled, created_at, last_login_at"
@@ -371,11 +454,12 @@ inline constexpr auto read_key_id = [](const auto& q) {
 };
 inline constexpr auto read_blob = [](const auto& q) { return q.col_blob(0); };
 
-// Store::pin_legacy_key_ids: one UPDATE per table of keyed hashes ($1 = the key id).
-inline constexpr const char* kPinLegacyKeyIds[] = {
-    "UPDATE recovery_codes SET key_id = $1 WHERE key_id = 0",
-    "UPDATE sms_codes SET key_id = $1 WHERE key_id = 0",
-};
+// Store::pin_legacy_key_ids: one UPDATE per table of keyed hashes, run by write_all; the verb
+// answers the sum of the rows changed.
+inline std::vector<Write> pin_legacy_key_id_writes(uint32_t key_id) {
+  return {{"UPDATE recovery_codes SET key_id = $1 WHERE key_id = 0", {key_id}},
+          {"UPDATE sms_codes SET key_id = $1 WHERE key_id = 0", {key_id}}};
+}
 
 // Store::key_usage: one GROUP BY per table. Sealed blobs carry their key id in bytes 2-5
 // (crypto::Keyring), so those queries group by the 5-byte header.

@@ -1,10 +1,9 @@
 // open_store: the database URL picks the backend.
 #include "twostep/store/store.hpp"
 
-#include <filesystem>
 #include <string_view>
-#include <system_error>
 
+#include "twostep/crypto/private_file.hpp"
 #include "twostep/store/postgres/pg_store.hpp"
 #include "twostep/store/sqlite/sqlite_store.hpp"
 
@@ -35,14 +34,12 @@ std::string scheme_of(std::string_view url) {
 }
 
 Result<std::unique_ptr<Store>> open_sqlite_file(const std::string& path) {
-  std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(parent, ec);
-    if (ec) {
-      return core::fail(Code::kUnavailable, "unavailable", "Cannot create the database directory.",
-                        "create_directories " + parent.string() + ": " + ec.message());
-    }
+  // A new database holds password hashes and sealed secrets: the file is created 0600 (SQLite
+  // gives its -wal and -shm files the database file's mode) in directories created 0700.
+  if (auto made = crypto::create_private_file(path, {"database", "database file"}); !made) {
+    return core::fail(Code::kUnavailable, "unavailable", "Cannot create the database file.",
+                      made.error().message + (made.error().detail.empty() ? "" : ": ") +
+                          made.error().detail);
   }
   TS_ASSIGN_OR_RETURN(auto store, sqlite::SqliteStore::open_file(path));
   return std::unique_ptr<Store>(std::move(store));

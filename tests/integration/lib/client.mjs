@@ -185,8 +185,8 @@ export async function loginOk(client, username, password = STRONG_PASSWORD, extr
 }
 
 // A sign-in that must stop at the second step: a new client on `server` → {c, res}.
-export async function pendingLogin(server, username, password = STRONG_PASSWORD) {
-  const c = new Client(server);
+export async function pendingLogin(server, username, password = STRONG_PASSWORD, clientOptions = {}) {
+  const c = new Client(server, clientOptions);
   const res = await login(c, username, password);
   assert.equal(res.status, 200, `login ${username}: ${describe(res)}`);
   assert.equal(res.json?.status, 'second_factor', `login ${username}: ${describe(res)}`);

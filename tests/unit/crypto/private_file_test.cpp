@@ -62,6 +62,29 @@ TEST_F(PrivateFileTest, CreateOnlyNeverOverwritesReplaceDoes) {
   EXPECT_EQ(mode_of(path), 0600u);
 }
 
+TEST_F(PrivateFileTest, CreatePrivateFileMakesAnEmpty0600FileOnceAndLeavesExistingOnes) {
+  const std::string path = dir_ + "/db/sub/store.db";
+  auto made = create_private_file(path, kLabel);
+  ASSERT_TRUE(made) << made.error().message;
+  EXPECT_TRUE(*made);
+  EXPECT_EQ(mode_of(path), 0600u);
+  EXPECT_EQ(mode_of(dir_ + "/db"), 0700u);
+  EXPECT_EQ(mode_of(dir_ + "/db/sub"), 0700u);
+  EXPECT_EQ(std::filesystem::file_size(path), 0u);
+  // An existing file (whatever its mode and content) is left as it is.
+  { std::ofstream(path) << "data"; }
+  ::chmod(path.c_str(), 0640);
+  auto again = create_private_file(path, kLabel);
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(*again);
+  EXPECT_EQ(mode_of(path), 0640u);
+  EXPECT_EQ(std::filesystem::file_size(path), 4u);
+  // A parent that is a file: a clear error naming the path.
+  auto bad = create_private_file(path + "/x", kLabel);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("test file"), std::string::npos) << bad.error().message;
+}
+
 TEST_F(PrivateFileTest, MissingIsNotAnError) {
   auto r = read_private_file(dir_ + "/nope", 100, kLabel);
   ASSERT_TRUE(r);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <numeric>
 #include <utility>
 
 #include "twostep/core/log.hpp"
@@ -583,6 +584,30 @@ void PgStore::note_reachable(bool reachable, const std::string& detail) {
   }
 }
 
+// --- writes ------------------------------------------------------------------
+
+namespace {
+
+core::Result<int> run_write(Connection& c, const Write& w) {
+  Query q(c, w.sql);
+  for (const Param& p : w.params) {
+    bind_param(q, p);
+  }
+  return q.run();
+}
+
+}  // namespace
+
+Result<int> PgStore::write(const Write& w) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  return run_write(*c, w);
+}
+
+Result<std::vector<int>> PgStore::write_all(const std::vector<Write>& writes) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  return write_in_transaction<Transaction>(*c, writes, run_write);
+}
+
 // --- migrations --------------------------------------------------------------
 
 Result<int> PgStore::migrate() {
@@ -675,24 +700,19 @@ Result<std::vector<User>> PgStore::list_users() {
 }
 
 Status PgStore::set_password_hash(int64_t user_id, const std::string& password_hash) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c, "UPDATE users SET password_hash = $1 WHERE id = $2");
-  q.bind_text(password_hash).bind_int(user_id);
-  return expect_changed(q.run(), "User");
+  return expect_changed(
+      write({"UPDATE users SET password_hash = $1 WHERE id = $2", {Text{password_hash}, user_id}}),
+      "User");
 }
 
 Status PgStore::set_user_disabled(int64_t user_id, bool disabled) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c, "UPDATE users SET disabled = $1 WHERE id = $2");
-  q.bind_bool(disabled).bind_int(user_id);
-  return expect_changed(q.run(), "User");
+  return expect_changed(
+      write({"UPDATE users SET disabled = $1 WHERE id = $2", {Bool{disabled}, user_id}}), "User");
 }
 
 Status PgStore::set_last_login(int64_t user_id, int64_t at) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c, "UPDATE users SET last_login_at = $1 WHERE id = $2");
-  q.bind_int(at).bind_int(user_id);
-  return expect_changed(q.run(), "User");
+  return expect_changed(write({"UPDATE users SET last_login_at = $1 WHERE id = $2", {at, user_id}}),
+                        "User");
 }
 
 Result<std::string> PgStore::webauthn_user_handle(int64_t user_id, const std::string& candidate) {
@@ -707,18 +727,8 @@ Result<std::string> PgStore::webauthn_user_handle(int64_t user_id, const std::st
 // --- master keys -------------------------------------------------------------
 
 Result<int64_t> PgStore::pin_legacy_key_ids(uint32_t key_id) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Transaction tx(*c);
-  TS_RETURN_IF_ERROR(tx.begin());
-  int64_t changed = 0;
-  for (const char* sql : kPinLegacyKeyIds) {
-    Query q(*c, sql);
-    q.bind_int(key_id);
-    TS_ASSIGN_OR_RETURN(int n, q.run());
-    changed += n;
-  }
-  TS_RETURN_IF_ERROR(tx.commit());
-  return changed;
+  TS_ASSIGN_OR_RETURN(std::vector<int> changed, write_all(pin_legacy_key_id_writes(key_id)));
+  return std::accumulate(changed.begin(), changed.end(), int64_t{0});
 }
 
 Result<std::vector<KeyUse>> PgStore::key_usage(int64_t now) {
@@ -742,21 +752,14 @@ Result<std::vector<Method>> PgStore::methods_sealed_with_other_keys(uint32_t key
 
 Result<bool> PgStore::reseal_method_secret(int64_t method_id, const std::string& old_secret,
                                            const std::string& new_secret) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c, kResealMethodSecret);
-  q.bind_blob(new_secret).bind_int(method_id).bind_blob(old_secret);
-  TS_ASSIGN_OR_RETURN(int changed, q.run());
-  return changed == 1;
+  return changed_one(write({kResealMethodSecret, {Blob{new_secret}, method_id, Blob{old_secret}}}));
 }
 
 Result<bool> PgStore::reseal_yubikey_secret(const std::string& public_id,
                                             const std::string& old_secret,
                                             const std::string& new_secret) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c, kResealYubikeySecret);
-  q.bind_blob(new_secret).bind_text(public_id).bind_blob(old_secret);
-  TS_ASSIGN_OR_RETURN(int changed, q.run());
-  return changed == 1;
+  return changed_one(
+      write({kResealYubikeySecret, {Blob{new_secret}, Text{public_id}, Blob{old_secret}}}));
 }
 
 // --- sessions ----------------------------------------------------------------
@@ -811,25 +814,20 @@ Result<std::vector<Session>> PgStore::sessions_of_user(int64_t user_id) {
 }
 
 Status PgStore::touch_session(int64_t id, int64_t now, int64_t new_expires_at) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c, "UPDATE sessions SET last_seen_at = $1, expires_at = $2 WHERE id = $3");
-  q.bind_int(now).bind_int(new_expires_at).bind_int(id);
-  return expect_changed(q.run(), "Session");
+  return expect_changed(
+      write({"UPDATE sessions SET last_seen_at = $1, expires_at = $2 WHERE id = $3",
+             {now, new_expires_at, id}}),
+      "Session");
 }
 
 Status PgStore::upgrade_session(int64_t id, const std::string& new_token_hash, SessionState state,
                                 int64_t auth_at, int64_t expires_at) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c,
-          "UPDATE sessions SET token_hash = $1, state = $2, auth_at = $3, "
-          "expires_at = $4 "
-          "WHERE id = $5");
-  q.bind_text(new_token_hash)
-      .bind_int(static_cast<int>(state))
-      .bind_int(auth_at)
-      .bind_int(expires_at)
-      .bind_int(id);
-  return expect_changed(q.run(), "Session");
+  return expect_changed(
+      write({"UPDATE sessions SET token_hash = $1, state = $2, auth_at = $3, "
+             "expires_at = $4 "
+             "WHERE id = $5",
+             {Text{new_token_hash}, static_cast<int>(state), auth_at, expires_at, id}}),
+      "Session");
 }
 
 Result<int> PgStore::add_session_failure(int64_t id) {
@@ -843,56 +841,37 @@ Result<int> PgStore::add_session_failure(int64_t id) {
 }
 
 Status PgStore::delete_session(int64_t id) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c, "DELETE FROM sessions WHERE id = $1");
-  q.bind_int(id);
-  return expect_changed(q.run(), "Session");
+  return expect_changed(write({"DELETE FROM sessions WHERE id = $1", {id}}), "Session");
 }
 
 Status PgStore::delete_user_session(int64_t user_id, int64_t id) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c, "DELETE FROM sessions WHERE id = $1 AND user_id = $2");
-  q.bind_int(id).bind_int(user_id);
-  return expect_changed(q.run(), "Session");
+  return expect_changed(
+      write({"DELETE FROM sessions WHERE id = $1 AND user_id = $2", {id, user_id}}), "Session");
 }
 
 Result<int> PgStore::delete_sessions_of_user(int64_t user_id, int64_t keep_id) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c, "DELETE FROM sessions WHERE user_id = $1 AND id <> $2");
-  q.bind_int(user_id).bind_int(keep_id);
-  return q.run();
+  return write({"DELETE FROM sessions WHERE user_id = $1 AND id <> $2", {user_id, keep_id}});
 }
 
 Result<int> PgStore::clear_auth_times(int64_t user_id) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c, "UPDATE sessions SET auth_at = 0 WHERE user_id = $1");
-  q.bind_int(user_id);
-  return q.run();
+  return write({"UPDATE sessions SET auth_at = 0 WHERE user_id = $1", {user_id}});
 }
 
 Result<int> PgStore::delete_expired_sessions(int64_t now) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c,
-          "DELETE FROM sessions WHERE expires_at <= $1 OR "
-          "absolute_expires_at <= $1");
-  q.bind_int(now);
-  return q.run();
+  return write(
+      {"DELETE FROM sessions WHERE expires_at <= $1 OR "
+       "absolute_expires_at <= $1",
+       {now}});
 }
 
 // --- audit -------------------------------------------------------------------
 
 Status PgStore::append_audit(const AuditEvent& e) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c,
-          "INSERT INTO audit(user_id, at, event, ip, user_agent, detail) "
-          "VALUES($1, $2, $3, $4, $5, $6)");
-  q.bind_int(e.user_id)
-      .bind_int(e.at)
-      .bind_text(e.event)
-      .bind_text(display_text(e.ip))
-      .bind_text(display_text(e.user_agent))
-      .bind_text(display_text(e.detail));
-  TS_RETURN_IF_ERROR(q.run());
+  TS_RETURN_IF_ERROR(
+      write({"INSERT INTO audit(user_id, at, event, ip, user_agent, detail) "
+             "VALUES($1, $2, $3, $4, $5, $6)",
+             {e.user_id, e.at, Text{e.event}, Text{display_text(e.ip)},
+              Text{display_text(e.user_agent)}, Text{display_text(e.detail)}}}));
   return core::ok();
 }
 
@@ -946,10 +925,7 @@ Result<Throttle> PgStore::throttle_hit(const std::string& key, int64_t now, int 
 }
 
 Status PgStore::throttle_clear(const std::string& key) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c, "DELETE FROM throttles WHERE key = $1");
-  q.bind_blob(key);
-  TS_RETURN_IF_ERROR(q.run());
+  TS_RETURN_IF_ERROR(write({"DELETE FROM throttles WHERE key = $1", {Blob{key}}}));
   return core::ok();
 }
 
@@ -1066,10 +1042,9 @@ Status PgStore::confirm_method(int64_t user_id, int64_t method_id, int64_t now) 
 }
 
 Status PgStore::rename_method(int64_t user_id, int64_t method_id, const std::string& label) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c, "UPDATE methods SET label = $1 WHERE id = $2 AND user_id = $3");
-  q.bind_text(label).bind_int(method_id).bind_int(user_id);
-  return expect_changed(q.run(), "Method");
+  return expect_changed(write({"UPDATE methods SET label = $1 WHERE id = $2 AND user_id = $3",
+                               {Text{label}, method_id, user_id}}),
+                        "Method");
 }
 
 Status PgStore::set_default_method(int64_t user_id, int64_t method_id) {
@@ -1127,38 +1102,22 @@ Status PgStore::delete_method(int64_t user_id, int64_t method_id) {
 }
 
 Result<int> PgStore::delete_all_methods(int64_t user_id) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Transaction tx(*c);
-  TS_RETURN_IF_ERROR(tx.begin());
-  int deleted = 0;
-  {
-    Query q(*c, "DELETE FROM methods WHERE user_id = $1");
-    q.bind_int(user_id);
-    TS_ASSIGN_OR_RETURN(deleted, q.run());
-  }
-  {
-    Query q(*c, "DELETE FROM recovery_codes WHERE user_id = $1");
-    q.bind_int(user_id);
-    TS_RETURN_IF_ERROR(q.run());
-  }
-  TS_RETURN_IF_ERROR(tx.commit());
-  return deleted;
+  TS_ASSIGN_OR_RETURN(std::vector<int> changed,
+                      write_all({{"DELETE FROM methods WHERE user_id = $1", {user_id}},
+                                 {"DELETE FROM recovery_codes WHERE user_id = $1", {user_id}}}));
+  return changed[0];
 }
 
 Result<int> PgStore::delete_unconfirmed_methods(int64_t created_before) {
   // Unconfirmed methods are never the default, so nothing needs promoting.
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c, "DELETE FROM methods WHERE NOT confirmed AND created_at < $1");
-  q.bind_int(created_before);
-  return q.run();
+  return write({"DELETE FROM methods WHERE NOT confirmed AND created_at < $1", {created_before}});
 }
 
 Status PgStore::update_method_params(int64_t user_id, int64_t method_id,
                                      const std::string& params) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c, "UPDATE methods SET params = $1 WHERE id = $2 AND user_id = $3");
-  q.bind_text(params).bind_int(method_id).bind_int(user_id);
-  return expect_changed(q.run(), "Method");
+  return expect_changed(write({"UPDATE methods SET params = $1 WHERE id = $2 AND user_id = $3",
+                               {Text{params}, method_id, user_id}}),
+                        "Method");
 }
 
 Result<bool> PgStore::advance_method_step(int64_t method_id, int64_t step, int64_t now) {
@@ -1175,10 +1134,8 @@ Result<bool> PgStore::advance_method_step(int64_t method_id, int64_t step, int64
 }
 
 Status PgStore::touch_method(int64_t method_id, int64_t now) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c, "UPDATE methods SET last_used_at = $1 WHERE id = $2");
-  q.bind_int(now).bind_int(method_id);
-  return expect_changed(q.run(), "Method");
+  return expect_changed(
+      write({"UPDATE methods SET last_used_at = $1 WHERE id = $2", {now, method_id}}), "Method");
 }
 
 // --- recovery codes ----------------------------------------------------------
@@ -1217,13 +1174,10 @@ Result<std::vector<uint32_t>> PgStore::recovery_code_key_ids(int64_t user_id) {
 
 Result<bool> PgStore::use_recovery_code(int64_t user_id, uint32_t key_id, const std::string& hash,
                                         int64_t now) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c,
-          "UPDATE recovery_codes SET used_at = $1 "
-          "WHERE user_id = $2 AND key_id = $3 AND hash = $4 AND used_at IS NULL");
-  q.bind_int(now).bind_int(user_id).bind_int(key_id).bind_text(hash);
-  TS_ASSIGN_OR_RETURN(int changed, q.run());
-  return changed == 1;
+  return changed_one(
+      write({"UPDATE recovery_codes SET used_at = $1 "
+             "WHERE user_id = $2 AND key_id = $3 AND hash = $4 AND used_at IS NULL",
+             {now, user_id, key_id, Text{hash}}}));
 }
 
 Result<int> PgStore::remaining_recovery_codes(int64_t user_id) {
@@ -1269,14 +1223,14 @@ core::Status why_membership_unchanged(Connection& c, int64_t org_id, int64_t use
 
 // Runs a membership write that must not remove the last owner: locks the organisation, runs the
 // conditional statement, and explains a refusal.
-core::Status owner_safe_write(Connection& c, Query& q, int64_t org_id, int64_t user_id) {
+core::Status owner_safe_write(Connection& c, const Write& w, int64_t org_id, int64_t user_id) {
   Transaction tx(c);
   TS_RETURN_IF_ERROR(tx.begin());
   auto locked = lock_org(c, org_id);
   if (!locked) {
     return locked.error().code == Code::kNotFound ? membership_refusal(false) : locked;
   }
-  TS_ASSIGN_OR_RETURN(int changed, q.run());
+  TS_ASSIGN_OR_RETURN(int changed, run_write(c, w));
   if (changed == 0) {
     return why_membership_unchanged(c, org_id, user_id);
   }
@@ -1365,12 +1319,10 @@ Result<OrgMember> PgStore::org_member(int64_t org_id, int64_t user_id) {
 }
 
 Status PgStore::add_org_member(int64_t org_id, int64_t user_id, OrgRole role, int64_t now) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c,
-          "INSERT INTO org_members(org_id, user_id, role, added_at) "
-          "VALUES($1, $2, $3, $4)");
-  q.bind_int(org_id).bind_int(user_id).bind_text(org_role_name(role)).bind_int(now);
-  auto st = q.run();
+  auto st =
+      write({"INSERT INTO org_members(org_id, user_id, role, added_at) "
+             "VALUES($1, $2, $3, $4)",
+             {org_id, user_id, Text{org_role_name(role)}, now}});
   if (!st) {
     return refine(std::move(st.error()), Code::kAlreadyExists, "already_member",
                   "That user is a member already.");
@@ -1382,23 +1334,25 @@ Status PgStore::set_org_member_role(int64_t org_id, int64_t user_id, OrgRole rol
   // $1 role, $2 org, $3 user. The owner count is read after lock_org, in this statement's own
   // snapshot, so it sees every change committed by whoever held the lock before.
   TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c,
-          "UPDATE org_members SET role = $1 "
-          "WHERE org_id = $2 AND user_id = $3 AND "
-          "(role <> 'owner' OR $1 = 'owner' OR "
-          "(SELECT COUNT(*) FROM org_members WHERE org_id = $2 AND role = 'owner') > 1)");
-  q.bind_text(org_role_name(role)).bind_int(org_id).bind_int(user_id);
-  return owner_safe_write(*c, q, org_id, user_id);
+  return owner_safe_write(
+      *c,
+      {"UPDATE org_members SET role = $1 "
+       "WHERE org_id = $2 AND user_id = $3 AND "
+       "(role <> 'owner' OR $1 = 'owner' OR "
+       "(SELECT COUNT(*) FROM org_members WHERE org_id = $2 AND role = 'owner') > 1)",
+       {Text{org_role_name(role)}, org_id, user_id}},
+      org_id, user_id);
 }
 
 Status PgStore::remove_org_member(int64_t org_id, int64_t user_id) {
   TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c,
-          "DELETE FROM org_members WHERE org_id = $1 AND user_id = $2 AND "
-          "(role <> 'owner' OR "
-          "(SELECT COUNT(*) FROM org_members WHERE org_id = $1 AND role = 'owner') > 1)");
-  q.bind_int(org_id).bind_int(user_id);
-  return owner_safe_write(*c, q, org_id, user_id);
+  return owner_safe_write(
+      *c,
+      {"DELETE FROM org_members WHERE org_id = $1 AND user_id = $2 AND "
+       "(role <> 'owner' OR "
+       "(SELECT COUNT(*) FROM org_members WHERE org_id = $1 AND role = 'owner') > 1)",
+       {org_id, user_id}},
+      org_id, user_id);
 }
 
 Result<Org> PgStore::set_org_policy(int64_t org_id, bool require_2fa, int grace_days, int64_t now) {
@@ -1413,19 +1367,11 @@ Result<Org> PgStore::set_org_policy(int64_t org_id, bool require_2fa, int grace_
 }
 
 Status PgStore::append_org_audit(const OrgAuditEvent& e) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c,
-          "INSERT INTO org_audit(org_id, at, actor_id, subject_id, event, ip, user_agent, "
-          "detail) VALUES($1, $2, $3, $4, $5, $6, $7, $8)");
-  q.bind_int(e.org_id)
-      .bind_int(e.at)
-      .bind_int(e.actor_id)
-      .bind_int(e.subject_id)
-      .bind_text(e.event)
-      .bind_text(display_text(e.ip))
-      .bind_text(display_text(e.user_agent))
-      .bind_text(display_text(e.detail));
-  TS_RETURN_IF_ERROR(q.run());
+  TS_RETURN_IF_ERROR(
+      write({"INSERT INTO org_audit(org_id, at, actor_id, subject_id, event, ip, user_agent, "
+             "detail) VALUES($1, $2, $3, $4, $5, $6, $7, $8)",
+             {e.org_id, e.at, e.actor_id, e.subject_id, Text{e.event}, Text{display_text(e.ip)},
+              Text{display_text(e.user_agent)}, Text{display_text(e.detail)}}}));
   return core::ok();
 }
 
@@ -1547,13 +1493,11 @@ Result<bool> PgStore::advance_yubikey_counter(const std::string& public_id, int6
 
 Status PgStore::put_webauthn_challenge(int64_t session_id, const std::string& purpose,
                                        const std::string& challenge, int64_t expires_at) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c,
-          "INSERT INTO webauthn_challenges(session_id, purpose, challenge, expires_at) "
-          "VALUES($1, $2, $3, $4) ON CONFLICT(session_id, purpose) DO UPDATE SET "
-          "challenge = EXCLUDED.challenge, expires_at = EXCLUDED.expires_at");
-  q.bind_int(session_id).bind_text(purpose).bind_blob(challenge).bind_int(expires_at);
-  auto r = q.run();
+  auto r =
+      write({"INSERT INTO webauthn_challenges(session_id, purpose, challenge, expires_at) "
+             "VALUES($1, $2, $3, $4) ON CONFLICT(session_id, purpose) DO UPDATE SET "
+             "challenge = EXCLUDED.challenge, expires_at = EXCLUDED.expires_at",
+             {session_id, Text{purpose}, Blob{challenge}, expires_at}});
   if (!r) {
     return refine(std::move(r.error()), Code::kNotFound, "not_found", "Session not found.");
   }
@@ -1577,10 +1521,7 @@ Result<std::string> PgStore::take_webauthn_challenge(int64_t session_id, const s
 }
 
 Result<int> PgStore::delete_expired_webauthn_challenges(int64_t now) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c, "DELETE FROM webauthn_challenges WHERE expires_at <= $1");
-  q.bind_int(now);
-  return q.run();
+  return write({"DELETE FROM webauthn_challenges WHERE expires_at <= $1", {now}});
 }
 
 // --- SMS codes ---------------------------------------------------------------
@@ -1640,29 +1581,20 @@ Result<SmsReservation> PgStore::sms_reserve(const SmsCode& code, int cooldown_s,
 }
 
 Status PgStore::sms_mark_sent(int64_t code_id) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c, "UPDATE sms_codes SET sent = TRUE WHERE id = $1");
-  q.bind_int(code_id);
-  return expect_changed(q.run(), "SMS code");
+  return expect_changed(write({"UPDATE sms_codes SET sent = TRUE WHERE id = $1", {code_id}}),
+                        "SMS code");
 }
 
 Status PgStore::sms_cancel(int64_t code_id, int64_t day,
                            const std::vector<std::string>& quota_keys) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Transaction tx(*c);
-  TS_RETURN_IF_ERROR(tx.begin());
-  {
-    Query q(*c, "DELETE FROM sms_codes WHERE id = $1");
-    q.bind_int(code_id);
-    TS_RETURN_IF_ERROR(q.run());
-  }
+  std::vector<Write> writes{{"DELETE FROM sms_codes WHERE id = $1", {code_id}}};
   for (const std::string& key : quota_keys) {
-    Query q(*c,
-            "UPDATE sms_quotas SET count = count - 1 WHERE key = $1 AND day = $2 AND count > 0");
-    q.bind_text(key).bind_int(day);
-    TS_RETURN_IF_ERROR(q.run());
+    writes.push_back(
+        {"UPDATE sms_quotas SET count = count - 1 WHERE key = $1 AND day = $2 AND count > 0",
+         {Text{key}, day}});
   }
-  return tx.commit();
+  TS_RETURN_IF_ERROR(write_all(writes));
+  return core::ok();
 }
 
 Result<SmsCode> PgStore::sms_latest_code(int64_t user_id, int64_t method_id,
@@ -1676,43 +1608,25 @@ Result<SmsCode> PgStore::sms_latest_code(int64_t user_id, int64_t method_id,
 }
 
 Result<bool> PgStore::sms_spend_attempt(int64_t code_id, int max_attempts, int64_t now) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c,
-          "UPDATE sms_codes SET attempts = attempts + 1 WHERE id = $1 AND sent AND used_at = 0 "
-          "AND expires_at > $2 AND attempts < $3");
-  q.bind_int(code_id).bind_int(now).bind_int(max_attempts);
-  TS_ASSIGN_OR_RETURN(int changed, q.run());
-  return changed == 1;
+  return changed_one(
+      write({"UPDATE sms_codes SET attempts = attempts + 1 WHERE id = $1 AND sent AND used_at = 0 "
+             "AND expires_at > $2 AND attempts < $3",
+             {code_id, now, max_attempts}}));
 }
 
 Result<bool> PgStore::sms_consume(int64_t code_id, int64_t now) {
   // Use once: a concurrent consume waits for the row lock, re-checks used_at = 0 and loses.
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c,
-          "UPDATE sms_codes SET used_at = $1 WHERE id = $2 AND sent AND used_at = 0 "
-          "AND expires_at > $1");
-  q.bind_int(now).bind_int(code_id);
-  TS_ASSIGN_OR_RETURN(int changed, q.run());
-  return changed == 1;
+  return changed_one(
+      write({"UPDATE sms_codes SET used_at = $1 WHERE id = $2 AND sent AND used_at = 0 "
+             "AND expires_at > $1",
+             {now, code_id}}));
 }
 
 Result<int> PgStore::sms_purge(int64_t created_before, int64_t before_day) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Transaction tx(*c);
-  TS_RETURN_IF_ERROR(tx.begin());
-  int deleted = 0;
-  {
-    Query q(*c, "DELETE FROM sms_codes WHERE created_at < $1");
-    q.bind_int(created_before);
-    TS_ASSIGN_OR_RETURN(deleted, q.run());
-  }
-  {
-    Query q(*c, "DELETE FROM sms_quotas WHERE day < $1");
-    q.bind_int(before_day);
-    TS_RETURN_IF_ERROR(q.run());
-  }
-  TS_RETURN_IF_ERROR(tx.commit());
-  return deleted;
+  TS_ASSIGN_OR_RETURN(std::vector<int> changed,
+                      write_all({{"DELETE FROM sms_codes WHERE created_at < $1", {created_before}},
+                                 {"DELETE FROM sms_quotas WHERE day < $1", {before_day}}}));
+  return changed[0];
 }
 
 // --- application passwords -------------------------------------------------------
@@ -1775,10 +1689,10 @@ Result<std::pair<User, AppPassword>> PgStore::app_password_for_login(const std::
 }
 
 Status PgStore::touch_app_password(int64_t id, int64_t now, const std::string& ip) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c, "UPDATE app_passwords SET last_used_at = $1, last_used_ip = $2 WHERE id = $3");
-  q.bind_int(now).bind_text(display_text(ip)).bind_int(id);
-  return expect_changed(q.run(), "Application password");
+  return expect_changed(
+      write({"UPDATE app_passwords SET last_used_at = $1, last_used_ip = $2 WHERE id = $3",
+             {now, Text{display_text(ip)}, id}}),
+      "Application password");
 }
 
 Result<AppPassword> PgStore::delete_app_password(int64_t user_id, int64_t id) {
@@ -1793,16 +1707,10 @@ Result<AppPassword> PgStore::delete_app_password(int64_t user_id, int64_t id) {
 // --- push approval -----------------------------------------------------------
 
 Status PgStore::create_push_enrollment(const PushEnrollment& e) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c,
-          "INSERT INTO push_enrollments(token_hash, user_id, method_id, created_at, expires_at) "
-          "VALUES($1, $2, $3, $4, $5)");
-  q.bind_text(e.token_hash)
-      .bind_int(e.user_id)
-      .bind_int(e.method_id)
-      .bind_int(e.created_at)
-      .bind_int(e.expires_at);
-  auto done = q.run();
+  auto done =
+      write({"INSERT INTO push_enrollments(token_hash, user_id, method_id, created_at, expires_at) "
+             "VALUES($1, $2, $3, $4, $5)",
+             {Text{e.token_hash}, e.user_id, e.method_id, e.created_at, e.expires_at}});
   if (!done) {
     return refine(std::move(done.error()), Code::kNotFound, "not_found", "Method not found.");
   }
@@ -1943,29 +1851,18 @@ Result<bool> PgStore::decide_approval(int64_t user_id, int64_t id, ApprovalState
 }
 
 Result<bool> PgStore::consume_approval(int64_t session_id, int64_t id, int64_t now) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Query q(*c,
-          "UPDATE approvals SET consumed_at = $1 WHERE id = $2 AND session_id = $3 "
-          "AND state = 'approved' AND consumed_at = 0");
-  q.bind_int(now).bind_int(id).bind_int(session_id);
-  TS_ASSIGN_OR_RETURN(int changed, q.run());
-  return changed == 1;
+  return changed_one(
+      write({"UPDATE approvals SET consumed_at = $1 WHERE id = $2 AND session_id = $3 "
+             "AND state = 'approved' AND consumed_at = 0",
+             {now, id, session_id}}));
 }
 
 Result<int> PgStore::delete_stale_push_rows(int64_t before) {
-  TS_ASSIGN_OR_RETURN(Lease c, lease());
-  Transaction tx(*c);
-  TS_RETURN_IF_ERROR(tx.begin());
-  int deleted = 0;
-  for (const char* sql : {"DELETE FROM approvals WHERE expires_at < $1",
-                          "DELETE FROM push_enrollments WHERE expires_at < $1"}) {
-    Query q(*c, sql);
-    q.bind_int(before);
-    TS_ASSIGN_OR_RETURN(int n, q.run());
-    deleted += n;
-  }
-  TS_RETURN_IF_ERROR(tx.commit());
-  return deleted;
+  TS_ASSIGN_OR_RETURN(
+      std::vector<int> changed,
+      write_all({{"DELETE FROM approvals WHERE expires_at < $1", {before}},
+                 {"DELETE FROM push_enrollments WHERE expires_at < $1", {before}}}));
+  return changed[0] + changed[1];
 }
 
 }  // namespace twostep::store::postgres

@@ -22,6 +22,10 @@
 typedef struct pg_conn PGconn;
 typedef struct pg_result PGresult;
 
+namespace twostep::store {
+struct Write;  // backend.hpp
+}
+
 namespace twostep::store::postgres {
 
 // Owns one PGresult (cleared on destruction).
@@ -232,6 +236,10 @@ class PgStore final : public Store {
   // Borrows a healthy connection until the lease ends, reconnecting a broken one first;
   // kUnavailable when none can be had.
   Result<Lease> lease();
+  // The writes of backend.hpp on a connection leased for writing: one statement, or several in
+  // one transaction; the rows each changed.
+  Result<int> write(const Write& w);
+  Result<std::vector<int>> write_all(const std::vector<Write>& writes);
   void give_back(Connection* connection);
   // Logs the transitions between "reachable" and "unreachable" once each, not every failure.
   void note_reachable(bool reachable, const std::string& detail);

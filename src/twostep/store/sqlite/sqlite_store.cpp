@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <numeric>
 #include <utility>
 
 #include "twostep/store/backend.hpp"
@@ -366,6 +367,30 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open_memory() {
   return open_pool(name, true, 1);
 }
 
+// --- writes ------------------------------------------------------------------
+
+namespace {
+
+core::Result<int> run_write(Connection& c, const Write& w) {
+  TS_ASSIGN_OR_RETURN(Query q, prepare(c, w.sql));
+  for (const Param& p : w.params) {
+    bind_param(q, p);
+  }
+  return q.run();
+}
+
+}  // namespace
+
+Result<int> SqliteStore::write(const Write& w) {
+  auto c = lease(Access::kWrite);
+  return run_write(*c, w);
+}
+
+Result<std::vector<int>> SqliteStore::write_all(const std::vector<Write>& writes) {
+  auto c = lease(Access::kWrite);
+  return write_in_transaction<Transaction>(*c, writes, run_write);
+}
+
 // --- migrations --------------------------------------------------------------
 
 Result<int> SqliteStore::migrate() {
@@ -452,24 +477,19 @@ Result<std::vector<User>> SqliteStore::list_users() {
 }
 
 Status SqliteStore::set_password_hash(int64_t user_id, const std::string& password_hash) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "UPDATE users SET password_hash = ? WHERE id = ?"));
-  q.bind_text(password_hash).bind_int(user_id);
-  return expect_changed(q.run(), "User");
+  return expect_changed(
+      write({"UPDATE users SET password_hash = ? WHERE id = ?", {Text{password_hash}, user_id}}),
+      "User");
 }
 
 Status SqliteStore::set_user_disabled(int64_t user_id, bool disabled) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "UPDATE users SET disabled = ? WHERE id = ?"));
-  q.bind_bool(disabled).bind_int(user_id);
-  return expect_changed(q.run(), "User");
+  return expect_changed(
+      write({"UPDATE users SET disabled = ? WHERE id = ?", {Bool{disabled}, user_id}}), "User");
 }
 
 Status SqliteStore::set_last_login(int64_t user_id, int64_t at) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "UPDATE users SET last_login_at = ? WHERE id = ?"));
-  q.bind_int(at).bind_int(user_id);
-  return expect_changed(q.run(), "User");
+  return expect_changed(write({"UPDATE users SET last_login_at = ? WHERE id = ?", {at, user_id}}),
+                        "User");
 }
 
 Result<std::string> SqliteStore::webauthn_user_handle(int64_t user_id,
@@ -486,18 +506,8 @@ Result<std::string> SqliteStore::webauthn_user_handle(int64_t user_id,
 // --- master keys -------------------------------------------------------------
 
 Result<int64_t> SqliteStore::pin_legacy_key_ids(uint32_t key_id) {
-  auto c = lease(Access::kWrite);
-  Transaction tx(*c);
-  TS_RETURN_IF_ERROR(tx.begin());
-  int64_t changed = 0;
-  for (const char* sql : kPinLegacyKeyIds) {
-    TS_ASSIGN_OR_RETURN(Query q, prepare(*c, sql));
-    q.bind_int(key_id);
-    TS_ASSIGN_OR_RETURN(int n, q.run());
-    changed += n;
-  }
-  TS_RETURN_IF_ERROR(tx.commit());
-  return changed;
+  TS_ASSIGN_OR_RETURN(std::vector<int> changed, write_all(pin_legacy_key_id_writes(key_id)));
+  return std::accumulate(changed.begin(), changed.end(), int64_t{0});
 }
 
 Result<std::vector<KeyUse>> SqliteStore::key_usage(int64_t now) {
@@ -521,21 +531,14 @@ Result<std::vector<Method>> SqliteStore::methods_sealed_with_other_keys(uint32_t
 
 Result<bool> SqliteStore::reseal_method_secret(int64_t method_id, const std::string& old_secret,
                                                const std::string& new_secret) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, kResealMethodSecret));
-  q.bind_blob(new_secret).bind_int(method_id).bind_blob(old_secret);
-  TS_ASSIGN_OR_RETURN(int changed, q.run());
-  return changed == 1;
+  return changed_one(write({kResealMethodSecret, {Blob{new_secret}, method_id, Blob{old_secret}}}));
 }
 
 Result<bool> SqliteStore::reseal_yubikey_secret(const std::string& public_id,
                                                 const std::string& old_secret,
                                                 const std::string& new_secret) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, kResealYubikeySecret));
-  q.bind_blob(new_secret).bind_text(public_id).bind_blob(old_secret);
-  TS_ASSIGN_OR_RETURN(int changed, q.run());
-  return changed == 1;
+  return changed_one(
+      write({kResealYubikeySecret, {Blob{new_secret}, Text{public_id}, Blob{old_secret}}}));
 }
 
 // --- sessions ----------------------------------------------------------------
@@ -593,25 +596,18 @@ Result<std::vector<Session>> SqliteStore::sessions_of_user(int64_t user_id) {
 }
 
 Status SqliteStore::touch_session(int64_t id, int64_t now, int64_t new_expires_at) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(
-      Query q, prepare(*c, "UPDATE sessions SET last_seen_at = ?, expires_at = ? WHERE id = ?"));
-  q.bind_int(now).bind_int(new_expires_at).bind_int(id);
-  return expect_changed(q.run(), "Session");
+  return expect_changed(write({"UPDATE sessions SET last_seen_at = ?, expires_at = ? WHERE id = ?",
+                               {now, new_expires_at, id}}),
+                        "Session");
 }
 
 Status SqliteStore::upgrade_session(int64_t id, const std::string& new_token_hash,
                                     SessionState state, int64_t auth_at, int64_t expires_at) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                       "UPDATE sessions SET token_hash = ?, state = ?, "
-                                       "auth_at = ?, expires_at = ? WHERE id = ?"));
-  q.bind_text(new_token_hash)
-      .bind_int(static_cast<int>(state))
-      .bind_int(auth_at)
-      .bind_int(expires_at)
-      .bind_int(id);
-  return expect_changed(q.run(), "Session");
+  return expect_changed(
+      write({"UPDATE sessions SET token_hash = ?, state = ?, "
+             "auth_at = ?, expires_at = ? WHERE id = ?",
+             {Text{new_token_hash}, static_cast<int>(state), auth_at, expires_at, id}}),
+      "Session");
 }
 
 Result<int> SqliteStore::add_session_failure(int64_t id) {
@@ -626,56 +622,36 @@ Result<int> SqliteStore::add_session_failure(int64_t id) {
 }
 
 Status SqliteStore::delete_session(int64_t id) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "DELETE FROM sessions WHERE id = ?"));
-  q.bind_int(id);
-  return expect_changed(q.run(), "Session");
+  return expect_changed(write({"DELETE FROM sessions WHERE id = ?", {id}}), "Session");
 }
 
 Status SqliteStore::delete_user_session(int64_t user_id, int64_t id) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "DELETE FROM sessions WHERE id = ? AND user_id = ?"));
-  q.bind_int(id).bind_int(user_id);
-  return expect_changed(q.run(), "Session");
+  return expect_changed(write({"DELETE FROM sessions WHERE id = ? AND user_id = ?", {id, user_id}}),
+                        "Session");
 }
 
 Result<int> SqliteStore::delete_sessions_of_user(int64_t user_id, int64_t keep_id) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "DELETE FROM sessions WHERE user_id = ? AND id <> ?"));
-  q.bind_int(user_id).bind_int(keep_id);
-  return q.run();
+  return write({"DELETE FROM sessions WHERE user_id = ? AND id <> ?", {user_id, keep_id}});
 }
 
 Result<int> SqliteStore::clear_auth_times(int64_t user_id) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "UPDATE sessions SET auth_at = 0 WHERE user_id = ?"));
-  q.bind_int(user_id);
-  return q.run();
+  return write({"UPDATE sessions SET auth_at = 0 WHERE user_id = ?", {user_id}});
 }
 
 Result<int> SqliteStore::delete_expired_sessions(int64_t now) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                       "DELETE FROM sessions WHERE expires_at <= ? "
-                                       "OR absolute_expires_at <= ?"));
-  q.bind_int(now).bind_int(now);
-  return q.run();
+  return write(
+      {"DELETE FROM sessions WHERE expires_at <= ? "
+       "OR absolute_expires_at <= ?",
+       {now, now}});
 }
 
 // --- audit -------------------------------------------------------------------
 
 Status SqliteStore::append_audit(const AuditEvent& e) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                       "INSERT INTO audit(user_id, at, event, ip, "
-                                       "user_agent, detail) VALUES(?, ?, ?, ?, ?, ?)"));
-  q.bind_int(e.user_id)
-      .bind_int(e.at)
-      .bind_text(e.event)
-      .bind_text(e.ip)
-      .bind_text(e.user_agent)
-      .bind_text(e.detail);
-  TS_RETURN_IF_ERROR(q.run());
+  TS_RETURN_IF_ERROR(
+      write({"INSERT INTO audit(user_id, at, event, ip, "
+             "user_agent, detail) VALUES(?, ?, ?, ?, ?, ?)",
+             {e.user_id, e.at, Text{e.event}, Text{e.ip}, Text{e.user_agent}, Text{e.detail}}}));
   return core::ok();
 }
 
@@ -731,10 +707,7 @@ Result<Throttle> SqliteStore::throttle_hit(const std::string& key, int64_t now, 
 }
 
 Status SqliteStore::throttle_clear(const std::string& key) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "DELETE FROM throttles WHERE key = ?"));
-  q.bind_text(key);
-  TS_RETURN_IF_ERROR(q.run());
+  TS_RETURN_IF_ERROR(write({"DELETE FROM throttles WHERE key = ?", {Text{key}}}));
   return core::ok();
 }
 
@@ -853,11 +826,9 @@ Status SqliteStore::confirm_method(int64_t user_id, int64_t method_id, int64_t n
 }
 
 Status SqliteStore::rename_method(int64_t user_id, int64_t method_id, const std::string& label) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q,
-                      prepare(*c, "UPDATE methods SET label = ? WHERE id = ? AND user_id = ?"));
-  q.bind_text(label).bind_int(method_id).bind_int(user_id);
-  return expect_changed(q.run(), "Method");
+  return expect_changed(write({"UPDATE methods SET label = ? WHERE id = ? AND user_id = ?",
+                               {Text{label}, method_id, user_id}}),
+                        "Method");
 }
 
 Status SqliteStore::set_default_method(int64_t user_id, int64_t method_id) {
@@ -913,41 +884,25 @@ Status SqliteStore::delete_method(int64_t user_id, int64_t method_id) {
 }
 
 Result<int> SqliteStore::delete_all_methods(int64_t user_id) {
-  auto c = lease(Access::kWrite);
-  Transaction tx(*c);
-  TS_RETURN_IF_ERROR(tx.begin());
-  int deleted = 0;
-  {
-    TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "DELETE FROM methods WHERE user_id = ?"));
-    q.bind_int(user_id);
-    TS_ASSIGN_OR_RETURN(deleted, q.run());
-  }
-  {
-    TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "DELETE FROM recovery_codes WHERE user_id = ?"));
-    q.bind_int(user_id);
-    TS_RETURN_IF_ERROR(q.run());
-  }
-  TS_RETURN_IF_ERROR(tx.commit());
-  return deleted;
+  TS_ASSIGN_OR_RETURN(std::vector<int> changed,
+                      write_all({{"DELETE FROM methods WHERE user_id = ?", {user_id}},
+                                 {"DELETE FROM recovery_codes WHERE user_id = ?", {user_id}}}));
+  return changed[0];
 }
 
 Result<int> SqliteStore::delete_unconfirmed_methods(int64_t created_before) {
   // Unconfirmed methods are never the default, so nothing needs promoting.
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                       "DELETE FROM methods WHERE confirmed = 0 "
-                                       "AND created_at < ?"));
-  q.bind_int(created_before);
-  return q.run();
+  return write(
+      {"DELETE FROM methods WHERE confirmed = 0 "
+       "AND created_at < ?",
+       {created_before}});
 }
 
 Status SqliteStore::update_method_params(int64_t user_id, int64_t method_id,
                                          const std::string& params) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q,
-                      prepare(*c, "UPDATE methods SET params = ? WHERE id = ? AND user_id = ?"));
-  q.bind_text(params).bind_int(method_id).bind_int(user_id);
-  return expect_changed(q.run(), "Method");
+  return expect_changed(write({"UPDATE methods SET params = ? WHERE id = ? AND user_id = ?",
+                               {Text{params}, method_id, user_id}}),
+                        "Method");
 }
 
 Result<bool> SqliteStore::advance_method_step(int64_t method_id, int64_t step, int64_t now) {
@@ -962,10 +917,8 @@ Result<bool> SqliteStore::advance_method_step(int64_t method_id, int64_t step, i
 }
 
 Status SqliteStore::touch_method(int64_t method_id, int64_t now) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "UPDATE methods SET last_used_at = ? WHERE id = ?"));
-  q.bind_int(now).bind_int(method_id);
-  return expect_changed(q.run(), "Method");
+  return expect_changed(
+      write({"UPDATE methods SET last_used_at = ? WHERE id = ?", {now, method_id}}), "Method");
 }
 
 // --- recovery codes ----------------------------------------------------------
@@ -1007,13 +960,10 @@ Result<std::vector<uint32_t>> SqliteStore::recovery_code_key_ids(int64_t user_id
 
 Result<bool> SqliteStore::use_recovery_code(int64_t user_id, uint32_t key_id,
                                             const std::string& hash, int64_t now) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                       "UPDATE recovery_codes SET used_at = ? WHERE user_id = ? "
-                                       "AND key_id = ? AND hash = ? AND used_at IS NULL"));
-  q.bind_int(now).bind_int(user_id).bind_int(key_id).bind_text(hash);
-  TS_ASSIGN_OR_RETURN(int changed, q.run());
-  return changed == 1;
+  return changed_one(
+      write({"UPDATE recovery_codes SET used_at = ? WHERE user_id = ? "
+             "AND key_id = ? AND hash = ? AND used_at IS NULL",
+             {now, user_id, key_id, Text{hash}}}));
 }
 
 Result<int> SqliteStore::remaining_recovery_codes(int64_t user_id) {
@@ -1045,6 +995,18 @@ core::Status why_membership_unchanged(Connection& c, int64_t org_id, int64_t use
   q.bind_int(org_id).bind_int(user_id);
   TS_ASSIGN_OR_RETURN(int64_t member, q.scalar("Member"));
   return membership_refusal(member != 0);
+}
+
+// Runs a membership write that must not remove the last owner (the statement's own condition,
+// under the write lock) and explains a refusal.
+core::Status owner_safe_write(Connection& c, const Write& w, int64_t org_id, int64_t user_id) {
+  Transaction tx(c);
+  TS_RETURN_IF_ERROR(tx.begin());
+  TS_ASSIGN_OR_RETURN(int changed, run_write(c, w));
+  if (changed == 0) {
+    return why_membership_unchanged(c, org_id, user_id);
+  }
+  return tx.commit();
 }
 
 }  // namespace
@@ -1132,12 +1094,10 @@ Result<OrgMember> SqliteStore::org_member(int64_t org_id, int64_t user_id) {
 }
 
 Status SqliteStore::add_org_member(int64_t org_id, int64_t user_id, OrgRole role, int64_t now) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                       "INSERT INTO org_members(org_id, user_id, role, added_at) "
-                                       "VALUES(?, ?, ?, ?)"));
-  q.bind_int(org_id).bind_int(user_id).bind_text(org_role_name(role)).bind_int(now);
-  auto st = q.run();
+  auto st =
+      write({"INSERT INTO org_members(org_id, user_id, role, added_at) "
+             "VALUES(?, ?, ?, ?)",
+             {org_id, user_id, Text{org_role_name(role)}, now}});
   if (!st) {
     return refine(std::move(st.error()), Code::kAlreadyExists, "already_member",
                   "That user is a member already.");
@@ -1149,37 +1109,25 @@ Status SqliteStore::set_org_member_role(int64_t org_id, int64_t user_id, OrgRole
   // ?1 role, ?2 org, ?3 user. The owner count is read inside the same UPDATE, which holds the
   // write lock, so two owners demoting each other at once cannot both succeed.
   auto c = lease(Access::kWrite);
-  Transaction tx(*c);
-  TS_RETURN_IF_ERROR(tx.begin());
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                       "UPDATE org_members SET role = ?1 "
-                                       "WHERE org_id = ?2 AND user_id = ?3 AND "
-                                       "(role <> 'owner' OR ?1 = 'owner' OR "
-                                       "(SELECT COUNT(*) FROM org_members "
-                                       "WHERE org_id = ?2 AND role = 'owner') > 1)"));
-  q.bind_text(org_role_name(role)).bind_int(org_id).bind_int(user_id);
-  TS_ASSIGN_OR_RETURN(int changed, q.run());
-  if (changed == 0) {
-    return why_membership_unchanged(*c, org_id, user_id);
-  }
-  return tx.commit();
+  return owner_safe_write(*c,
+                          {"UPDATE org_members SET role = ?1 "
+                           "WHERE org_id = ?2 AND user_id = ?3 AND "
+                           "(role <> 'owner' OR ?1 = 'owner' OR "
+                           "(SELECT COUNT(*) FROM org_members "
+                           "WHERE org_id = ?2 AND role = 'owner') > 1)",
+                           {Text{org_role_name(role)}, org_id, user_id}},
+                          org_id, user_id);
 }
 
 Status SqliteStore::remove_org_member(int64_t org_id, int64_t user_id) {
   auto c = lease(Access::kWrite);
-  Transaction tx(*c);
-  TS_RETURN_IF_ERROR(tx.begin());
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                       "DELETE FROM org_members WHERE org_id = ?1 AND "
-                                       "user_id = ?2 AND (role <> 'owner' OR "
-                                       "(SELECT COUNT(*) FROM org_members "
-                                       "WHERE org_id = ?1 AND role = 'owner') > 1)"));
-  q.bind_int(org_id).bind_int(user_id);
-  TS_ASSIGN_OR_RETURN(int changed, q.run());
-  if (changed == 0) {
-    return why_membership_unchanged(*c, org_id, user_id);
-  }
-  return tx.commit();
+  return owner_safe_write(*c,
+                          {"DELETE FROM org_members WHERE org_id = ?1 AND "
+                           "user_id = ?2 AND (role <> 'owner' OR "
+                           "(SELECT COUNT(*) FROM org_members "
+                           "WHERE org_id = ?1 AND role = 'owner') > 1)",
+                           {org_id, user_id}},
+                          org_id, user_id);
 }
 
 Result<Org> SqliteStore::set_org_policy(int64_t org_id, bool require_2fa, int grace_days,
@@ -1196,20 +1144,12 @@ Result<Org> SqliteStore::set_org_policy(int64_t org_id, bool require_2fa, int gr
 }
 
 Status SqliteStore::append_org_audit(const OrgAuditEvent& e) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                       "INSERT INTO org_audit(org_id, at, actor_id, subject_id, "
-                                       "event, ip, user_agent, detail) "
-                                       "VALUES(?, ?, ?, ?, ?, ?, ?, ?)"));
-  q.bind_int(e.org_id)
-      .bind_int(e.at)
-      .bind_int(e.actor_id)
-      .bind_int(e.subject_id)
-      .bind_text(e.event)
-      .bind_text(e.ip)
-      .bind_text(e.user_agent)
-      .bind_text(e.detail);
-  TS_RETURN_IF_ERROR(q.run());
+  TS_RETURN_IF_ERROR(
+      write({"INSERT INTO org_audit(org_id, at, actor_id, subject_id, "
+             "event, ip, user_agent, detail) "
+             "VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+             {e.org_id, e.at, e.actor_id, e.subject_id, Text{e.event}, Text{e.ip},
+              Text{e.user_agent}, Text{e.detail}}}));
   return core::ok();
 }
 
@@ -1224,28 +1164,27 @@ Result<std::vector<OrgAuditEvent>> SqliteStore::org_audit(int64_t org_id, int li
   return all(q, read_org_audit);
 }
 
+namespace {
+
+// Moves every session of the user in state `from` to `to` while the user has no confirmed method.
+Write move_sessions_without_2fa(int64_t user_id, SessionState from, SessionState to) {
+  return {
+      "UPDATE sessions SET state = ?1 WHERE user_id = ?2 AND "
+      "state = ?3 AND NOT EXISTS(SELECT 1 FROM methods "
+      "WHERE user_id = ?2 AND confirmed = 1)",
+      {static_cast<int>(to), user_id, static_cast<int>(from)}};
+}
+
+}  // namespace
+
 Result<int> SqliteStore::restrict_sessions_without_2fa(int64_t user_id) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                       "UPDATE sessions SET state = ?1 WHERE user_id = ?2 AND "
-                                       "state = ?3 AND NOT EXISTS(SELECT 1 FROM methods "
-                                       "WHERE user_id = ?2 AND confirmed = 1)"));
-  q.bind_int(static_cast<int>(SessionState::kEnrollmentRequired))
-      .bind_int(user_id)
-      .bind_int(static_cast<int>(SessionState::kFull));
-  return q.run();
+  return write(
+      move_sessions_without_2fa(user_id, SessionState::kFull, SessionState::kEnrollmentRequired));
 }
 
 Result<int> SqliteStore::lift_restricted_sessions(int64_t user_id) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                       "UPDATE sessions SET state = ?1 WHERE user_id = ?2 AND "
-                                       "state = ?3 AND NOT EXISTS(SELECT 1 FROM methods "
-                                       "WHERE user_id = ?2 AND confirmed = 1)"));
-  q.bind_int(static_cast<int>(SessionState::kFull))
-      .bind_int(user_id)
-      .bind_int(static_cast<int>(SessionState::kEnrollmentRequired));
-  return q.run();
+  return write(
+      move_sessions_without_2fa(user_id, SessionState::kEnrollmentRequired, SessionState::kFull));
 }
 
 // --- security keys -----------------------------------------------------------
@@ -1314,14 +1253,12 @@ Result<bool> SqliteStore::advance_yubikey_counter(const std::string& public_id, 
 
 Status SqliteStore::put_webauthn_challenge(int64_t session_id, const std::string& purpose,
                                            const std::string& challenge, int64_t expires_at) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                       "INSERT INTO webauthn_challenges(session_id, purpose, "
-                                       "challenge, expires_at) VALUES(?1, ?2, ?3, ?4) "
-                                       "ON CONFLICT(session_id, purpose) DO UPDATE SET "
-                                       "challenge = ?3, expires_at = ?4"));
-  q.bind_int(session_id).bind_text(purpose).bind_blob(challenge).bind_int(expires_at);
-  auto r = q.run();
+  auto r =
+      write({"INSERT INTO webauthn_challenges(session_id, purpose, "
+             "challenge, expires_at) VALUES(?1, ?2, ?3, ?4) "
+             "ON CONFLICT(session_id, purpose) DO UPDATE SET "
+             "challenge = ?3, expires_at = ?4",
+             {session_id, Text{purpose}, Blob{challenge}, expires_at}});
   if (!r) {
     return refine(std::move(r.error()), Code::kNotFound, "not_found", "Session not found.");
   }
@@ -1349,11 +1286,7 @@ Result<std::string> SqliteStore::take_webauthn_challenge(int64_t session_id,
 }
 
 Result<int> SqliteStore::delete_expired_webauthn_challenges(int64_t now) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q,
-                      prepare(*c, "DELETE FROM webauthn_challenges WHERE expires_at <= ?"));
-  q.bind_int(now);
-  return q.run();
+  return write({"DELETE FROM webauthn_challenges WHERE expires_at <= ?", {now}});
 }
 
 // --- SMS codes (issue 6) -----------------------------------------------------
@@ -1420,30 +1353,21 @@ Result<SmsReservation> SqliteStore::sms_reserve(const SmsCode& code, int cooldow
 }
 
 Status SqliteStore::sms_mark_sent(int64_t code_id) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "UPDATE sms_codes SET sent = 1 WHERE id = ?"));
-  q.bind_int(code_id);
-  return expect_changed(q.run(), "SMS code");
+  return expect_changed(write({"UPDATE sms_codes SET sent = 1 WHERE id = ?", {code_id}}),
+                        "SMS code");
 }
 
 Status SqliteStore::sms_cancel(int64_t code_id, int64_t day,
                                const std::vector<std::string>& quota_keys) {
-  auto c = lease(Access::kWrite);
-  Transaction tx(*c);
-  TS_RETURN_IF_ERROR(tx.begin());
-  {
-    TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "DELETE FROM sms_codes WHERE id = ?"));
-    q.bind_int(code_id);
-    TS_RETURN_IF_ERROR(q.run());
-  }
+  std::vector<Write> writes{{"DELETE FROM sms_codes WHERE id = ?", {code_id}}};
   for (const std::string& key : quota_keys) {
-    TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                         "UPDATE sms_quotas SET count = count - 1 "
-                                         "WHERE key = ? AND day = ? AND count > 0"));
-    q.bind_text(key).bind_int(day);
-    TS_RETURN_IF_ERROR(q.run());
+    writes.push_back(
+        {"UPDATE sms_quotas SET count = count - 1 "
+         "WHERE key = ? AND day = ? AND count > 0",
+         {Text{key}, day}});
   }
-  return tx.commit();
+  TS_RETURN_IF_ERROR(write_all(writes));
+  return core::ok();
 }
 
 Result<SmsCode> SqliteStore::sms_latest_code(int64_t user_id, int64_t method_id,
@@ -1458,43 +1382,25 @@ Result<SmsCode> SqliteStore::sms_latest_code(int64_t user_id, int64_t method_id,
 }
 
 Result<bool> SqliteStore::sms_spend_attempt(int64_t code_id, int max_attempts, int64_t now) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                       "UPDATE sms_codes SET attempts = attempts + 1 "
-                                       "WHERE id = ? AND sent = 1 AND used_at = 0 "
-                                       "AND expires_at > ? AND attempts < ?"));
-  q.bind_int(code_id).bind_int(now).bind_int(max_attempts);
-  TS_ASSIGN_OR_RETURN(int changed, q.run());
-  return changed == 1;
+  return changed_one(
+      write({"UPDATE sms_codes SET attempts = attempts + 1 "
+             "WHERE id = ? AND sent = 1 AND used_at = 0 "
+             "AND expires_at > ? AND attempts < ?",
+             {code_id, now, max_attempts}}));
 }
 
 Result<bool> SqliteStore::sms_consume(int64_t code_id, int64_t now) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                       "UPDATE sms_codes SET used_at = ? WHERE id = ? "
-                                       "AND sent = 1 AND used_at = 0 AND expires_at > ?"));
-  q.bind_int(now).bind_int(code_id).bind_int(now);
-  TS_ASSIGN_OR_RETURN(int changed, q.run());
-  return changed == 1;
+  return changed_one(
+      write({"UPDATE sms_codes SET used_at = ? WHERE id = ? "
+             "AND sent = 1 AND used_at = 0 AND expires_at > ?",
+             {now, code_id, now}}));
 }
 
 Result<int> SqliteStore::sms_purge(int64_t created_before, int64_t before_day) {
-  auto c = lease(Access::kWrite);
-  Transaction tx(*c);
-  TS_RETURN_IF_ERROR(tx.begin());
-  int deleted = 0;
-  {
-    TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "DELETE FROM sms_codes WHERE created_at < ?"));
-    q.bind_int(created_before);
-    TS_ASSIGN_OR_RETURN(deleted, q.run());
-  }
-  {
-    TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "DELETE FROM sms_quotas WHERE day < ?"));
-    q.bind_int(before_day);
-    TS_RETURN_IF_ERROR(q.run());
-  }
-  TS_RETURN_IF_ERROR(tx.commit());
-  return deleted;
+  TS_ASSIGN_OR_RETURN(std::vector<int> changed,
+                      write_all({{"DELETE FROM sms_codes WHERE created_at < ?", {created_before}},
+                                 {"DELETE FROM sms_quotas WHERE day < ?", {before_day}}}));
+  return changed[0];
 }
 
 // --- application passwords ---------------------------------------------------
@@ -1557,12 +1463,10 @@ Result<std::pair<User, AppPassword>> SqliteStore::app_password_for_login(
 }
 
 Status SqliteStore::touch_app_password(int64_t id, int64_t now, const std::string& ip) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                       "UPDATE app_passwords SET last_used_at = ?, "
-                                       "last_used_ip = ? WHERE id = ?"));
-  q.bind_int(now).bind_text(ip).bind_int(id);
-  return expect_changed(q.run(), "Application password");
+  return expect_changed(write({"UPDATE app_passwords SET last_used_at = ?, "
+                               "last_used_ip = ? WHERE id = ?",
+                               {now, Text{ip}, id}}),
+                        "Application password");
 }
 
 Result<AppPassword> SqliteStore::delete_app_password(int64_t user_id, int64_t id) {
@@ -1577,16 +1481,10 @@ Result<AppPassword> SqliteStore::delete_app_password(int64_t user_id, int64_t id
 // --- push approval -------------------------------------------------------------
 
 Status SqliteStore::create_push_enrollment(const PushEnrollment& e) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q, prepare(*c,
-                                       "INSERT INTO push_enrollments(token_hash, user_id, "
-                                       "method_id, created_at, expires_at) VALUES(?, ?, ?, ?, ?)"));
-  q.bind_text(e.token_hash)
-      .bind_int(e.user_id)
-      .bind_int(e.method_id)
-      .bind_int(e.created_at)
-      .bind_int(e.expires_at);
-  auto done = q.run();
+  auto done =
+      write({"INSERT INTO push_enrollments(token_hash, user_id, "
+             "method_id, created_at, expires_at) VALUES(?, ?, ?, ?, ?)",
+             {Text{e.token_hash}, e.user_id, e.method_id, e.created_at, e.expires_at}});
   if (!done) {
     return refine(std::move(done.error()), Code::kNotFound, "not_found", "Method not found.");
   }
@@ -1739,35 +1637,17 @@ Result<bool> SqliteStore::decide_approval(int64_t user_id, int64_t id, ApprovalS
 }
 
 Result<bool> SqliteStore::consume_approval(int64_t session_id, int64_t id, int64_t now) {
-  auto c = lease(Access::kWrite);
-  TS_ASSIGN_OR_RETURN(Query q,
-                      prepare(*c,
-                              "UPDATE approvals SET consumed_at = ? WHERE id = ? AND "
-                              "session_id = ? AND state = 'approved' AND consumed_at = 0"));
-  q.bind_int(now).bind_int(id).bind_int(session_id);
-  TS_ASSIGN_OR_RETURN(int changed, q.run());
-  return changed == 1;
+  return changed_one(
+      write({"UPDATE approvals SET consumed_at = ? WHERE id = ? AND "
+             "session_id = ? AND state = 'approved' AND consumed_at = 0",
+             {now, id, session_id}}));
 }
 
 Result<int> SqliteStore::delete_stale_push_rows(int64_t before) {
-  auto c = lease(Access::kWrite);
-  Transaction tx(*c);
-  TS_RETURN_IF_ERROR(tx.begin());
-  int deleted = 0;
-  {
-    TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "DELETE FROM approvals WHERE expires_at < ?"));
-    q.bind_int(before);
-    TS_ASSIGN_OR_RETURN(int n, q.run());
-    deleted += n;
-  }
-  {
-    TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "DELETE FROM push_enrollments WHERE expires_at < ?"));
-    q.bind_int(before);
-    TS_ASSIGN_OR_RETURN(int n, q.run());
-    deleted += n;
-  }
-  TS_RETURN_IF_ERROR(tx.commit());
-  return deleted;
+  TS_ASSIGN_OR_RETURN(std::vector<int> changed,
+                      write_all({{"DELETE FROM approvals WHERE expires_at < ?", {before}},
+                                 {"DELETE FROM push_enrollments WHERE expires_at < ?", {before}}}));
+  return changed[0] + changed[1];
 }
 
 }  // namespace twostep::store::sqlite

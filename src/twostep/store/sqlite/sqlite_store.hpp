@@ -16,6 +16,10 @@
 struct sqlite3;
 struct sqlite3_stmt;
 
+namespace twostep::store {
+struct Write;  // backend.hpp
+}
+
 namespace twostep::store::sqlite {
 
 // Owns one prepared statement (finalized on destruction).
@@ -212,6 +216,10 @@ class SqliteStore final : public Store {
   // Borrows a connection until the lease ends; writers also hold writer_mu_ so that this
   // process never makes SQLite's busy handler arbitrate between its own threads.
   Lease lease(Access access);
+  // The writes of backend.hpp on a connection leased for writing: one statement, or several in
+  // one transaction; the rows each changed.
+  Result<int> write(const Write& w);
+  Result<std::vector<int>> write_all(const std::vector<Write>& writes);
   void give_back(Connection* connection);
 
   std::vector<std::unique_ptr<Connection>> connections_;
