@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, createPgDatabase, pgAdminUrl, psql } from '../lib/server.mjs';
 import {
-  Client, assertError, assertStatus, signup, login, uniqueName, totpStep,
+  Client, assertError, assertStatus, signup, pendingLogin, uniqueName, totpStep,
 } from '../lib/client.mjs';
 import { basic, createAppPassword } from '../lib/protocols.mjs';
 
@@ -61,11 +61,7 @@ async function enrol(server, prefix) {
 }
 
 async function pending(server, user) {
-  const c = new Client(server);
-  const res = await login(c, user.name);
-  assertStatus(res, 200);
-  assert.equal(res.json.status, 'second_factor', res.text);
-  return c;
+  return (await pendingLogin(server, user.name)).c;
 }
 
 function secondFactor(client, type, code) {
