@@ -209,6 +209,15 @@ describe('process lifecycle', () => {
     }
   });
 
+  test('SIGTERM the moment the server says it listens: a clean exit 0 every time', async () => {
+    // The signal may arrive before the event loops run; it must still drain and exit 0, not
+    // kill the process with the default action (stop() asserts code 0, no signal).
+    for (let i = 0; i < 15; i++) {
+      const s = await startServer();
+      await s.stop();
+    }
+  });
+
   test('SIGTERM with an open keep-alive connection still exits 0 promptly', async () => {
     const server = await startServer();
     const c = new Client(server);

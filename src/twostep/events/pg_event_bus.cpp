@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <utility>
 #include <vector>
 
 #include "twostep/core/log.hpp"
@@ -57,14 +58,21 @@ struct PgEventBus::Conn {
   bool listening = false;  // LISTEN acknowledged
   bool in_flight = false;  // a command's results are still to come
   bool flushing = false;   // a write wait is running
-  ~Conn() {
+  ~Conn() { close(); }
+  // Cancels the waits and closes the connection. Must run while the io_context the descriptor
+  // belongs to still exists (PgEventBus::stop), since cancelling reaches into its services;
+  // afterwards the destructor (e.g. of a copy held by a handler the io_context destroys) has
+  // nothing left to do.
+  void close() {
     if (sd) {
       boost::system::error_code ec;
       sd->cancel(ec);
       (void)sd->release();  // the descriptor is libpq's to close
+      sd.reset();
     }
     if (pg != nullptr) {
       PQfinish(pg);
+      pg = nullptr;
     }
   }
 };
@@ -121,6 +129,11 @@ void PgEventBus::stop() {
   connector_.stop();
   connector_.join();
   connected_ = false;
+  // The live connection's descriptor is registered with the io_context: close it now, while the
+  // io_context exists (its loops have stopped, so nothing else touches conn_).
+  if (std::shared_ptr<Conn> c = std::exchange(conn_, nullptr)) {
+    c->close();
+  }
 }
 
 void PgEventBus::publish(const std::string& channel, const std::string& payload) {

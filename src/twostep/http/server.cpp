@@ -865,6 +865,18 @@ core::Result<std::string> Server::listen(const std::string& host, uint16_t port)
   }
   s.acceptor.emplace(std::move(acc));
   net::co_spawn(io, s.accept_loop(), net::detached);
+  // SIGTERM/SIGINT are caught from here on, before the caller announces the address: a signal
+  // that arrives between "listening on" and run() waits in the signal set and drains the
+  // server as soon as the loops run, instead of killing the process with the default action.
+  if (!s.signals) {
+    s.signals.emplace(s.loops[0]->io, SIGINT, SIGTERM);
+    s.signals->async_wait([&s](const beast::error_code& ec, int signo) {
+      if (!ec) {
+        LOG_INFO("signal received signal=" << signo);
+        s.begin_shutdown();
+      }
+    });
+  }
 
   std::string a = local.address().to_string();
   if (local.address().is_v6()) {
@@ -875,13 +887,6 @@ core::Result<std::string> Server::listen(const std::string& host, uint16_t port)
 
 void Server::run() {
   Impl& s = *impl_;
-  s.signals.emplace(s.loops[0]->io, SIGINT, SIGTERM);
-  s.signals->async_wait([&s](const beast::error_code& ec, int signo) {
-    if (!ec) {
-      LOG_INFO("signal received signal=" << signo);
-      s.begin_shutdown();
-    }
-  });
   auto run_io = [](net::io_context& io) {
     for (;;) {
       try {
