@@ -32,6 +32,19 @@ int fatal(const std::string& what) {
   return 1;
 }
 
+// The account a command-line NAME names (usernames compare case-insensitively, as at sign-in);
+// an error whose message is "no such user" when there is none.
+core::Result<store::User> user_named(app::App& app, const std::string& name) {
+  auto no_such_user = [] {
+    return core::fail(core::Code::kNotFound, "not_found", "no such user");
+  };
+  auto canonical = services::canonical_username(name);
+  if (!canonical) return no_such_user();
+  auto user = app.store().user_by_name(*canonical);
+  if (!user && user.error().code == core::Code::kNotFound) return no_such_user();
+  return user;
+}
+
 core::Result<core::Config> load(const std::string& config_file) {
   std::optional<std::string> file;
   if (!config_file.empty()) file = config_file;
@@ -453,10 +466,8 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (user_audit->parsed()) {
-    auto canonical = services::canonical_username(name);
-    if (!canonical) return fatal("no such user");
-    auto u = (*app)->store().user_by_name(*canonical);
-    if (!u) return fatal(u.error().code == core::Code::kNotFound ? "no such user" : u.error().message);
+    auto u = user_named(**app, name);
+    if (!u) return fatal(u.error().message);
     auto events = (*app)->audit().of_user(u->id, audit_limit);
     if (!events) return fatal(events.error().message);
     std::printf("%-22s %-28s %-40s %s\n", "TIME", "EVENT", "ADDRESS", "DETAIL");
@@ -519,8 +530,8 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (apppw_list->parsed() || apppw_revoke->parsed()) {
-    auto user = (*app)->store().user_by_name(name);
-    if (!user) return fatal("no such user");
+    auto user = user_named(**app, name);
+    if (!user) return fatal(user.error().message);
     if (apppw_revoke->parsed()) {
       auto st = (*app)->app_passwords().revoke(*user, apppw_id, kCliClient);
       if (!st) return fatal(st.error().message);
