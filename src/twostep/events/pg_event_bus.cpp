@@ -301,10 +301,12 @@ net::awaitable<void> PgEventBus::serve(Conn& conn) {
         metrics_.inc("twostep_event_bus_events_total", "direction=\"dropped\"");
       } else if (!conn.listening) {
         conn.listening = true;
-        connected_ = true;
         LOG_INFO("event bus: listening for events of other instances");
         // Whatever was sent while this instance was not listening is lost: subscribers re-read.
+        // Before connected() turns true, so that whoever waits for it and then subscribes is
+        // not told to resync by this (already past) reconnection.
         resync();
+        connected_ = true;
       }
       PQclear(r);
     }
