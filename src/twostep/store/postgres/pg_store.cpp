@@ -9,12 +9,14 @@
 #include <utility>
 
 #include "twostep/core/log.hpp"
+#include "twostep/core/text.hpp"
 #include "twostep/store/backend.hpp"
 #include "twostep/store/migration.hpp"
 
 namespace twostep::store::postgres {
 
 using core::Code;
+using core::display_text;
 using core::Error;
 
 namespace {
@@ -92,72 +94,6 @@ Error to_error(PGconn* conn, const PGresult* result, std::string_view context) {
   }
   return Error{Code::kInternal, "internal", "Something went wrong on our side.", std::move(detail),
                0};
-}
-
-// Length of the well-formed UTF-8 sequence starting at s[i] (as PostgreSQL checks it: no overlong
-// forms, no surrogates, nothing above U+10FFFF, no NUL), or 0.
-size_t utf8_sequence(std::string_view s, size_t i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  if (c >= 0x01 && c < 0x80) {
-    return 1;
-  }
-  size_t n = 0;
-  unsigned char lo = 0x80;
-  unsigned char hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c == 0xE0) {
-    n = 3;
-    lo = 0xA0;
-  } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
-    n = 3;
-  } else if (c == 0xED) {
-    n = 3;
-    hi = 0x9F;
-  } else if (c == 0xF0) {
-    n = 4;
-    lo = 0x90;
-  } else if (c >= 0xF1 && c <= 0xF3) {
-    n = 4;
-  } else if (c == 0xF4) {
-    n = 4;
-    hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) {
-    return 0;
-  }
-  const auto c1 = static_cast<unsigned char>(s[i + 1]);
-  if (c1 < lo || c1 > hi) {
-    return 0;
-  }
-  for (size_t k = 2; k < n; ++k) {
-    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) {
-      return 0;
-    }
-  }
-  return n;
-}
-
-// Text shown to people but taken from clients as is (User-Agent header, the username typed into a
-// failed sign-in in the audit detail): SQLite keeps any bytes, PostgreSQL's TEXT refuses invalid
-// UTF-8 and NUL. Rather than failing a sign-in over a strange User-Agent, such bytes become U+FFFD,
-// which is also what the JSON API shows for them on either backend.
-std::string display_text(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size();) {
-    size_t n = utf8_sequence(s, i);
-    if (n == 0) {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    } else {
-      out.append(s.substr(i, n));
-      i += n;
-    }
-  }
-  return out;
 }
 
 void put_be64(std::string& out, uint64_t v) {
