@@ -490,7 +490,8 @@ int run(int argc, char** argv) {
               << (off ? "would be accepted" : "may receive codes") << "; shown as "
               << number->masked << "\n";
     if (off) std::cout << kOff << ": no number receives codes\n";
-    if (sms_check->parsed()) return 0;
+    // With SMS off a script asking "may this number receive codes?" must hear no.
+    if (sms_check->parsed()) return off ? 1 : 0;
     auto sent = (*app)->sms_gateway().send(services::SmsMessage{
         number->e164, "This is a test message from twostep. No action is needed."});
     if (!sent) return fatal(sent.error().message + " (" + sent.error().detail + ")");
