@@ -6,8 +6,8 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './lib/server.mjs';
 import {
-  Client, assertError, assertStatus, signup, login, loginOk, uniqueName, totpStep, rawRequest,
-  parseRawResponse, parseSetCookie, STRONG_PASSWORD,
+  Client, assertError, assertStatus, signup, login, loginOk, uniqueName, totpStep, rawJsonPost,
+  STRONG_PASSWORD,
 } from './lib/client.mjs';
 
 describe('client text', () => {
@@ -19,22 +19,7 @@ describe('client text', () => {
     await server?.stop();
   });
 
-  // A JSON POST over a raw socket, so that header bytes go out exactly as given.
-  async function rawPost(path, json, userAgent) {
-    const body = Buffer.from(JSON.stringify(json), 'utf8');
-    const head = Buffer.concat([
-      Buffer.from(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
-                  `Content-Length: ${body.length}\r\nConnection: close\r\nUser-Agent: `, 'latin1'),
-      userAgent,
-      Buffer.from('\r\n\r\n', 'latin1'),
-    ]);
-    const res = await rawRequest(server.port, Buffer.concat([head, body]), { stopAfterResponse: true });
-    const parsed = parseRawResponse(res.text);
-    const cookies = res.text.split('\r\n')
-      .filter((l) => /^set-cookie:/i.test(l))
-      .map((l) => parseSetCookie(l.slice(l.indexOf(':') + 1).trim()));
-    return { ...parsed, cookies };
-  }
+  const rawPost = (path, json, userAgent) => rawJsonPost(server.port, path, json, userAgent);
 
   test('a User-Agent that is not UTF-8: sign-up, sign-in, sessions and the security log work', async () => {
     const name = uniqueName('latin1');

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, runCli, baseEnv } from './lib/server.mjs';
 import {
-  Client, assertError, assertStatus, login, loginOk, signup, uniqueName, waitFor,
+  Client, assertError, assertStatus, login, loginOk, signup, uniqueName, waitFor, sleep, rawJsonPost,
   STRONG_PASSWORD, OTHER_STRONG_PASSWORD,
 } from './lib/client.mjs';
 
@@ -175,6 +175,9 @@ describe('ops', () => {
     const events = rows.slice(1).map((l) => l.split(/\s{2,}/)[1]);
     assert.deepEqual(events.slice(0, 2), ['login_succeeded', 'login_failed'], r.stdout);
     assert.ok(rows.slice(1, 3).every((l) => l.includes('127.0.0.1')), r.stdout);
+    // The same table as `twostep audit` without the user column: UTC times, details as key=value.
+    assert.ok(rows.slice(1).every((l) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  /.test(l)), r.stdout);
+    assert.ok(rows[2].endsWith(`username=${name} reason=password`), r.stdout);
     assert.ok(!r.stdout.includes(STRONG_PASSWORD) && !r.stdout.includes(OTHER_STRONG_PASSWORD));
     const one = await server.cli(['user', 'audit', name, '--limit', '1']);
     assert.equal(one.stdout.trim().split('\n').length, 2, one.stdout);
@@ -193,6 +196,149 @@ describe('ops', () => {
   test('unknown command → non-zero exit', async () => {
     const r = await runCli(['no-such-command'], { env: server.env });
     assert.notEqual(r.code, 0);
+  });
+});
+
+// `twostep audit`: the whole site's log, on a server of its own so that the log holds only what
+// these tests did.
+describe('twostep audit (the site-wide security log)', () => {
+  let server;
+  let alice;
+  let bob;
+  const ghost = 'ghost\n"x"\u001b[31m'; // a typed username: newline, quotes, ESC (terminal colours)
+  // A User-Agent with quotes, a backslash, a tab and two bytes that are not UTF-8 (Latin-1 "é", ÿ).
+  const agent = Buffer.concat([Buffer.from('Mozilla/5.0 "quoted" \\ back\tslash ', 'latin1'),
+                               Buffer.from([0xE9, 0xFF])]);
+  const agentShown = 'Mozilla/5.0 "quoted" \\ back\tslash \uFFFD\uFFFD';
+  // Oldest first, as done below.
+  let done;
+
+  before(async () => {
+    server = await startServer();
+    alice = uniqueName('sitea');
+    bob = uniqueName('siteb');
+    await signup(new Client(server), alice);
+    await signup(new Client(server), bob);
+    const wrong = await rawJsonPost(server.port, '/api/v1/login', { username: alice, password: OTHER_STRONG_PASSWORD }, agent);
+    assert.equal(wrong.status, 401, wrong.body);
+    assertError(await login(new Client(server), bob, OTHER_STRONG_PASSWORD), 401, 'invalid_credentials');
+    assertError(await login(new Client(server), ghost, OTHER_STRONG_PASSWORD), 401, 'invalid_credentials');
+    await sleep(1100); // the key rotation lands in a later second: --since can split them
+    const rotate = await server.cli(['key', 'rotate']);
+    assert.equal(rotate.code, 0, rotate.stderr);
+    done = [
+      [alice, 'account_created'], [alice, 'login_succeeded'], [bob, 'account_created'],
+      [bob, 'login_succeeded'], [alice, 'login_failed'], [bob, 'login_failed'], ['-', 'login_failed'],
+      ['-', 'master_key_rotated'],
+    ];
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  // `twostep audit ARGS` as [user, event] rows (and the raw result), checking the table's form.
+  async function table(args) {
+    const r = await server.cli(['audit', ...args]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    assert.equal(lines.pop(), '', 'the table ends with a newline');
+    assert.match(lines[0], /^TIME\s+USER\s+EVENT\s+ADDRESS\s+DETAIL$/);
+    const rows = lines.slice(1).map((l) => l.split(/\s{2,}/));
+    for (const row of rows) assert.match(row[0], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, r.stdout);
+    // Columns are aligned: each starts at the same offset on every line.
+    const starts = (l) => [...l.matchAll(/\s{2,}(?=\S)/g)].map((m) => m.index + m[0].length).slice(0, 3);
+    for (const l of lines.slice(1)) assert.deepEqual(starts(l), starts(lines[0]), r.stdout);
+    return { rows: rows.map((row) => [row[1], row[2]]), lines, r };
+  }
+
+  test('lists every account\'s entries and the operator\'s, newest first', async () => {
+    const { rows, lines, r } = await table([]);
+    assert.deepEqual(rows, [...done].reverse(), r.stdout);
+    const key = lines[1];
+    assert.match(key, /\s-\s+master_key_rotated\s+cli\s+key_id=2 previous_key_id=1$/, r.stdout);
+    const failed = lines.find((l) => l.includes(alice) && l.includes('login_failed'));
+    assert.match(failed, /127\.0\.0\.1\s+username=\S+ reason=password$/, r.stdout);
+    // The typed username stays on its line, escaped; no ESC reaches the terminal.
+    assert.ok(lines.some((l) => l.endsWith('username="ghost\\n\\"x\\"\\x1b[31m" reason=password')), r.stdout);
+    assert.ok(!r.stdout.includes('\u001b'), 'ESC passed through to the terminal');
+    assert.ok(!r.stdout.includes(STRONG_PASSWORD) && !r.stdout.includes(OTHER_STRONG_PASSWORD));
+  });
+
+  test('each filter: --user, --event, --since, --limit, and together', async () => {
+    const newest = (list) => [...list].reverse();
+    assert.deepEqual((await table(['--user', alice])).rows, newest(done.filter(([u]) => u === alice)));
+    assert.deepEqual((await table(['--user', bob.toUpperCase()])).rows, newest(done.filter(([u]) => u === bob)));
+    assert.deepEqual((await table(['--event', 'login_failed'])).rows,
+                     newest(done.filter(([, e]) => e === 'login_failed')));
+    assert.deepEqual((await table(['--event', 'master_key_rotated'])).rows, [['-', 'master_key_rotated']]);
+    assert.deepEqual((await table(['--event', 'no_such_event'])).rows, []);
+    assert.deepEqual((await table(['--limit', '2'])).rows, newest(done).slice(0, 2));
+    assert.deepEqual((await table(['--since', '1h'])).rows, newest(done));
+    assert.deepEqual((await table(['--since', '7d', '--limit', '1000'])).rows, newest(done));
+    assert.deepEqual((await table(['--since', '2999-01-01T00:00:00Z'])).rows, []);
+    assert.deepEqual((await table(['--since', '2999-01-01'])).rows, []);
+    // From the second of the key rotation on: the sign-ins came more than a second earlier.
+    const { lines } = await table(['--event', 'master_key_rotated']);
+    const keyTime = lines[1].split(/\s+/)[0];
+    assert.deepEqual((await table(['--since', keyTime])).rows, [['-', 'master_key_rotated']]);
+    assert.deepEqual((await table(['--user', alice, '--event', 'login_failed', '--since', '1h'])).rows,
+                     [[alice, 'login_failed']]);
+    assert.deepEqual((await table(['--user', alice, '--event', 'master_key_rotated'])).rows, []);
+  });
+
+  test('--json: one JSON object per line, valid UTF-8, client text escaped', async () => {
+    const r = await server.cli(['audit', '--json'], { rawStdout: true });
+    assert.equal(r.code, 0, r.stderr);
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(r.stdout); // throws if not UTF-8
+    assert.ok(text.endsWith('\n'));
+    const lines = text.slice(0, -1).split('\n');
+    assert.equal(lines.length, done.length, text);
+    const events = lines.map((l) => JSON.parse(l));
+    assert.deepEqual(events.map((e) => [e.user ?? '-', e.event]), [...done].reverse());
+    for (const e of events) {
+      assert.deepEqual(Object.keys(e), ['id', 'at', 'time', 'user_id', 'user', 'event', 'ip', 'user_agent', 'detail']);
+      assert.equal(e.time, new Date(e.at * 1000).toISOString().replace('.000Z', 'Z'));
+      assert.equal(typeof e.detail, 'object');
+    }
+    assert.ok(events.every((e, i) => i === 0 || e.at <= events[i - 1].at), 'newest first');
+    const key = events[0];
+    assert.equal(key.user, null);
+    assert.equal(key.user_id, 0);
+    assert.deepEqual(key.detail, { key_id: '2', previous_key_id: '1' });
+    const failed = events.find((e) => e.user === alice && e.event === 'login_failed');
+    assert.equal(failed.user_agent, agentShown);
+    assert.equal(failed.ip, '127.0.0.1');
+    assert.deepEqual(failed.detail, { username: alice, reason: 'password' });
+    const unknown = events.find((e) => e.user === null && e.event === 'login_failed');
+    assert.equal(unknown.user_id, 0);
+    assert.equal(unknown.detail.username, ghost);
+    // Filters apply to --json the same way.
+    const one = await server.cli(['audit', '--json', '--user', bob, '--event', 'login_failed']);
+    assert.equal(one.code, 0, one.stderr);
+    const only = one.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(only.map((e) => [e.user, e.event]), [[bob, 'login_failed']]);
+  });
+
+  test('bad input: a clear message and a non-zero exit, nothing printed', async () => {
+    const bad = [
+      [['--since', 'yesterday'], /--since.*2026-11-29T10:00:00Z/],
+      [['--since', '2026-02-30'], /--since/],
+      [['--since', '2026-11-29 10:00'], /--since/],
+      [['--since', '-1h'], /--since/],
+      [['--limit', '0'], /--limit/],
+      [['--limit', '1001'], /--limit/],
+      [['--limit', 'x'], /--limit/],
+      [['--event', 'Login Failed'], /--event.*snake_case/],
+      [['--user', uniqueName('nosuch')], /no such user/],
+      [['--user', 'x'], /no such user/],
+      [['--no-such-flag'], /no-such-flag/],
+    ];
+    for (const [args, message] of bad) {
+      const r = await server.cli(['audit', ...args]);
+      assert.notEqual(r.code, 0, `audit ${args.join(' ')} should fail`);
+      assert.match(r.stderr, message, `audit ${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stdout, '', `audit ${args.join(' ')} printed ${r.stdout}`);
+    }
   });
 });
 

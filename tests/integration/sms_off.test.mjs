@@ -4,7 +4,7 @@
 // (also for a session an organisation restricts to enrolment), sending and checking SMS codes
 // is refused without counting as a failure, while the existing methods stay listed
 // ("available": false) and removable and recovery codes (or the user's other methods) sign in.
-// The CLI's `sms test` fails and `sms check` says SMS is off.
+// The CLI's `sms test` fails and `sms check` says SMS is off (exit 1: no number receives codes).
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './lib/server.mjs';
@@ -191,12 +191,13 @@ describe('sms.gateway = off', () => {
     assert.equal(gw.requests.length, 0);
   });
 
-  test('twostep sms test fails and sends nothing; sms check says SMS is off', async () => {
+  test('twostep sms test fails and sends nothing; sms check says SMS is off and exits 1', async () => {
     const t = await server.cli(['sms', 'test', '+41 79 321 00 66']);
     assert.notEqual(t.code, 0);
     assert.match(t.stderr, /codes by SMS are off \(sms\.gateway = off\): nothing was sent/);
+    // "May this number receive codes?" No: a monitoring script sees a failure, and why.
     const check = await server.cli(['sms', 'check', '+41 79 321 00 66']);
-    assert.equal(check.code, 0, check.stderr);
+    assert.equal(check.code, 1, check.stdout + check.stderr);
     assert.match(check.stdout, /\+41793210066 \(Switzerland, mobile\) would be accepted/);
     assert.match(check.stdout, /codes by SMS are off \(sms\.gateway = off\): no number receives codes/);
     // A number that would be refused anyway is still refused as such.

@@ -420,25 +420,26 @@ TEST_P(StoreContract, DeletesExpiredSessions) {
 
 // --- audit -----------------------------------------------------------------------------
 
+AuditEvent audit_event(int64_t user_id, int64_t at, const std::string& name) {
+  AuditEvent e;
+  e.user_id = user_id;
+  e.at = at;
+  e.event = name;
+  e.ip = "198.51.100.7";
+  e.user_agent = "curl";
+  e.detail = R"({"k":"v"})";
+  return e;
+}
+
 TEST_P(StoreContract, AuditIsNewestFirstPerUser) {
   User alice = user("alice");
   User bob = user("bob");
-  auto event = [](int64_t user_id, int64_t at, const std::string& name) {
-    AuditEvent e;
-    e.user_id = user_id;
-    e.at = at;
-    e.event = name;
-    e.ip = "198.51.100.7";
-    e.user_agent = "curl";
-    e.detail = R"({"k":"v"})";
-    return e;
-  };
-  EXPECT_OK(store().append_audit(event(alice.id, kNow, "login_succeeded")));
-  EXPECT_OK(store().append_audit(event(alice.id, kNow + 10, "method_added")));
-  EXPECT_OK(store().append_audit(event(alice.id, kNow + 10, "recovery_codes_created")));
-  EXPECT_OK(store().append_audit(event(alice.id, kNow + 5, "login_failed")));
-  EXPECT_OK(store().append_audit(event(bob.id, kNow + 20, "login_succeeded")));
-  EXPECT_OK(store().append_audit(event(0, kNow + 30, "login_failed")));  // no user
+  EXPECT_OK(store().append_audit(audit_event(alice.id, kNow, "login_succeeded")));
+  EXPECT_OK(store().append_audit(audit_event(alice.id, kNow + 10, "method_added")));
+  EXPECT_OK(store().append_audit(audit_event(alice.id, kNow + 10, "recovery_codes_created")));
+  EXPECT_OK(store().append_audit(audit_event(alice.id, kNow + 5, "login_failed")));
+  EXPECT_OK(store().append_audit(audit_event(bob.id, kNow + 20, "login_succeeded")));
+  EXPECT_OK(store().append_audit(audit_event(0, kNow + 30, "login_failed")));  // no user
 
   auto all = must(store().audit_of_user(alice.id, 100));
   ASSERT_EQ(all.size(), 4u);
@@ -458,6 +459,113 @@ TEST_P(StoreContract, AuditIsNewestFirstPerUser) {
   EXPECT_EQ(two[0].event, "recovery_codes_created");
   EXPECT_EQ(must(store().audit_of_user(bob.id, 100)).size(), 1u);
   EXPECT_EQ(must(store().audit_of_user(0, 100)).size(), 1u);
+}
+
+// The site-wide log: every user's entries and those of no user, newest first, with usernames.
+class SiteAuditContract : public StoreContract {
+ protected:
+  void SetUp() override {
+    StoreContract::SetUp();
+    alice_ = user("alice");
+    bob_ = user("bob");
+    append(alice_.id, kNow, "login_succeeded");
+    append(bob_.id, kNow + 5, "login_failed");
+    append(0, kNow + 5, "login_failed");  // an unknown username
+    append(alice_.id, kNow + 10, "login_failed");
+    append(0, kNow + 20, "master_key_rotated");  // the operator
+    append(999, kNow + 30, "login_succeeded");   // an id that names no account
+  }
+
+  void append(int64_t user_id, int64_t at, const std::string& event) {
+    EXPECT_OK(store().append_audit(audit_event(user_id, at, event)));
+  }
+
+  // The events of site_audit(f) as "user:event" (user = username, or "#id" when it has none).
+  std::vector<std::string> read(const AuditFilter& f) {
+    std::vector<std::string> out;
+    for (const auto& e : must(store().site_audit(f))) {
+      out.push_back((e.username.empty() ? "#" + std::to_string(e.user_id) : e.username) + ":" +
+                    e.event);
+    }
+    return out;
+  }
+
+  User alice_;
+  User bob_;
+};
+
+TEST_P(SiteAuditContract, EveryEntryNewestFirstWithTheUsername) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(read({}), (V{"#999:login_succeeded", "#0:master_key_rotated", "alice:login_failed",
+                        "#0:login_failed", "bob:login_failed", "alice:login_succeeded"}));
+  auto all = must(store().site_audit({}));
+  ASSERT_EQ(all.size(), 6u);
+  const AuditEvent& first = all.back();
+  EXPECT_GT(first.id, 0);
+  EXPECT_EQ(first.user_id, alice_.id);
+  EXPECT_EQ(first.username, "alice");
+  EXPECT_EQ(first.at, kNow);
+  EXPECT_EQ(first.ip, "198.51.100.7");
+  EXPECT_EQ(first.user_agent, "curl");
+  EXPECT_EQ(first.detail, R"({"k":"v"})");
+  EXPECT_EQ(all[2].id, all[3].id + 1);  // the same second: the later entry first
+  EXPECT_EQ(all[0].username, "");
+  EXPECT_EQ(all[1].username, "");
+}
+
+TEST_P(SiteAuditContract, EachFilterAndTheirCombination) {
+  using V = std::vector<std::string>;
+  AuditFilter by_user;
+  by_user.user_id = alice_.id;
+  EXPECT_EQ(read(by_user), (V{"alice:login_failed", "alice:login_succeeded"}));
+  AuditFilter no_user;
+  no_user.user_id = 0;
+  EXPECT_EQ(read(no_user), (V{"#0:master_key_rotated", "#0:login_failed"}));
+
+  AuditFilter by_event;
+  by_event.event = "login_failed";
+  EXPECT_EQ(read(by_event), (V{"alice:login_failed", "#0:login_failed", "bob:login_failed"}));
+
+  AuditFilter since;
+  since.since = kNow + 10;  // at or after
+  EXPECT_EQ(read(since), (V{"#999:login_succeeded", "#0:master_key_rotated", "alice:login_failed"}));
+  since.since = kNow + 31;
+  EXPECT_EQ(read(since), V{});
+
+  AuditFilter all_three;
+  all_three.user_id = alice_.id;
+  all_three.event = "login_failed";
+  all_three.since = kNow + 1;
+  EXPECT_EQ(read(all_three), V{"alice:login_failed"});
+  all_three.since = kNow + 11;
+  EXPECT_EQ(read(all_three), V{});
+}
+
+TEST_P(SiteAuditContract, UnknownEventOrUserGivesAnEmptyList) {
+  for (const char* event : {"no_such_event", "login", "LOGIN_FAILED", "login_failed ", "\xFF"}) {
+    AuditFilter f;
+    f.event = event;
+    EXPECT_TRUE(must(store().site_audit(f)).empty()) << event;
+  }
+  AuditFilter f;
+  f.user_id = bob_.id + 100;
+  EXPECT_TRUE(must(store().site_audit(f)).empty());
+}
+
+TEST_P(SiteAuditContract, LimitTakesTheNewestAndIsChecked) {
+  using V = std::vector<std::string>;
+  AuditFilter f;
+  f.limit = 2;
+  EXPECT_EQ(read(f), (V{"#999:login_succeeded", "#0:master_key_rotated"}));
+  f.limit = 1;
+  f.event = "login_failed";
+  EXPECT_EQ(read(f), V{"alice:login_failed"});
+  f.limit = kMaxAuditPage;
+  EXPECT_EQ(read(f).size(), 3u);
+  for (int bad : {0, -1, kMaxAuditPage + 1}) {
+    f.limit = bad;
+    EXPECT_CODE(store().site_audit(f), Code::kInvalidArgument);
+  }
 }
 
 // --- throttles -------------------------------------------------------------------------
@@ -919,6 +1027,11 @@ INSTANTIATE_TEST_SUITE_P(Backends, SharedStoreContract, ::testing::ValuesIn(shar
                          });
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreContract, ::testing::ValuesIn(contract::store_factories()),
+                         [](const ::testing::TestParamInfo<StoreFactory>& info) {
+                           return info.param.name;
+                         });
+INSTANTIATE_TEST_SUITE_P(Backends, SiteAuditContract,
+                         ::testing::ValuesIn(contract::store_factories()),
                          [](const ::testing::TestParamInfo<StoreFactory>& info) {
                            return info.param.name;
                          });

@@ -80,4 +80,8 @@ Result<std::vector<store::AuditEvent>> Audit::of_user(int64_t user_id, int limit
   return d_.store.audit_of_user(user_id, limit);
 }
 
+Result<std::vector<store::AuditEvent>> Audit::site(const store::AuditFilter& filter) {
+  return d_.store.site_audit(filter);
+}
+
 }  // namespace twostep::services

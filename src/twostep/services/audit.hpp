@@ -18,6 +18,8 @@ class Audit {
   void record(int64_t user_id, const std::string& event, const Client& client,
               const std::vector<std::pair<std::string, std::string>>& detail = {});
   Result<std::vector<store::AuditEvent>> of_user(int64_t user_id, int limit);
+  // The operator's view: every user's entries and those of no user (store::AuditFilter).
+  Result<std::vector<store::AuditEvent>> site(const store::AuditFilter& filter);
   // The same for an organisation's own log; actor_id 0 = the operator, subject_id 0 = none.
   void record_org(int64_t org_id, int64_t actor_id, int64_t subject_id, const std::string& event,
                   const Client& client,

@@ -186,6 +186,25 @@ inline constexpr auto read_audit = [](const auto& q) {
   return e;
 };
 
+// Store::site_audit: the audit columns of `a`, then the username of a LEFT JOIN on `users u`
+// ("" for user 0 and for ids that name no account).
+#define TWOSTEP_SITE_AUDIT_COLUMNS \
+  "a.id, a.user_id, a.at, a.event, a.ip, a.user_agent, a.detail, COALESCE(u.username, '')"
+
+inline constexpr auto read_site_audit = [](const auto& q) {
+  AuditEvent e = read_audit(q);
+  e.username = q.col_text(7);
+  return e;
+};
+
+inline core::Status check_audit_limit(int limit) {
+  if (limit < 1 || limit > kMaxAuditPage) {
+    return core::fail(core::Code::kInvalidArgument, "bad_limit",
+                      "The limit must be from 1 to " + std::to_string(kMaxAuditPage) + ".");
+  }
+  return core::ok();
+}
+
 #define TWOSTEP_THROTTLE_COLUMNS "key, window_start, hit_count, locked_until"
 
 inline constexpr auto read_throttle = [](const auto& q) {

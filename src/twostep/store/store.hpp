@@ -63,7 +63,19 @@ struct AuditEvent {
   std::string ip;
   std::string user_agent;
   std::string detail;   // JSON object text, never secrets
+  // Filled by site_audit only: the user's current username ("" for user 0 and for a user id
+  // that names no account).
+  std::string username;
 };
+
+// What Store::site_audit reads: every filter is optional.
+struct AuditFilter {
+  std::optional<int64_t> user_id;  // only this user's entries (0: those of no user)
+  std::string event;               // only this event (exact); "" = every event
+  int64_t since = 0;               // only entries at or after this time; 0 = from the start
+  int limit = 100;                 // the newest `limit` entries, 1..kMaxAuditPage
+};
+inline constexpr int kMaxAuditPage = 1000;
 
 // A counter with a fixed window and a lock, for rate limits and lockouts.
 struct Throttle {
@@ -283,6 +295,9 @@ class Store {
   virtual Status append_audit(const AuditEvent& e) = 0;
   // Newest first.
   virtual Result<std::vector<AuditEvent>> audit_of_user(int64_t user_id, int limit) = 0;
+  // The site-wide log (every user's entries and those of no user), newest first, with each
+  // entry's username; a limit outside 1..kMaxAuditPage is kInvalidArgument.
+  virtual Result<std::vector<AuditEvent>> site_audit(const AuditFilter& filter) = 0;
 
   // --- throttles (rate limits, lockouts) -------------------------------------
   // Reads the throttle; a missing key is a zero Throttle (not an error).

@@ -286,6 +286,25 @@ export function parseRawResponse(text) {
   return { status: m ? Number(m[1]) : undefined, headers, body, json };
 }
 
+// A JSON POST over a raw socket, so that the User-Agent bytes (a Buffer) go out exactly as given
+// (fetch refuses bytes that are not Latin-1 text). → parseRawResponse's fields and the
+// Set-Cookie values as `cookies`.
+export async function rawJsonPost(port, path, json, userAgent) {
+  const body = Buffer.from(JSON.stringify(json), 'utf8');
+  const head = Buffer.concat([
+    Buffer.from(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
+                `Content-Length: ${body.length}\r\nConnection: close\r\nUser-Agent: `, 'latin1'),
+    userAgent,
+    Buffer.from('\r\n\r\n', 'latin1'),
+  ]);
+  const res = await rawRequest(port, Buffer.concat([head, body]), { stopAfterResponse: true });
+  const parsed = parseRawResponse(res.text);
+  const cookies = res.text.split('\r\n')
+    .filter((l) => /^set-cookie:/i.test(l))
+    .map((l) => parseSetCookie(l.slice(l.indexOf(':') + 1).trim()));
+  return { ...parsed, cookies };
+}
+
 // ---- TOTP via oathtool ----
 export function totp(secret, atUnixSeconds = Math.floor(Date.now() / 1000)) {
   return execFileSync('oathtool', ['--totp', '-b', secret, '-N', `@${Math.floor(atUnixSeconds)}`], {

@@ -221,17 +221,19 @@ export async function startServer({ env: overrides = {}, keepDir = false, config
   return server;
 }
 
-// runCli(args, {env, input, cwd, timeoutMs, bin}) → {code, signal, stdout, stderr}
-// `bin`: another program than twostep (e.g. twostep-auth).
-export function runCli(args, { env = process.env, input, cwd, timeoutMs = 30000, bin } = {}) {
+// runCli(args, {env, input, cwd, timeoutMs, bin, rawStdout}) → {code, signal, stdout, stderr}
+// `bin`: another program than twostep (e.g. twostep-auth). `rawStdout`: stdout as a Buffer of
+// the bytes written, not decoded (to check that they are valid UTF-8).
+export function runCli(args, { env = process.env, input, cwd, timeoutMs = 30000, bin, rawStdout = false } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(bin ?? twostepBin(), args, { env, cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     live.add(child);
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8');
+    const chunks = [];
+    if (!rawStdout) child.stdout.setEncoding('utf8');
     child.stderr.setEncoding('utf8');
-    child.stdout.on('data', (d) => (stdout += d));
+    child.stdout.on('data', (d) => (rawStdout ? chunks.push(d) : (stdout += d)));
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -244,7 +246,7 @@ export function runCli(args, { env = process.env, input, cwd, timeoutMs = 30000,
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       live.delete(child);
-      resolve({ code, signal, stdout, stderr });
+      resolve({ code, signal, stdout: rawStdout ? Buffer.concat(chunks) : stdout, stderr });
     });
     child.stdin.on('error', () => {}); // the command may exit before reading stdin
     if (input !== undefined) child.stdin.end(input);

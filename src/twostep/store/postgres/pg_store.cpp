@@ -9,12 +9,14 @@
 #include <utility>
 
 #include "twostep/core/log.hpp"
+#include "twostep/core/text.hpp"
 #include "twostep/store/backend.hpp"
 #include "twostep/store/migration.hpp"
 
 namespace twostep::store::postgres {
 
 using core::Code;
+using core::display_text;
 using core::Error;
 
 namespace {
@@ -92,72 +94,6 @@ Error to_error(PGconn* conn, const PGresult* result, std::string_view context) {
   }
   return Error{Code::kInternal, "internal", "Something went wrong on our side.", std::move(detail),
                0};
-}
-
-// Length of the well-formed UTF-8 sequence starting at s[i] (as PostgreSQL checks it: no overlong
-// forms, no surrogates, nothing above U+10FFFF, no NUL), or 0.
-size_t utf8_sequence(std::string_view s, size_t i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  if (c >= 0x01 && c < 0x80) {
-    return 1;
-  }
-  size_t n = 0;
-  unsigned char lo = 0x80;
-  unsigned char hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c == 0xE0) {
-    n = 3;
-    lo = 0xA0;
-  } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
-    n = 3;
-  } else if (c == 0xED) {
-    n = 3;
-    hi = 0x9F;
-  } else if (c == 0xF0) {
-    n = 4;
-    lo = 0x90;
-  } else if (c >= 0xF1 && c <= 0xF3) {
-    n = 4;
-  } else if (c == 0xF4) {
-    n = 4;
-    hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) {
-    return 0;
-  }
-  const auto c1 = static_cast<unsigned char>(s[i + 1]);
-  if (c1 < lo || c1 > hi) {
-    return 0;
-  }
-  for (size_t k = 2; k < n; ++k) {
-    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) {
-      return 0;
-    }
-  }
-  return n;
-}
-
-// Text shown to people but taken from clients as is (User-Agent header, the username typed into a
-// failed sign-in in the audit detail): SQLite keeps any bytes, PostgreSQL's TEXT refuses invalid
-// UTF-8 and NUL. Rather than failing a sign-in over a strange User-Agent, such bytes become U+FFFD,
-// which is also what the JSON API shows for them on either backend.
-std::string display_text(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size();) {
-    size_t n = utf8_sequence(s, i);
-    if (n == 0) {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    } else {
-      out.append(s.substr(i, n));
-      i += n;
-    }
-  }
-  return out;
 }
 
 void put_be64(std::string& out, uint64_t v) {
@@ -881,6 +817,22 @@ Result<std::vector<AuditEvent>> PgStore::audit_of_user(int64_t user_id, int limi
               " FROM audit WHERE user_id = $1 ORDER BY at DESC, id DESC LIMIT $2");
   q.bind_int(user_id).bind_limit(limit);
   return all(q, read_audit);
+}
+
+Result<std::vector<AuditEvent>> PgStore::site_audit(const AuditFilter& filter) {
+  TS_RETURN_IF_ERROR(check_audit_limit(filter.limit));
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  // One statement for every combination of filters: an absent one is -1 (user) or '' (event).
+  Query q(*c, "SELECT " TWOSTEP_SITE_AUDIT_COLUMNS
+              " FROM audit a LEFT JOIN users u ON u.id = a.user_id "
+              "WHERE ($1 < 0 OR a.user_id = $1) AND ($2 = '' OR a.event = $2) AND a.at >= $3 "
+              "ORDER BY a.at DESC, a.id DESC LIMIT $4");
+  // An event name that is not UTF-8 matches nothing, as on SQLite, rather than failing.
+  q.bind_int(filter.user_id.value_or(-1))
+      .bind_text(display_text(filter.event))
+      .bind_int(filter.since)
+      .bind_int(filter.limit);
+  return all(q, read_site_audit);
 }
 
 // --- throttles ---------------------------------------------------------------

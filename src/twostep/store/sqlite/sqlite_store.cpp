@@ -664,6 +664,22 @@ Result<std::vector<AuditEvent>> SqliteStore::audit_of_user(int64_t user_id, int 
   return all(q, read_audit);
 }
 
+Result<std::vector<AuditEvent>> SqliteStore::site_audit(const AuditFilter& filter) {
+  TS_RETURN_IF_ERROR(check_audit_limit(filter.limit));
+  auto c = lease(Access::kRead);
+  // One statement for every combination of filters: an absent one is -1 (user) or '' (event).
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, "SELECT " TWOSTEP_SITE_AUDIT_COLUMNS
+                                           " FROM audit a LEFT JOIN users u ON u.id = a.user_id "
+                                           "WHERE (?1 < 0 OR a.user_id = ?1) "
+                                           "AND (?2 = '' OR a.event = ?2) AND a.at >= ?3 "
+                                           "ORDER BY a.at DESC, a.id DESC LIMIT ?4"));
+  q.bind_int(filter.user_id.value_or(-1))
+      .bind_text(filter.event)
+      .bind_int(filter.since)
+      .bind_int(filter.limit);
+  return all(q, read_site_audit);
+}
+
 // --- throttles ---------------------------------------------------------------
 
 Result<Throttle> SqliteStore::throttle_get(const std::string& key) {

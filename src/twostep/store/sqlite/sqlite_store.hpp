@@ -113,6 +113,7 @@ class SqliteStore final : public Store {
 
   Status append_audit(const AuditEvent& e) override;
   Result<std::vector<AuditEvent>> audit_of_user(int64_t user_id, int limit) override;
+  Result<std::vector<AuditEvent>> site_audit(const AuditFilter& filter) override;
 
   Result<Throttle> throttle_get(const std::string& key) override;
   Result<Throttle> throttle_hit(const std::string& key, int64_t now, int window_s, int max,

@@ -1,0 +1,16 @@
+// Text taken from clients as is (User-Agent header, the username typed into a failed sign-in)
+// and shown to people later: in the JSON API, the CLI's audit log, PostgreSQL's TEXT columns.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace twostep::core {
+
+// `s` as valid UTF-8 (as PostgreSQL checks it: no overlong forms, no surrogates, nothing above
+// U+10FFFF, no NUL): every byte that does not belong to a well-formed sequence becomes U+FFFD.
+// SQLite keeps any bytes and PostgreSQL's TEXT refuses such bytes; rather than failing a sign-in
+// over a strange User-Agent, the PostgreSQL store stores this, and readers show the same.
+std::string display_text(std::string_view s);
+
+}  // namespace twostep::core
