@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "twostep/core/text.hpp"
+
 namespace twostep::api {
 using core::Code;
 using core::fail;
@@ -87,6 +89,11 @@ int http_status(Code code) {
     case Code::kUnavailable: return 503;
   }
   return 500;
+}
+
+json stored_object(std::string_view text) {
+  json parsed = json::parse(core::display_text(text), nullptr, false);
+  return parsed.is_object() ? parsed : json::object();
 }
 
 http::Response json_response(int status, const json& body) {

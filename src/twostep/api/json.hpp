@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -31,5 +32,10 @@ http::Response error_response(const core::Error& e);
 int http_status(core::Code code);
 http::Response json_response(int status, const json& body);
 http::Response overloaded();
+
+// A JSON object the store keeps as text (an audit entry's detail), for a reply: bytes that are not
+// UTF-8 (SQLite keeps whatever was written) become U+FFFD rather than losing the whole object;
+// text that is not a JSON object at all becomes {}.
+json stored_object(std::string_view text);
 
 }  // namespace twostep::api

@@ -345,11 +345,9 @@ class AccountRoutes final : public Area {
     if (!events) co_return err2;
     json arr = json::array();
     for (const auto& e : *events) {
-      json detail = json::parse(e.detail, nullptr, false);
-      if (detail.is_discarded()) detail = json::object();
       arr.push_back(json{{"id", e.id}, {"at", e.at}, {"event", e.event}, {"ip", e.ip},
                          {"user_agent", e.user_agent}, {"device", services::describe_device(e.user_agent)},
-                         {"detail", detail}});
+                         {"detail", stored_object(e.detail)}});
     }
     co_return json_response(200, json{{"events", arr}});
   }

@@ -225,8 +225,6 @@ class OrgRoutes final : public Area {
     if (!events) co_return err2;
     json arr = json::array();
     for (const auto& e : *events) {
-      json detail = json::parse(e.detail, nullptr, false);
-      if (detail.is_discarded()) detail = json::object();
       arr.push_back(json{{"id", e.id},
                          {"at", e.at},
                          {"event", e.event},
@@ -234,7 +232,7 @@ class OrgRoutes final : public Area {
                          {"subject", e.subject_name.empty() ? json(nullptr) : json(e.subject_name)},
                          {"ip", e.ip},
                          {"device", services::describe_device(e.user_agent)},
-                         {"detail", detail}});
+                         {"detail", stored_object(e.detail)}});
     }
     co_return json_response(200, json{{"events", arr}});
   }
