@@ -1,7 +1,8 @@
 // Organisations in the browser: an owner creates one, adds a member and requires two-step
 // verification; the member sees the grace-period warning, then is forced through TOTP
 // enrolment (oathtool computes the codes) before anything else opens; the owner resets the
-// member's 2FA through the re-authentication dialog and reads the organisation's log.
+// member's 2FA through the re-authentication dialog, which also revokes the member's application
+// passwords unless its checkbox is cleared, and reads the organisation's log.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -19,6 +20,8 @@ import {
 } from './lib/flows.mjs';
 import { startServer } from './lib/server.mjs';
 import { nextCode } from './lib/totp.mjs';
+import { Client, login } from '../integration/lib/client.mjs';
+import { appAuth, createAppPassword } from '../integration/lib/protocols.mjs';
 
 async function verifyStatus(context) {
   return (await context.request.get('/api/v1/verify')).status();
@@ -26,6 +29,42 @@ async function verifyStatus(context) {
 
 function memberRow(page, username) {
   return page.locator(`[data-testid=member-row][data-username="${username}"]`);
+}
+
+// An application password of a user with TOTP, made as a program would: a fresh sign-in with
+// a code, then the creation within the re-authentication window.
+async function appPasswordOf(server, username, secret) {
+  const c = new Client(server.url);
+  assert.equal((await login(c, username, PASSWORD)).json.status, 'second_factor');
+  const second = await c.post('/api/v1/login/second-factor', { type: 'totp', code: await nextCode(secret) });
+  assert.equal(second.status, 200, second.text);
+  return (await createAppPassword(c, { name: 'Phone mail', scopes: ['mail'] })).password;
+}
+
+async function appAuthStatus(server, username, password) {
+  return (await appAuth(new Client(server.url), username, password, 'imap')).status;
+}
+
+// On the organisation page, reloaded: "Reset 2FA" for the member (2FA on), with the
+// application-password box ticked or not, then the re-authentication the owner's session needs
+// by now.
+async function resetMember(page, username, ownerSecret, { revokeAppPasswords }) {
+  await page.reload();
+  await page.getByTestId('org-page').waitFor();
+  const row = memberRow(page, username);
+  await eventually(async () => assert.equal(await row.getByTestId('member-twofa').getAttribute('data-enabled'), 'true'));
+  await row.getByTestId('reset-twofa').click();
+  await page.getByTestId('confirm-dialog').waitFor();
+  const box = page.getByLabel('Also revoke their application passwords (mail, calendar and sync clients will have to be set up again)');
+  assert.equal(await box.isChecked(), true, 'revoking is the default');
+  assert.equal(await box.getAttribute('data-testid'), 'reset-revoke-app-passwords');
+  if (!revokeAppPasswords) await box.uncheck();
+  await page.getByTestId('confirm-ok').click();
+  await page.getByTestId('reauth-dialog').waitFor();
+  await page.getByTestId('reauth-password').fill(PASSWORD);
+  await page.getByTestId('reauth-code').fill(await nextCode(ownerSecret));
+  await page.getByTestId('reauth-submit').click();
+  await eventually(async () => assert.equal(await row.getByTestId('member-twofa').getAttribute('data-enabled'), 'false'));
 }
 
 describe('organisations: required two-step verification', () => {
@@ -167,24 +206,17 @@ describe('organisations: required two-step verification', () => {
     assert.equal(await page.getByTestId('enrollment-banner').count(), 0);
   });
 
-  it('the owner resets the member’s 2FA after confirming their identity', async () => {
+  it('the owner resets the member’s 2FA after confirming their identity; their application password is revoked', async () => {
+    const appPassword = await appPasswordOf(server, memberName, member.secret);
+    assert.equal(await appAuthStatus(server, memberName, appPassword), 200);
     const page = owner.page;
-    await page.reload();
-    await page.getByTestId('org-page').waitFor();
-    const row = memberRow(page, memberName);
-    await eventually(async () => assert.equal(await row.getByTestId('member-twofa').getAttribute('data-enabled'), 'true'));
-    await row.getByTestId('reset-twofa').click();
-    await page.getByTestId('confirm-dialog').waitFor();
-    await page.getByTestId('confirm-ok').click();
     // Enrolling cleared the owner's password-only authentication time: the dialog asks.
-    await page.getByTestId('reauth-dialog').waitFor();
-    await page.getByTestId('reauth-password').fill(PASSWORD);
-    await page.getByTestId('reauth-code').fill(await nextCode(owner.secret));
-    await page.getByTestId('reauth-submit').click();
-    await eventually(async () => assert.equal(await row.getByTestId('member-twofa').getAttribute('data-enabled'), 'false'));
+    await resetMember(page, memberName, owner.secret, { revokeAppPasswords: true });
     await eventually(async () =>
       assert.equal(await page.getByTestId('org-event').first().getAttribute('data-event'), 'member_twofa_reset'));
-    assert.match(await page.getByTestId('org-status').textContent(), /was reset/);
+    assert.equal(await page.getByTestId('org-status').textContent(),
+                 `Two-step verification of ${memberName} was reset. 1 application password was revoked.`);
+    assert.equal(await appAuthStatus(server, memberName, appPassword), 401);
 
     // The member's session has ended; the next sign-in sends them to enrolment again.
     const m = member.page;
@@ -192,6 +224,20 @@ describe('organisations: required two-step verification', () => {
     await m.getByTestId('login-page').waitFor();
     await submitSignIn(m, memberName);
     await m.getByTestId('enrollment-required').waitFor();
+  });
+
+  it('with the box cleared, a reset keeps the member’s application password working', async () => {
+    member.secret = await turnOnTotp(member.page);
+    const appPassword = await appPasswordOf(server, memberName, member.secret);
+    const page = owner.page;
+    await resetMember(page, memberName, owner.secret, { revokeAppPasswords: false });
+    await eventually(async () =>
+      assert.equal(await page.getByTestId('org-status').textContent(),
+                   `Two-step verification of ${memberName} was reset. Their application passwords were kept.`));
+    assert.equal(await appAuthStatus(server, memberName, appPassword), 200);
+    const entry = page.getByTestId('org-event').first();
+    assert.equal(await entry.getAttribute('data-event'), 'member_twofa_reset');
+    assert.match(await entry.textContent(), /app passwords revoked: 0/);
   });
 
   it('logs no unexpected browser errors', () => {

@@ -7,9 +7,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, runCli, baseEnv } from './lib/server.mjs';
 import {
-  Client, assertError, assertStatus, login, loginOk, signup, uniqueName, waitFor, sleep, rawJsonPost,
+  Client, assertError, assertStatus, login, loginOk, signup, totpStep, uniqueName, waitFor, sleep,
+  rawJsonPost,
   STRONG_PASSWORD, OTHER_STRONG_PASSWORD,
 } from './lib/client.mjs';
+import { appAuth, createAppPassword, verifyBasicStatus } from './lib/protocols.mjs';
+
+// A new user signed in with an application password and TOTP turned on (in that order: the
+// fresh sign-up session may create the password). → {client, username, appPassword}
+async function userWithTotpAndAppPassword(server, prefix) {
+  const username = uniqueName(prefix);
+  const client = new Client(server);
+  await signup(client, username);
+  const { password } = await createAppPassword(client, { name: 'Phone mail' });
+  const add = await client.post('/api/v1/methods/totp', {});
+  assertStatus(add, 201);
+  assertStatus(await client.post(`/api/v1/methods/${add.json.method_id}/confirm`, { code: totpStep(add.json.secret, 0) }), 200);
+  return { client, username, appPassword: password };
+}
 
 describe('ops', () => {
   let server;
@@ -186,6 +201,73 @@ describe('ops', () => {
       const res = await server.cli(bad);
       assert.notEqual(res.code, 0, `${bad.join(' ')} should fail`);
     }
+  });
+
+  test('twostep user reset-2fa NAME: password-only sign-in, sessions and application passwords ended', async () => {
+    const bob = await userWithTotpAndAppPassword(server, 'reset');
+    assert.equal((await login(new Client(server), bob.username)).json.status, 'second_factor');
+    // The running server has cached both successes.
+    assert.equal(await verifyBasicStatus(server, bob.username, bob.appPassword), 200);
+    assert.equal((await bob.client.get('/api/v1/verify')).status, 200);
+
+    const r = await server.cli(['user', 'reset-2fa', bob.username.toUpperCase()]);
+    assert.equal(r.code, 0, r.stderr);
+    // Two sessions: the signed-in one and the sign-in waiting for its second step.
+    assert.equal(r.stdout, `two-step verification of ${bob.username} turned off; ended 2 sessions; ` +
+                           'revoked 1 application password\n');
+    // On SQLite the server's /verify cache lets go within sessions.verify_cache_ms; on
+    // PostgreSQL the command's announcement drops it at once.
+    assert.ok(await waitFor(async () => (await bob.client.get('/api/v1/verify')).status === 401, { timeoutMs: 2500 }),
+              'the session survived the reset on /verify');
+    assert.ok(await waitFor(async () => (await verifyBasicStatus(server, bob.username, bob.appPassword)) === 401, { timeoutMs: 2500 }),
+              'the application password survived the reset on /verify');
+    assertError(await appAuth(new Client(server), bob.username, bob.appPassword, 'imap'), 401);
+    const c = new Client(server);
+    assert.equal((await loginOk(c, bob.username)).json.status, 'ok', 'the password alone signs in now');
+    const me = (await c.get('/api/v1/me')).json;
+    assert.equal(me.twofa_enabled, false);
+    assert.equal(me.recovery_codes_remaining, 0);
+    const mine = (await c.get('/api/v1/audit?limit=50')).json.events;
+    const entry = mine.find((e) => e.event === 'twofa_reset_by_operator');
+    assert.ok(entry, JSON.stringify(mine.map((e) => e.event)));
+    assert.deepEqual(entry.detail, { sessions_ended: '2', app_passwords_revoked: '1' });
+    assert.ok(mine.some((e) => e.event === 'twofa_disabled' && e.detail.reason === 'operator_reset'));
+    assert.ok(mine.some((e) => e.event === 'app_password_revoked'));
+  });
+
+  test('twostep user reset-2fa --keep-app-passwords leaves the mail client working', async () => {
+    const carol = await userWithTotpAndAppPassword(server, 'resetkeep');
+    const r = await server.cli(['user', 'reset-2fa', carol.username, '--keep-app-passwords']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /turned off; ended 1 session; application passwords kept\n$/);
+    assert.ok(await waitFor(async () => (await carol.client.get('/api/v1/verify')).status === 401, { timeoutMs: 2500 }));
+    assertStatus(await appAuth(new Client(server), carol.username, carol.appPassword, 'imap'), 200);
+    assert.equal(await verifyBasicStatus(server, carol.username, carol.appPassword), 200);
+    assert.equal((await loginOk(new Client(server), carol.username)).json.status, 'ok');
+  });
+
+  test('twostep user reset-2fa refuses a user without 2FA (nothing changes) and an unknown user', async () => {
+    const name = uniqueName('reset2fa');
+    const c = new Client(server);
+    await signup(c, name);
+    const { password } = await createAppPassword(c);
+    const r = await server.cli(['user', 'reset-2fa', name]);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, /no two-step verification/);
+    assert.equal(r.stdout, '');
+    assert.equal((await c.get('/api/v1/verify')).status, 200);
+    assertStatus(await appAuth(new Client(server), name, password, 'imap'), 200);
+    const events = (await c.get('/api/v1/audit?limit=50')).json.events.map((e) => e.event);
+    assert.ok(!events.includes('twofa_reset_by_operator') && !events.includes('app_password_revoked'), events.join());
+
+    const unknown = await server.cli(['user', 'reset-2fa', uniqueName('nosuch')]);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /no such user/);
+    const impossible = await server.cli(['user', 'reset-2fa', '!!']);
+    assert.equal(impossible.code, 1);
+    assert.match(impossible.stderr, /no such user/);
+    assert.notEqual((await server.cli(['user', 'reset-2fa'])).code, 0);
+    assert.notEqual((await server.cli(['user', 'reset-2fa', name, '--keep-app-passwords=maybe'])).code, 0);
   });
 
   test('user commands on an unknown user fail', async () => {

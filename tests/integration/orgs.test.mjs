@@ -1,7 +1,8 @@
 // Organisations over HTTP against the real binary: creation, members and roles, the
 // authorisation matrix (owner, admin, member, outsider × every admin route), the 2FA policy
 // (grace period, enrolment-only sessions, strictest of several organisations, turning it off),
-// the admin reset of a member's 2FA, the organisation's audit log, bad input, a race on the
+// the admin reset of a member's 2FA (with or without their application passwords), the
+// organisation's audit log, bad input, a race on the
 // last owner, and the `twostep org` CLI against the same database.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,7 @@ import {
   Client, assertError, assertStatus, signup, login, loginOk, uniqueName, totpStep, nowS, waitFor,
   STRONG_PASSWORD,
 } from './lib/client.mjs';
+import { appAuth, createAppPassword, verifyBasicStatus } from './lib/protocols.mjs';
 
 const DAY = 86400;
 
@@ -515,6 +517,80 @@ describe('organisations', () => {
     assert.ok(entry.ip.length > 0);
     // Nothing left to reset.
     assertError(await admin.client.delete(path), 409, 'twofa_not_enabled');
+  });
+
+  test('admin reset revokes the member\'s application passwords unless told to keep them; a wrong type changes nothing', async () => {
+    const owner = await user(server, 'owner');
+    const bob = await user(server, 'bob');
+    const carol = await user(server, 'carol');
+    const org = await createOrg(owner.client);
+    await addMember(owner.client, org.id, bob.username);
+    await addMember(owner.client, org.id, carol.username);
+    // Right after sign-up the session may create application passwords (fresh authentication).
+    const bobApp = await createAppPassword(bob.client, { name: 'Phone mail' });
+    const carolApp = await createAppPassword(carol.client, { name: 'Phone mail' });
+    await enrol(bob.client);
+    await enrol(carol.client);
+    const ownerTotp = await enrol(owner.client);
+    assertStatus(await owner.client.post('/api/v1/reauth', {
+      password: STRONG_PASSWORD, type: 'totp', code: totpStep(ownerTotp.secret, 1),
+    }), 200);
+    // Both work, and /verify has cached the successes.
+    assert.equal(await verifyBasicStatus(server, bob.username, bobApp.password), 200);
+    assert.equal(await verifyBasicStatus(server, carol.username, carolApp.password), 200);
+    const base = `/api/v1/orgs/${org.id}/members`;
+
+    for (const body of [{ revoke_app_passwords: 'yes' }, { revoke_app_passwords: 1 },
+      { revoke_app_passwords: [true] }, { revoke_app_passwords: {} }]) {
+      assertError(await owner.client.delete(`${base}/${bob.username}/twofa`, body), 400, 'invalid_request');
+    }
+    assertError(await owner.client.delete(`${base}/${bob.username}/twofa`, undefined, { body: '{"revoke_app_passwords":' }),
+                400, 'invalid_json');
+    assertError(await owner.client.delete(`${base}/${bob.username}/twofa`, undefined, { body: '[false]' }),
+                400, 'invalid_request');
+    // Refused: 2FA on, sessions and the application password alive.
+    const still = await bob.client.get('/api/v1/me');
+    assertStatus(still, 200);
+    assert.equal(still.json.twofa_enabled, true);
+    assert.equal(await verifyStatus(bob.client), 200);
+    assert.equal(await verifyBasicStatus(server, bob.username, bobApp.password), 200);
+    const refusedLog = (await owner.client.get(`/api/v1/orgs/${org.id}/audit`)).json.events;
+    assert.ok(!refusedLog.some((e) => e.event === 'member_twofa_reset'), JSON.stringify(refusedLog));
+
+    // The default revokes them, at once: the cached success is dropped too.
+    const reset = await owner.client.delete(`${base}/${bob.username}/twofa`);
+    assertStatus(reset, 200);
+    assert.equal(reset.json.status, 'ok');
+    assert.equal(reset.json.app_passwords_revoked, 1);
+    assert.equal(reset.json.sessions_ended, 1);
+    assert.equal(await verifyBasicStatus(server, bob.username, bobApp.password), 401);
+    assertError(await appAuth(new Client(server), bob.username, bobApp.password, 'imap'), 401);
+    assert.equal(await verifyStatus(bob.client), 401);
+
+    // Asked to keep them: 2FA off and sessions ended, the mail client goes on working.
+    const keep = await owner.client.delete(`${base}/${carol.username}/twofa`, { revoke_app_passwords: false });
+    assertStatus(keep, 200);
+    assert.equal(keep.json.app_passwords_revoked, 0);
+    assert.equal(await verifyStatus(carol.client), 401);
+    assert.equal(await verifyBasicStatus(server, carol.username, carolApp.password), 200);
+    assertStatus(await appAuth(new Client(server), carol.username, carolApp.password, 'imap'), 200);
+    const carolAgain = new Client(server);
+    await loginOk(carolAgain, carol.username);
+    assert.equal((await carolAgain.get('/api/v1/me')).json.twofa_enabled, false);
+    assert.equal((await carolAgain.get('/api/v1/app-passwords')).json.app_passwords.length, 1);
+
+    // Both logs count what was revoked.
+    const log = (await owner.client.get(`/api/v1/orgs/${org.id}/audit`)).json.events
+      .filter((e) => e.event === 'member_twofa_reset');
+    assert.deepEqual(log.map((e) => [e.subject, e.detail.app_passwords_revoked]),
+                     [[carol.username, '0'], [bob.username, '1']]);
+    const bobAgain = new Client(server);
+    await loginOk(bobAgain, bob.username);
+    assert.deepEqual((await bobAgain.get('/api/v1/app-passwords')).json.app_passwords, []);
+    const mine = (await bobAgain.get('/api/v1/audit?limit=50')).json.events;
+    assert.equal(mine.find((e) => e.event === 'twofa_reset_by_admin').detail.app_passwords_revoked, '1');
+    assert.ok(mine.some((e) => e.event === 'app_password_revoked' && e.detail.name === 'Phone mail'),
+              JSON.stringify(mine.map((e) => e.event)));
   });
 
   test('the organisation log records every change, newest first', async () => {

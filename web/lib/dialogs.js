@@ -19,8 +19,9 @@ function openDialog(dialog) {
   });
 }
 
-// Resolves true when the person confirms.
-export async function confirmDialog({ title, text, confirmLabel = 'Confirm', danger = false }) {
+// Resolves true when the person confirms. `extra`: elements shown under the text (e.g. a
+// checkbox the caller reads once it resolves).
+export async function confirmDialog({ title, text, extra = null, confirmLabel = 'Confirm', danger = false }) {
   const titleId = 'confirm-title';
   const dialog = h(
     'dialog',
@@ -30,6 +31,7 @@ export async function confirmDialog({ title, text, confirmLabel = 'Confirm', dan
       { method: 'dialog' },
       h('h2', { id: titleId }, title),
       text ? h('p', {}, text) : null,
+      extra,
       h(
         'div',
         { class: 'actions' },

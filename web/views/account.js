@@ -33,6 +33,7 @@ const EVENT_NAMES = {
   org_role_changed: 'Organisation role changed',
   org_member_removed: 'Removed from an organisation',
   twofa_reset_by_admin: 'Two-step verification reset by an organisation admin',
+  twofa_reset_by_operator: 'Two-step verification reset by the server operator',
   sessions_restricted: 'Sessions limited until two-step verification is on',
   enrollment_completed: 'Two-step verification turned on as your organisation requires',
   push_enrollment_started: 'Authenticator setup started',

@@ -309,22 +309,33 @@ export async function orgView(root) {
   }
 
   async function resetTwofa(m) {
+    // A lost phone's mail app holds an application password: revoked unless the admin says not.
+    const revoke = checkbox(
+      'Also revoke their application passwords (mail, calendar and sync clients will have to be set up again)',
+      { name: 'revoke_app_passwords', checked: true, 'data-testid': 'reset-revoke-app-passwords' },
+    );
     const ok = await confirmDialog({
       title: `Reset two-step verification of ${m.username}?`,
       text:
         'Their methods and recovery codes are removed and every session of theirs ends. They sign in ' +
         'with their password alone and set up two-step verification again. Only do this when you ' +
         'are sure it is them asking (for example, a lost phone).',
+      extra: revoke.wrap,
       confirmLabel: 'Reset',
       danger: true,
     });
     if (!ok) return;
+    const body = { revoke_app_passwords: revoke.input.checked };
     const result = await withReauth(
-      () => del(`${base}/members/${encodeURIComponent(m.username)}/twofa`),
+      () => del(`${base}/members/${encodeURIComponent(m.username)}/twofa`, body),
       reauthOptions(me),
     );
     if (result === CANCELLED) return;
-    await reload(`Two-step verification of ${m.username} was reset.`);
+    const n = result.app_passwords_revoked || 0;
+    const revoked = body.revoke_app_passwords
+      ? ` ${n} application ${n === 1 ? 'password was' : 'passwords were'} revoked.`
+      : ' Their application passwords were kept.';
+    await reload(`Two-step verification of ${m.username} was reset.${revoked}`);
   }
 
   async function removeMember(m) {

@@ -193,7 +193,12 @@ class OrgRoutes final : public Area {
     co_return json_response(200, org_json(*org));
   }
 
+  // Body (optional): {"revoke_app_passwords": bool (default true)}.
   Awaitable reset_twofa(Request& req) {
+    auto body = parse_object(req, /*allow_empty=*/true);
+    if (!body) co_return error_response(body.error());
+    auto revoke = get_bool(*body, "revoke_app_passwords", true);
+    if (!revoke) co_return error_response(revoke.error());
     auto [auth, err] = co_await authenticate(req, Need::kFull);
     if (!auth) co_return err;
     auto id = path_id(req, "id");
@@ -204,12 +209,12 @@ class OrgRoutes final : public Area {
     const bool recent = s_.login.recently_authenticated(auth->view.session);
     Client c = client(req);
     const store::User& me = auth->view.user;
-    auto [done, err2] = co_await on_db([&]() -> core::Result<int> {
-      TS_RETURN_IF_ERROR(s_.orgs.reset_twofa(Actor::of(me), *id, name, recent, c));
-      return 1;
-    });
+    auto [done, err2] = co_await on_db(
+        [&] { return s_.orgs.reset_twofa(Actor::of(me), *id, name, recent, *revoke, c); });
     if (!done) co_return err2;
-    co_return ok_status();
+    co_return json_response(200, json{{"status", "ok"},
+                                      {"sessions_ended", done->sessions_ended},
+                                      {"app_passwords_revoked", done->app_passwords_revoked}});
   }
 
   Awaitable audit(Request& req) {

@@ -106,6 +106,7 @@ core::Result<std::unique_ptr<App>> App::open(core::Config config) {
   app->app_passwords_ = std::make_unique<services::AppPasswords>(
       deps, *app->audit_, *app->throttles_, *app->twofa_, app->orgs_.get());
   app->app_passwords_->attach_events(*app->events_);
+  app->orgs_->attach_app_passwords(*app->app_passwords_);
   app->accounts_ = std::make_unique<services::Accounts>(deps, *app->audit_, *app->sessions_,
                                                         *app->app_passwords_);
   app->approvals_ = std::make_unique<services::Approvals>(

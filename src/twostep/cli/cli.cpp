@@ -347,6 +347,14 @@ int run(int argc, char** argv) {
   user_audit->add_option("--limit", audit_limit, "How many entries (1-1000)")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
+  bool keep_app_passwords = false;
+  auto* user_reset_2fa = user->add_subcommand(
+      "reset-2fa",
+      "Turn off a user's two-step verification (every method and recovery code) when they lost "
+      "every factor: ends their sessions and revokes their application passwords");
+  user_reset_2fa->add_option("NAME", name, "Username")->required();
+  user_reset_2fa->add_flag("--keep-app-passwords", keep_app_passwords,
+                           "Leave their application passwords working");
 
   AuditArgs audit_args;
   audit_args.now = std::time(nullptr);
@@ -533,6 +541,22 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (site_audit->parsed()) return audit_command(**app, audit_args);
+  if (user_reset_2fa->parsed()) {
+    auto u = user_named(**app, name);
+    if (!u) return fatal(u.error().message);
+    auto done = (*app)->orgs().reset_twofa_by_operator(*u, !keep_app_passwords, kCliClient);
+    if (!done) return fatal(u->username + ": " + done.error().message);
+    auto count = [](int n, const char* what) {
+      return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+    };
+    std::cout << "two-step verification of " << u->username << " turned off; ended "
+              << count(done->sessions_ended, "session") << "; "
+              << (keep_app_passwords
+                      ? std::string("application passwords kept")
+                      : "revoked " + count(done->app_passwords_revoked, "application password"))
+              << "\n";
+    return 0;
+  }
   if (sms_check->parsed() || sms_test->parsed()) {
     const bool off = services::sms_off((*app)->config().sms);
     constexpr const char* kOff = "codes by SMS are off (sms.gateway = off)";

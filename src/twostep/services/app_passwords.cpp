@@ -217,6 +217,17 @@ Status AppPasswords::revoke(const store::User& user, int64_t id, const Client& c
   return {};
 }
 
+Result<int> AppPasswords::revoke_all(const store::User& user, const Client& client) {
+  TS_ASSIGN_OR_RETURN(auto all, list(user.id));
+  int revoked = 0;
+  for (const auto& p : all) {
+    auto st = revoke(user, p.id, client);
+    if (!st && st.error().code != Code::kNotFound) return tl::unexpected(st.error());
+    if (st) ++revoked;
+  }
+  return revoked;
+}
+
 // --- protocol checks -----------------------------------------------------------------------
 
 Result<AppPasswords::Throttled> AppPasswords::check_throttles(std::string_view canonical_name,

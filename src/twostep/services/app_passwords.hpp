@@ -76,6 +76,9 @@ class AppPasswords {
   Result<std::vector<store::AppPassword>> list(int64_t user_id);
   // Takes effect at once on every instance: the /verify caches forget it (see attach_events).
   Status revoke(const store::User& user, int64_t id, const Client& client);
+  // Every application password of the user, each as revoke() does (audited one by one,
+  // announced on every instance); the number revoked. One revoked meanwhile is not counted.
+  Result<int> revoke_all(const store::User& user, const Client& client);
 
   // --- protocol checks ---------------------------------------------------------------------
   // Cheap (db pool). The user's application password with the right scope: the user; wrong

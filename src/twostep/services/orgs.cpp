@@ -5,6 +5,7 @@
 
 #include "twostep/core/log.hpp"
 #include "twostep/services/accounts.hpp"
+#include "twostep/services/app_passwords.hpp"
 
 namespace twostep::services {
 using core::Code;
@@ -253,8 +254,9 @@ Result<store::Org> Orgs::set_policy(const Actor& actor, int64_t org_id, bool req
   return org;
 }
 
-Status Orgs::reset_twofa(const Actor& actor, int64_t org_id, std::string_view username,
-                         bool recently_authenticated, const Client& client) {
+Result<TwofaReset> Orgs::reset_twofa(const Actor& actor, int64_t org_id, std::string_view username,
+                                     bool recently_authenticated, bool revoke_app_passwords,
+                                     const Client& client) {
   TS_ASSIGN_OR_RETURN(OrgRole mine, authorize(actor, org_id, OrgRole::kAdmin));
   TS_ASSIGN_OR_RETURN(store::OrgMember target, member_named(org_id, username));
   if (target.user_id == actor.user_id) {
@@ -275,14 +277,46 @@ Status Orgs::reset_twofa(const Actor& actor, int64_t org_id, std::string_view us
                 "This member has no two-step verification to reset.");
   }
   TS_ASSIGN_OR_RETURN(store::Org org, d_.store.org_by_id(org_id));
-  TS_RETURN_IF_ERROR(twofa_.disable(user, kOrgClient, "org_admin_reset"));
-  TS_ASSIGN_OR_RETURN(int ended, sessions_.revoke_all(user.id, 0));
+  TS_ASSIGN_OR_RETURN(TwofaReset done, wipe_twofa(user, revoke_app_passwords, "org_admin_reset"));
+  const std::string ended = std::to_string(done.sessions_ended);
+  const std::string revoked = std::to_string(done.app_passwords_revoked);
   record(org_id, actor, user.id, "member_twofa_reset", client,
-         {{"sessions_ended", std::to_string(ended)}});
-  audit_.record(
-      user.id, "twofa_reset_by_admin", kOrgClient,
-      {{"org", org.name}, {"by", actor.username}, {"sessions_ended", std::to_string(ended)}});
-  return {};
+         {{"sessions_ended", ended}, {"app_passwords_revoked", revoked}});
+  audit_.record(user.id, "twofa_reset_by_admin", kOrgClient,
+                {{"org", org.name},
+                 {"by", actor.username},
+                 {"sessions_ended", ended},
+                 {"app_passwords_revoked", revoked}});
+  return done;
+}
+
+Result<TwofaReset> Orgs::reset_twofa_by_operator(const store::User& user, bool revoke_app_passwords,
+                                                 const Client& client) {
+  TS_ASSIGN_OR_RETURN(bool on, twofa_.enabled(user.id));
+  if (!on) {
+    return fail(Code::kFailedPrecondition, "twofa_not_enabled",
+                "This user has no two-step verification to reset.");
+  }
+  TS_ASSIGN_OR_RETURN(TwofaReset done, wipe_twofa(user, revoke_app_passwords, "operator_reset"));
+  audit_.record(user.id, "twofa_reset_by_operator", client,
+                {{"sessions_ended", std::to_string(done.sessions_ended)},
+                 {"app_passwords_revoked", std::to_string(done.app_passwords_revoked)}});
+  return done;
+}
+
+Result<TwofaReset> Orgs::wipe_twofa(const store::User& user, bool revoke_app_passwords,
+                                    const char* reason) {
+  if (revoke_app_passwords && app_passwords_ == nullptr) {
+    return core::internal("Orgs: reset before attach_app_passwords()");
+  }
+  TwofaReset done;
+  TS_RETURN_IF_ERROR(twofa_.disable(user, kOrgClient, reason));
+  TS_ASSIGN_OR_RETURN(done.sessions_ended, sessions_.revoke_all(user.id, 0));
+  // After the sessions: none of them can create a new one meanwhile (that needs a session).
+  if (revoke_app_passwords) {
+    TS_ASSIGN_OR_RETURN(done.app_passwords_revoked, app_passwords_->revoke_all(user, kOrgClient));
+  }
+  return done;
 }
 
 Result<std::vector<store::OrgAuditEvent>> Orgs::audit_log(const Actor& actor, int64_t org_id,

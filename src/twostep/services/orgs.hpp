@@ -1,7 +1,7 @@
 // Organisations: members with roles (owner, admin, member), the policy that requires two-step
 // verification of every member after an optional grace period, its enforcement (at sign-in
-// and on sessions that already exist), the admin reset of a member's 2FA, and the
-// organisation's own audit log.
+// and on sessions that already exist), the admin reset of a member's 2FA (and the operator's
+// reset of anyone's, from the CLI), and the organisation's own audit log.
 //
 // Authorisation, for every verb that names an organisation: someone who is not a member gets
 // the same 404 as for an organisation that does not exist; a member below the needed role
@@ -57,9 +57,21 @@ struct OrgMembers {
 
 inline constexpr int kMaxGraceDays = 365;
 
+// What a reset of someone's two-step verification ended.
+struct TwofaReset {
+  int sessions_ended = 0;
+  int app_passwords_revoked = 0;
+};
+
+class AppPasswords;
+
 class Orgs {
  public:
   Orgs(Deps deps, Audit& audit, Sessions& sessions, TwoFactor& twofa, Throttles& throttles);
+  // The resets revoke application passwords through it. AppPasswords is built after Orgs (it
+  // asks the policy), so it comes here; until it does, a reset that should revoke them fails
+  // before changing anything.
+  void attach_app_passwords(AppPasswords& app_passwords) { app_passwords_ = &app_passwords; }
 
   // 2..64 bytes once trimmed, no control characters, not only digits (the CLI takes an id or
   // a name). kInvalidArgument naming the field otherwise.
@@ -84,10 +96,19 @@ class Orgs {
                        const Client& client);
   Result<store::Org> set_policy(const Actor& actor, int64_t org_id, bool require_2fa,
                                 int grace_days, const Client& client);
-  // Lost phone: removes the member's methods and recovery codes and ends their sessions.
-  // The acting admin must have re-authenticated recently (the caller knows the session).
-  Status reset_twofa(const Actor& actor, int64_t org_id, std::string_view username,
-                     bool recently_authenticated, const Client& client);
+  // Lost phone: removes the member's methods and recovery codes, ends their sessions and, when
+  // `revoke_app_passwords`, revokes their application passwords (the lost phone's mail app
+  // holds one). The acting admin must have re-authenticated recently (the caller knows the
+  // session).
+  Result<TwofaReset> reset_twofa(const Actor& actor, int64_t org_id, std::string_view username,
+                                 bool recently_authenticated, bool revoke_app_passwords,
+                                 const Client& client);
+  // The operator's reset (`twostep user reset-2fa`) for a user who lost every factor and their
+  // recovery codes, in an organisation or not: the same as the admin reset, audited on the
+  // user as twofa_reset_by_operator. kFailedPrecondition "twofa_not_enabled" when the user has
+  // no two-step verification (nothing changes).
+  Result<TwofaReset> reset_twofa_by_operator(const store::User& user, bool revoke_app_passwords,
+                                             const Client& client);
   Result<std::vector<store::OrgAuditEvent>> audit_log(const Actor& actor, int64_t org_id,
                                                       int limit);
 
@@ -113,6 +134,10 @@ class Orgs {
   // The actor's role in the organisation (the operator counts as owner), at least `min`.
   Result<store::OrgRole> authorize(const Actor& actor, int64_t org_id, store::OrgRole min);
   Result<store::OrgMember> member_named(int64_t org_id, std::string_view username);
+  // Both resets, once authorised: 2FA off (`reason` in the user's twofa_disabled entry), every
+  // session ended, then the application passwords revoked unless told to keep them.
+  Result<TwofaReset> wipe_twofa(const store::User& user, bool revoke_app_passwords,
+                                const char* reason);
   // enforce() after a membership or policy change that has already been written.
   void enforce_after_change(int64_t user_id);
   void record(int64_t org_id, const Actor& actor, int64_t subject_id, const std::string& event,
@@ -123,6 +148,7 @@ class Orgs {
   Sessions& sessions_;
   TwoFactor& twofa_;
   Throttles& throttles_;
+  AppPasswords* app_passwords_ = nullptr;
 };
 
 }  // namespace twostep::services

@@ -1,11 +1,12 @@
 // Helpers for application passwords and the protocol checks: creating passwords over the API,
-// HTTP Basic headers, running twostep-checkpassword the way Dovecot does (fd 3), and finding
-// free ports and the binaries.
+// HTTP Basic headers and /verify checks with them, running twostep-checkpassword the way
+// Dovecot does (fd 3), and finding free ports and the binaries.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
+import { Client } from './client.mjs';
 import { twostepBin } from './server.mjs';
 
 export const APP_PASSWORD_SHAPE = /^[a-km-np-z2-9]{4}(-[a-km-np-z2-9]{4}){5}$/;
@@ -27,6 +28,12 @@ export async function createAppPassword(client, { name = 'Test client', scopes =
   assert.equal(res.status, 201, `create app password: HTTP ${res.status} ${res.text}`);
   assert.match(res.json.password, APP_PASSWORD_SHAPE);
   return { id: res.json.app_password.id, password: res.json.password, body: res.json };
+}
+
+// GET /api/v1/verify with HTTP Basic and no cookies, as nginx asks it: the status.
+export async function verifyBasicStatus(server, username, password) {
+  const headers = { authorization: basic(username, password) };
+  return (await new Client(server).get('/api/v1/verify', { headers, cookies: false })).status;
 }
 
 export function appAuth(client, username, password, service = 'imap', opts = {}) {

@@ -4,14 +4,15 @@
 // for one SMS, not one per instance. A sign-in started on one instance finishes on the other.
 // Both instances cache /verify answers for a minute here (sessions.verify_cache_ms = 60000), so
 // only the event bus (LISTEN/NOTIFY) can make them refuse in time: a session or an application
-// password revoked on one is refused by the other at once, and so are a user disabled and an
-// application password revoked with the command-line tool, a third process, on both.
+// password revoked on one is refused by the other at once (also by an organisation's 2FA reset),
+// and so are a user disabled, an application password revoked and a 2FA reset with the
+// command-line tool, a third process, on both.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { startServer, createPgDatabase, pgAdminUrl } from '../lib/server.mjs';
 import {
-  Client, assertError, assertStatus, signup, login, uniqueName, totpStep, waitFor,
+  Client, assertError, assertStatus, signup, login, uniqueName, totpStep, waitFor, STRONG_PASSWORD,
 } from '../lib/client.mjs';
 import { basic, createAppPassword } from '../lib/protocols.mjs';
 import { SoftYubikey } from '../lib/authenticators.mjs';
@@ -229,6 +230,51 @@ describe('two instances on one PostgreSQL database', () => {
     assert.ok(await allAnswer(401, [() => verifyBasic(a, auth), () => verifyBasic(b, auth)]),
               'the revoked application password must be refused on both');
     assertStatus(await verifyCookie(b, client), 200);
+  });
+
+  // Turns on TOTP for a signed-in client; the secret.
+  async function enrolTotp(client) {
+    const add = await client.post('/api/v1/methods/totp', {});
+    assertStatus(add, 201);
+    assertStatus(await client.post(`/api/v1/methods/${add.json.method_id}/confirm`, { code: totpStep(add.json.secret, 0) }), 200);
+    return add.json.secret;
+  }
+
+  test('twostep user reset-2fa (the command-line tool) ends sessions and application passwords on both at once', async () => {
+    const { name, client, checks } = await cachedEverywhere('gina');
+    await enrolTotp(client);
+    for (const check of checks) assertStatus(await check(), 200);
+    const run = await a.cli(['user', 'reset-2fa', name]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stderr, '', 'the announcement reached the database');
+    assert.ok(await allAnswer(401, checks),
+              'the session and the application password must be refused on both');
+  });
+
+  test('an organisation\'s 2FA reset on one instance: the other refuses the member\'s application password at once', async () => {
+    const hank = await cachedEverywhere('hank');
+    const ivy = await cachedEverywhere('ivy');
+    const owner = await cachedEverywhere('owner');
+    const org = uniqueName('org');
+    for (const args of [['org', 'create', org, '--owner', owner.name], ['org', 'add', org, hank.name],
+                        ['org', 'add', org, ivy.name]]) {
+      const run = await a.cli(args);
+      assert.equal(run.code, 0, run.stderr);
+    }
+    const orgId = (await owner.client.get('/api/v1/orgs')).json.orgs[0].id;
+    await enrolTotp(hank.client);
+    await enrolTotp(ivy.client);
+    const secret = await enrolTotp(owner.client);
+    assertStatus(await owner.client.post('/api/v1/reauth', {
+      password: STRONG_PASSWORD, type: 'totp', code: totpStep(secret, 1),
+    }), 200);
+    const base = `/api/v1/orgs/${orgId}/members`;
+    assertStatus(await owner.client.delete(`${base}/${hank.name}/twofa`), 200);
+    assert.ok(await allAnswer(401, hank.checks),
+              'the member\'s session and application password must be refused on both');
+    // Kept: the sessions end, the application password goes on working on both.
+    assertStatus(await owner.client.delete(`${base}/${ivy.name}/twofa`, { revoke_app_passwords: false }), 200);
+    assert.ok(await allAnswer([401, 401, 200, 200], ivy.checks));
   });
 
   test('twostep user passwd (the command-line tool) ends the sessions on both instances at once', async () => {

@@ -198,6 +198,28 @@ TEST_F(AppPasswordsTest, ScopeIsEnforced) {
   EXPECT_FALSE(app_->check_app_password("alice", mail.password, "all", client_));
 }
 
+TEST_F(AppPasswordsTest, RevokeAllRevokesEveryOneOfTheUserOnly) {
+  auto u = make_user();
+  auto other = make_user("bob");
+  auto a = create(u);
+  auto b = create(u, {"mail"}, "Phone");
+  auto theirs = create(other);
+  auto ok = check_app("alice", a.password);
+  ASSERT_TRUE(ok);
+  const auto key = AppPasswords::cache_key("mail", "Basic header");
+  app_->remember(key, *ok, app_->cache_generation());
+  auto n = app_->revoke_all(u, client_);
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(*n, 2);
+  EXPECT_FALSE(app_->cached(key));
+  EXPECT_FALSE(check_app("alice", a.password));
+  EXPECT_FALSE(check_app("alice", b.password));
+  EXPECT_TRUE(check_app("bob", theirs.password));
+  auto events = count_events(u.id);
+  EXPECT_EQ(std::count(events.begin(), events.end(), "app_password_revoked"), 2);
+  EXPECT_EQ(app_->revoke_all(u, client_).value(), 0);
+}
+
 TEST_F(AppPasswordsTest, RevokedPasswordStopsAtOnceAndLeavesTheCache) {
   auto u = make_user();
   auto created = create(u);

@@ -1,6 +1,7 @@
 // Organisations: roles and who may do what, the 2FA policy with its grace period (with a fake
 // clock), the strictest of several organisations, enforcement on existing sessions, and the
-// admin reset of a member's two-step verification.
+// admin reset of a member's two-step verification (with or without their application passwords)
+// and the operator's reset.
 #include "twostep/services/orgs.hpp"
 
 #include "fixture.hpp"
@@ -25,6 +26,7 @@ class OrgsTest : public ServicesTest {
     rebuild();
     Deps d{*store_, clock_, keyring_, config_, metrics_};
     orgs_ = std::make_unique<Orgs>(d, *audit_, *sessions_, *twofa_, *throttles_);
+    orgs_->attach_app_passwords(*app_passwords_);
     login_ = std::make_unique<Login>(d, *audit_, *sessions_, *twofa_, *throttles_, orgs_.get());
   }
 
@@ -68,6 +70,40 @@ class OrgsTest : public ServicesTest {
   template <class T>
   static std::string reason(const Result<T>& r) {
     return r ? "ok" : r.error().reason;
+  }
+
+  // An application password of `u`, checked once and remembered as /verify does: the key.
+  crypto::Sha256Digest app_password_in_cache(const store::User& u, std::string* password) {
+    auto created = app_passwords_->create(u, "Phone mail", {"all"}, client_);
+    EXPECT_TRUE(created) << (created ? "" : created.error().message);
+    *password = created->password;
+    auto ok = app_passwords_->check_app_password(u.username, *password, "mail", client_);
+    EXPECT_TRUE(ok && *ok);
+    const auto key = AppPasswords::cache_key("mail", "Basic " + u.username + *password);
+    app_passwords_->remember(key, **ok, app_passwords_->cache_generation());
+    return key;
+  }
+  bool app_password_works(const store::User& u, const std::string& password) {
+    auto r = app_passwords_->check_app_password(u.username, password, "mail", client_);
+    EXPECT_TRUE(r) << (r ? "" : r.error().message);
+    return r && r->has_value();
+  }
+  // The detail of the newest `event` in the user's log ("" when there is none).
+  std::string detail_of(int64_t user_id, const std::string& event) {
+    auto events = store_->audit_of_user(user_id, 200);
+    EXPECT_TRUE(events);
+    for (const auto& e : *events) {
+      if (e.event == event) return e.detail;
+    }
+    return "";
+  }
+  // After a reset told to keep application passwords.
+  void expect_reset_kept_app_password(const store::User& u, const std::string& password,
+                                      const std::string& event) {
+    EXPECT_FALSE(twofa_->enabled(u.id).value());
+    EXPECT_TRUE(app_password_works(u, password));
+    EXPECT_NE(detail_of(u.id, event).find("\"app_passwords_revoked\":\"0\""), std::string::npos)
+        << detail_of(u.id, event);
   }
 
   std::unique_ptr<Orgs> orgs_;
@@ -135,7 +171,7 @@ TEST_F(OrgsTest, AuthorisationMatrix) {
     EXPECT_EQ(reason(orgs_->add_member(a, org.id, "outsider", OrgRole::kMember, client_)),
               c.expected);
     EXPECT_EQ(reason(orgs_->remove_member(a, org.id, "target", client_)), c.expected);
-    EXPECT_EQ(reason(orgs_->reset_twofa(a, org.id, "target", true, client_)), c.expected);
+    EXPECT_EQ(reason(orgs_->reset_twofa(a, org.id, "target", true, true, client_)), c.expected);
   }
   // An organisation that does not exist answers like one you are not in.
   EXPECT_EQ(reason(orgs_->members(Actor::of(owner), 9999)), "not_found");
@@ -158,7 +194,7 @@ TEST_F(OrgsTest, AdminsCannotTouchOwnersAndTheLastOwnerStays) {
   EXPECT_EQ(reason(orgs_->set_role(a, org.id, "other", OrgRole::kOwner, client_)), "forbidden");
   EXPECT_EQ(reason(orgs_->set_role(a, org.id, "owner", OrgRole::kMember, client_)), "forbidden");
   EXPECT_EQ(reason(orgs_->remove_member(a, org.id, "owner", client_)), "forbidden");
-  EXPECT_EQ(reason(orgs_->reset_twofa(a, org.id, "owner", true, client_)), "forbidden");
+  EXPECT_EQ(reason(orgs_->reset_twofa(a, org.id, "owner", true, true, client_)), "forbidden");
   // Admins manage members and admins.
   EXPECT_EQ(reason(orgs_->set_role(a, org.id, "other", OrgRole::kAdmin, client_)), "ok");
   EXPECT_EQ(reason(orgs_->set_role(a, org.id, "other", OrgRole::kMember, client_)), "ok");
@@ -362,12 +398,12 @@ TEST_F(OrgsTest, AdminResetRemovesTwoFactorEndsSessionsAndAuditsBothLogs) {
   auto bob_session = login_->start_session(bob, false, client_).value();
   Actor a = Actor::of(admin);
 
-  EXPECT_EQ(reason(orgs_->reset_twofa(a, org.id, "bob", false, client_)), "reauth_required");
+  EXPECT_EQ(reason(orgs_->reset_twofa(a, org.id, "bob", false, true, client_)), "reauth_required");
   EXPECT_TRUE(twofa_->enabled(bob.id).value());
-  EXPECT_EQ(reason(orgs_->reset_twofa(a, org.id, "admin", true, client_)), "forbidden");
-  EXPECT_EQ(reason(orgs_->reset_twofa(a, org.id, "nobody", true, client_)), "not_found");
+  EXPECT_EQ(reason(orgs_->reset_twofa(a, org.id, "admin", true, true, client_)), "forbidden");
+  EXPECT_EQ(reason(orgs_->reset_twofa(a, org.id, "nobody", true, true, client_)), "not_found");
 
-  ASSERT_EQ(reason(orgs_->reset_twofa(a, org.id, "bob", true, client_)), "ok");
+  ASSERT_EQ(reason(orgs_->reset_twofa(a, org.id, "bob", true, true, client_)), "ok");
   EXPECT_FALSE(twofa_->enabled(bob.id).value());
   EXPECT_EQ(twofa_->recovery_remaining(bob.id).value(), 0);
   EXPECT_FALSE(sessions_->resolve(bob_session.token));
@@ -380,7 +416,96 @@ TEST_F(OrgsTest, AdminResetRemovesTwoFactorEndsSessionsAndAuditsBothLogs) {
   EXPECT_EQ(log[0].actor_name, "admin");
   EXPECT_EQ(log[0].subject_name, "bob");
   // Nothing left to reset.
-  EXPECT_EQ(reason(orgs_->reset_twofa(a, org.id, "bob", true, client_)), "twofa_not_enabled");
+  EXPECT_EQ(reason(orgs_->reset_twofa(a, org.id, "bob", true, true, client_)), "twofa_not_enabled");
+}
+
+TEST_F(OrgsTest, AdminResetRevokesApplicationPasswordsUnlessAskedToKeepThem) {
+  auto owner = make_user("owner");
+  auto bob = make_user("bob");
+  auto carol = make_user("carol");
+  auto org = make_org(owner);
+  add(org, bob, OrgRole::kMember);
+  add(org, carol, OrgRole::kMember);
+  std::string bob_pw, bob_pw2, carol_pw;
+  const auto bob_key = app_password_in_cache(bob, &bob_pw);
+  (void)app_password_in_cache(bob, &bob_pw2);
+  (void)app_password_in_cache(carol, &carol_pw);
+  enrol(bob);
+  enrol(carol);
+  Actor o = Actor::of(owner);
+
+  auto done = orgs_->reset_twofa(o, org.id, "bob", true, true, client_);
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_EQ(done->app_passwords_revoked, 2);
+  EXPECT_FALSE(app_password_works(bob, bob_pw));
+  EXPECT_FALSE(app_password_works(bob, bob_pw2));
+  EXPECT_FALSE(app_passwords_->cached(bob_key)) << "the /verify cache must drop it at once";
+  EXPECT_TRUE(app_passwords_->list(bob.id).value().empty());
+  EXPECT_TRUE(app_password_works(carol, carol_pw)) << "another member's password is untouched";
+  EXPECT_NE(detail_of(bob.id, "twofa_reset_by_admin").find("\"app_passwords_revoked\":\"2\""),
+            std::string::npos)
+      << detail_of(bob.id, "twofa_reset_by_admin");
+  EXPECT_NE(detail_of(bob.id, "app_password_revoked"), "");
+  auto log = orgs_->audit_log(o, org.id, 1).value();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_NE(log[0].detail.find("\"app_passwords_revoked\":\"2\""), std::string::npos)
+      << log[0].detail;
+
+  ASSERT_EQ(reason(orgs_->reset_twofa(o, org.id, "carol", true, false, client_)), "ok");
+  expect_reset_kept_app_password(carol, carol_pw, "twofa_reset_by_admin");
+}
+
+TEST_F(OrgsTest, ResetThatShouldRevokeFailsBeforeChangingAnythingWhenNotWired) {
+  auto owner = make_user("owner");
+  auto bob = make_user("bob");
+  Deps d{*store_, clock_, keyring_, config_, metrics_};
+  Orgs unwired(d, *audit_, *sessions_, *twofa_, *throttles_);
+  auto org = unwired.create(Actor::cli(), "Acme", "owner", client_).value();
+  ASSERT_TRUE(unwired.add_member(Actor::cli(), org.id, "bob", OrgRole::kMember, client_));
+  enrol(bob);
+  auto s = login_->start_session(bob, false, client_).value();
+  EXPECT_EQ(reason(unwired.reset_twofa(Actor::of(owner), org.id, "bob", true, true, client_)),
+            "internal");
+  EXPECT_EQ(reason(unwired.reset_twofa_by_operator(bob, true, client_)), "internal");
+  EXPECT_TRUE(twofa_->enabled(bob.id).value());
+  EXPECT_TRUE(sessions_->resolve(s.token));
+}
+
+TEST_F(OrgsTest, OperatorResetWorksOutsideOrganisationsAndIsAudited) {
+  auto bob = make_user("bob");
+  auto carol = make_user("carol");
+  std::string bob_pw, carol_pw;
+  const auto bob_key = app_password_in_cache(bob, &bob_pw);
+  (void)app_password_in_cache(carol, &carol_pw);
+  const Client cli{"cli", "twostep-cli"};
+  // Nothing to reset: refused, nothing changes.
+  auto idle = login_->start_session(bob, false, client_).value();
+  EXPECT_EQ(reason(orgs_->reset_twofa_by_operator(bob, true, cli)), "twofa_not_enabled");
+  EXPECT_TRUE(sessions_->resolve(idle.token));
+  EXPECT_TRUE(app_password_works(bob, bob_pw));
+  EXPECT_EQ(detail_of(bob.id, "twofa_reset_by_operator"), "");
+
+  enrol(bob);
+  enrol(carol);
+  auto s1 = login_->start_session(bob, false, client_).value();
+  auto done = orgs_->reset_twofa_by_operator(bob, true, cli);
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_EQ(done->sessions_ended, 2);
+  EXPECT_EQ(done->app_passwords_revoked, 1);
+  EXPECT_FALSE(twofa_->enabled(bob.id).value());
+  EXPECT_EQ(twofa_->recovery_remaining(bob.id).value(), 0);
+  EXPECT_FALSE(sessions_->resolve(s1.token));
+  EXPECT_FALSE(sessions_->resolve(idle.token));
+  EXPECT_FALSE(app_password_works(bob, bob_pw));
+  EXPECT_FALSE(app_passwords_->cached(bob_key));
+  auto events = count_events(bob.id);
+  EXPECT_EQ(events[0], "twofa_reset_by_operator");
+  EXPECT_EQ(detail_of(bob.id, "twofa_reset_by_operator"),
+            R"({"sessions_ended":"2","app_passwords_revoked":"1"})");
+  EXPECT_NE(detail_of(bob.id, "twofa_disabled").find("operator_reset"), std::string::npos);
+
+  ASSERT_EQ(reason(orgs_->reset_twofa_by_operator(carol, false, cli)), "ok");
+  expect_reset_kept_app_password(carol, carol_pw, "twofa_reset_by_operator");
 }
 
 TEST_F(OrgsTest, MembersViewShowsStatusAndDeadlines) {
