@@ -277,7 +277,7 @@ Result<TwofaReset> Orgs::reset_twofa(const Actor& actor, int64_t org_id, std::st
                 "This member has no two-step verification to reset.");
   }
   TS_ASSIGN_OR_RETURN(store::Org org, d_.store.org_by_id(org_id));
-  TS_ASSIGN_OR_RETURN(TwofaReset done, wipe_twofa(user, revoke_app_passwords, "org_admin_reset"));
+  TS_ASSIGN_OR_RETURN(TwofaReset done, wipe_twofa(user, revoke_app_passwords, "org_admin_reset", kOrgClient));
   const std::string ended = std::to_string(done.sessions_ended);
   const std::string revoked = std::to_string(done.app_passwords_revoked);
   record(org_id, actor, user.id, "member_twofa_reset", client,
@@ -297,7 +297,7 @@ Result<TwofaReset> Orgs::reset_twofa_by_operator(const store::User& user, bool r
     return fail(Code::kFailedPrecondition, "twofa_not_enabled",
                 "This user has no two-step verification to reset.");
   }
-  TS_ASSIGN_OR_RETURN(TwofaReset done, wipe_twofa(user, revoke_app_passwords, "operator_reset"));
+  TS_ASSIGN_OR_RETURN(TwofaReset done, wipe_twofa(user, revoke_app_passwords, "operator_reset", client));
   audit_.record(user.id, "twofa_reset_by_operator", client,
                 {{"sessions_ended", std::to_string(done.sessions_ended)},
                  {"app_passwords_revoked", std::to_string(done.app_passwords_revoked)}});
@@ -305,16 +305,16 @@ Result<TwofaReset> Orgs::reset_twofa_by_operator(const store::User& user, bool r
 }
 
 Result<TwofaReset> Orgs::wipe_twofa(const store::User& user, bool revoke_app_passwords,
-                                    const char* reason) {
+                                    const char* reason, const Client& as) {
   if (revoke_app_passwords && app_passwords_ == nullptr) {
     return core::internal("Orgs: reset before attach_app_passwords()");
   }
   TwofaReset done;
-  TS_RETURN_IF_ERROR(twofa_.disable(user, kOrgClient, reason));
+  TS_RETURN_IF_ERROR(twofa_.disable(user, as, reason));
   TS_ASSIGN_OR_RETURN(done.sessions_ended, sessions_.revoke_all(user.id, 0));
   // After the sessions: none of them can create a new one meanwhile (that needs a session).
   if (revoke_app_passwords) {
-    TS_ASSIGN_OR_RETURN(done.app_passwords_revoked, app_passwords_->revoke_all(user, kOrgClient));
+    TS_ASSIGN_OR_RETURN(done.app_passwords_revoked, app_passwords_->revoke_all(user, as));
   }
   return done;
 }

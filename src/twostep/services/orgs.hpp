@@ -135,9 +135,10 @@ class Orgs {
   Result<store::OrgRole> authorize(const Actor& actor, int64_t org_id, store::OrgRole min);
   Result<store::OrgMember> member_named(int64_t org_id, std::string_view username);
   // Both resets, once authorised: 2FA off (`reason` in the user's twofa_disabled entry), every
-  // session ended, then the application passwords revoked unless told to keep them.
+  // session ended, then the application passwords revoked unless told to keep them; `as` is the
+  // client the user's own entries name (the organisation, or the operator's command line).
   Result<TwofaReset> wipe_twofa(const store::User& user, bool revoke_app_passwords,
-                                const char* reason);
+                                const char* reason, const Client& as);
   // enforce() after a membership or policy change that has already been written.
   void enforce_after_change(int64_t user_id);
   void record(int64_t org_id, const Actor& actor, int64_t subject_id, const std::string& event,
