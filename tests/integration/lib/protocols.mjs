@@ -78,7 +78,7 @@ export function runCheckpassword({ input, args, env = {}, url, timeoutMs = 20000
       clearTimeout(timer);
       reject(e);
     });
-    child.on('exit', (code) => {
+    child.on('close', (code) => { // not 'exit': stdout may still be on its way then
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });

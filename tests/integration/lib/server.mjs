@@ -243,7 +243,8 @@ export function runCli(args, { env = process.env, input, cwd, timeoutMs = 30000,
       clearTimeout(timer);
       reject(e);
     });
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': at 'exit' the last of stdout and stderr may still be on its way.
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
       live.delete(child);
       resolve({ code, signal, stdout: rawStdout ? Buffer.concat(chunks) : stdout, stderr });
