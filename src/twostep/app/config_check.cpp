@@ -32,8 +32,10 @@ class Findings {
   void add(Level level, std::string text) { out_.push_back({level, std::move(text)}); }
   // An error of a check serve runs; its message names the key already unless `key` is given.
   void add_error(const core::Error& e, const std::string& key = {}) {
+    // The details of these errors are system reasons (strerror), never file contents.
     const bool named = key.empty() || e.message.rfind(key, 0) == 0;
-    add(Level::kError, named ? e.message : key + ": " + e.message);
+    add(Level::kError, (named ? "" : key + ": ") + e.message +
+                           (e.detail.empty() ? "" : " (" + e.detail + ")"));
   }
   std::vector<ConfigFinding> take() { return std::move(out_); }
 
