@@ -52,6 +52,8 @@ describe('deploy/single-server and the installed layout', () => {
     assert.match(toml, /web_dir = "\/usr\/local\/share\/twostep\/web"/);
     const unit = readFileSync(join(DEPLOY, 'single-server/twostep.service'), 'utf8');
     assert.match(unit, /^ExecStart=\/usr\/local\/bin\/twostep --config \/etc\/twostep\/twostep.toml serve$/m);
+    // The configuration is checked before every start, with the same file.
+    assert.match(unit, /^ExecStartPre=\/usr\/local\/bin\/twostep --config \/etc\/twostep\/twostep.toml config check$/m);
   });
 
   test('the installed twostep serves with deploy/single-server/twostep.toml', async () => {

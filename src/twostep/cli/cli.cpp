@@ -17,6 +17,7 @@
 #include <CLI/CLI.hpp>
 
 #include "twostep/app/app.hpp"
+#include "twostep/app/config_check.hpp"
 #include "twostep/cli/audit_log.hpp"
 #include "twostep/core/config.hpp"
 #include "twostep/core/secret.hpp"
@@ -312,6 +313,42 @@ int audit_command(app::App& app, const AuditArgs& a) {
   return 0;
 }
 
+// `twostep config check`: the configuration loaded as serve loads it, then what serve would
+// refuse or trip over later (app::check_config). Exit 0 when nothing is an error.
+int config_check(const std::string& config_file, bool connect) {
+  const std::string label = config_file.empty() ? "defaults (no file)" : config_file;
+  auto config = load(config_file);
+  if (!config) {
+    std::cerr << "error: " << config.error().message << "\n";
+    std::cerr << "config NOT OK: " << label << "\n";
+    return 1;
+  }
+  int errors = 0;
+  for (const auto& f : app::check_config(*config, app::ConfigCheckOptions{connect})) {
+    using Level = app::ConfigFinding::Level;
+    errors += f.level == Level::kError ? 1 : 0;
+    std::cerr << (f.level == Level::kError     ? "error: "
+                  : f.level == Level::kWarning ? "warning: "
+                                               : "note: ")
+              << f.text << "\n";
+  }
+  if (errors > 0) {
+    std::cerr << "config NOT OK: " << label << " (" << errors << (errors == 1 ? " error" : " errors")
+              << ")\n";
+    return 1;
+  }
+  std::cout << "config OK: " << label << "\n";
+  return 0;
+}
+
+// `twostep config show`: the effective configuration as TOML, secrets redacted.
+int config_show(const std::string& config_file) {
+  auto config = load(config_file);
+  if (!config) return fatal(config.error().message);
+  std::cout << core::config_toml(*config);
+  return 0;
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -324,6 +361,24 @@ int run(int argc, char** argv) {
   serve->add_option("--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
   auto* migrate = cli.add_subcommand("migrate", "Create or upgrade the database schema");
   auto* version = cli.add_subcommand("version", "Print the version");
+
+  auto* config_cmd = cli.add_subcommand("config", "Check or show the configuration");
+  config_cmd->require_subcommand(1);
+  bool connect = false;
+  auto* config_check_cmd = config_cmd->add_subcommand(
+      "check",
+      "Check the configuration as twostep serve would load it (file, TWOSTEP_<SECTION>_<KEY> "
+      "environment, defaults), and the files and database it names, without creating or "
+      "changing anything. Prints 'config OK: FILE' and exits 0, or lists the problems and "
+      "exits 1. Run it before a restart.");
+  config_check_cmd->add_option("--config", config_file, "TOML configuration file");
+  config_check_cmd->add_flag("--connect", connect,
+                             "PostgreSQL: connect and check the schema version (read only)");
+  auto* config_show_cmd = config_cmd->add_subcommand(
+      "show",
+      "Print the effective configuration as TOML: every key, defaults included, secrets "
+      "shown as \"<redacted>\"");
+  config_show_cmd->add_option("--config", config_file, "TOML configuration file");
 
   auto* user = cli.add_subcommand("user", "Manage user accounts");
   user->require_subcommand(1);
@@ -483,6 +538,9 @@ int run(int argc, char** argv) {
     std::cout << "twostep " << TWOSTEP_VERSION << "\n";
     return 0;
   }
+  // Before App::open, which creates the master key and the database and migrates.
+  if (config_check_cmd->parsed()) return config_check(config_file, connect);
+  if (config_show_cmd->parsed()) return config_show(config_file);
   auto config = load(config_file);
   if (!config) return fatal(config.error().message);
   auto app = app::App::open(std::move(*config));

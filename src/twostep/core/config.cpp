@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <functional>
+#include <sstream>
 #include <variant>
 
 #include <toml++/toml.h>
@@ -264,7 +265,112 @@ Status validate(const Config& c) {
   return {};
 }
 
+constexpr std::string_view kRedacted = "<redacted>";
+
+bool icontains(std::string_view haystack, std::string_view needle) {
+  auto it = std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end(),
+                        [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) ==
+                                                    std::tolower(static_cast<unsigned char>(b)); });
+  return it != haystack.end();
+}
+
+// URL query parameters whose values are credentials (libpq's password=, gateway API keys).
+bool secret_parameter(std::string_view name) {
+  for (std::string_view word : {"password", "token", "secret", "key"}) {
+    if (icontains(name, word)) return true;
+  }
+  return false;
+}
+
+// What `config show` prints for one value: secrets are replaced, the rest as configured.
+std::string shown_string(const Binding& b, const std::string& value) {
+  if (value.empty()) return value;
+  if (b.key == "twilio_auth_token") return std::string(kRedacted);
+  if (b.key == "url" || (b.key.size() > 4 && b.key.substr(b.key.size() - 4) == "_url")) {
+    return redact_url(value);
+  }
+  if (b.key == "http_headers") {  // "Name: value": the values carry the gateway credentials
+    auto colon = value.find(':');
+    return colon == std::string::npos ? std::string(kRedacted)
+                                      : value.substr(0, colon + 1) + " " + std::string(kRedacted);
+  }
+  return value;
+}
+
 }  // namespace
+
+std::string redact_url(std::string_view url) {
+  std::string out(url);
+  const auto scheme_end = out.find("://");
+  if (scheme_end != std::string::npos) {
+    const auto authority = scheme_end + 3;
+    const auto authority_end = out.find_first_of("/?#", authority);
+    const auto at = out.rfind('@', authority_end == std::string::npos ? out.npos : authority_end);
+    if (at != std::string::npos && at > authority) {
+      const auto colon = out.find(':', authority);
+      if (colon != std::string::npos && colon < at) {
+        out.replace(colon + 1, at - colon - 1, kRedacted);
+      }
+    }
+  }
+  // Parameters: ?a=1&password=x#fragment. Replaced from the last one back, so that the
+  // positions of the earlier ones stay valid.
+  const auto query = out.find('?');
+  if (query == std::string::npos) return out;
+  const auto query_end = std::min(out.find('#', query), out.size());
+  std::vector<std::pair<size_t, size_t>> values;  // [begin, end) of secret values
+  for (size_t begin = query + 1; begin <= query_end;) {
+    const auto end = std::min(out.find('&', begin), query_end);
+    const auto eq = out.find('=', begin);
+    if (eq < end && secret_parameter(std::string_view(out).substr(begin, eq - begin))) {
+      values.emplace_back(eq + 1, end);
+    }
+    begin = end + 1;
+  }
+  for (auto it = values.rbegin(); it != values.rend(); ++it) {
+    out.replace(it->first, it->second - it->first, kRedacted);
+  }
+  return out;
+}
+
+std::string config_toml(const Config& config) {
+  Config copy = config;  // bindings() needs pointers; only read through them
+  const auto bs = bindings(copy);
+  std::vector<std::string> sections;  // in the order of first appearance
+  for (const auto& b : bs) {
+    if (std::find(sections.begin(), sections.end(), b.section) == sections.end()) {
+      sections.push_back(b.section);
+    }
+  }
+  std::ostringstream out;
+  out << "# twostep's effective configuration (file, TWOSTEP_<SECTION>_<KEY> environment and\n"
+         "# defaults); secrets are shown as \"<redacted>\".\n";
+  for (const auto& section : sections) {
+    out << "\n[" << section << "]\n";
+    for (const auto& b : bs) {
+      if (b.section != section) continue;
+      out << b.key << " = ";
+      std::visit(
+          [&](auto* t) {
+            using T = std::remove_pointer_t<decltype(t)>;
+            if constexpr (std::is_same_v<T, std::string>) {
+              out << toml::value<std::string>(shown_string(b, *t));
+            } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+              toml::array arr;
+              for (const auto& item : *t) arr.push_back(shown_string(b, item));
+              out << arr;
+            } else if constexpr (std::is_same_v<T, bool>) {
+              out << (*t ? "true" : "false");
+            } else {
+              out << *t;
+            }
+          },
+          b.target);
+      out << "\n";
+    }
+  }
+  return out.str();
+}
 
 bool Config::https() const { return server.public_url.rfind("https://", 0) == 0; }
 

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "twostep/core/error.hpp"
@@ -173,6 +174,15 @@ struct Config {
 // environment. Unknown keys, wrong types and bad values are errors naming the key.
 Result<Config> load_config(const std::optional<std::string>& file,
                            const std::map<std::string, std::string>& env);
+
+// The effective configuration as TOML: every section and key in a fixed order, defaults
+// included, secrets replaced by "<redacted>" (`twostep config show`). load_config accepts the
+// text again.
+std::string config_toml(const Config& config);
+
+// A URL with its password (userinfo "user:PASSWORD@", a "password=" parameter) replaced by
+// <redacted>; anything else unchanged. For printing database and gateway URLs.
+std::string redact_url(std::string_view url);
 
 // The process environment as a map (only TWOSTEP_* entries).
 std::map<std::string, std::string> twostep_environment();

@@ -244,6 +244,13 @@ core::Result<Keyring> Keyring::load_or_create(const std::string& path) {
   return Keyring(std::move(parsed.keys), parsed.current);
 }
 
+core::Result<bool> Keyring::check_file(const std::string& path) {
+  TS_ASSIGN_OR_RETURN(std::optional<core::Secret> text, read_key_file(path));
+  if (!text) return false;
+  TS_RETURN_IF_ERROR(parse_keys(path, text->view(), kKeySize));
+  return true;
+}
+
 namespace {
 
 // Reads, changes and atomically replaces an existing key file under an exclusive lock, so that

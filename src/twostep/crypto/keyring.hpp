@@ -29,6 +29,10 @@ class Keyring {
   // kFailedPrecondition (one clear message, never key bytes) if the file is malformed, is
   // not a regular file, is readable or writable by group/others, or cannot be read/created.
   static core::Result<Keyring> load_or_create(const std::string& path);
+  // Reads and checks the key file as load_or_create does, without creating anything
+  // (`twostep config check`): false when there is no file (load_or_create would create it),
+  // the same errors otherwise.
+  static core::Result<bool> check_file(const std::string& path);
 
   enum class AddMode {
     // `twostep key rotate`: appended as the last line, the current key for every process

@@ -51,11 +51,10 @@ Result<std::unique_ptr<Store>> open_store(const std::string& url) {
   return open_store(url, StoreOptions{});
 }
 
-Result<std::unique_ptr<Store>> open_store(const std::string& url, const StoreOptions& options) {
+Result<DatabaseUrl> parse_database_url(const std::string& url) {
   std::string_view u(url);
   if (u == "sqlite::memory:") {
-    TS_ASSIGN_OR_RETURN(auto store, sqlite::SqliteStore::open_memory());
-    return std::unique_ptr<Store>(std::move(store));
+    return DatabaseUrl{DatabaseUrl::Kind::kSqliteMemory, {}};
   }
   if (starts_with(u, "sqlite:")) {
     std::string_view path = u.substr(7);
@@ -66,11 +65,11 @@ Result<std::unique_ptr<Store>> open_store(const std::string& url, const StoreOpt
       return core::fail(Code::kInvalidArgument, "invalid_database_url",
                         "database.url: \"sqlite:\" needs a file path, e.g. sqlite:var/twostep.db");
     }
-    return open_sqlite_file(std::string(path));
+    return DatabaseUrl{DatabaseUrl::Kind::kSqliteFile, std::string(path)};
   }
   if (starts_with(u, "postgresql:") || starts_with(u, "postgres:")) {
-    TS_ASSIGN_OR_RETURN(auto store, postgres::PgStore::open(url, options.pool_size));
-    return std::unique_ptr<Store>(std::move(store));
+    TS_RETURN_IF_ERROR(postgres::PgStore::check_url(url));
+    return DatabaseUrl{DatabaseUrl::Kind::kPostgres, {}};
   }
   std::string scheme = scheme_of(u);
   return core::fail(Code::kInvalidArgument, "invalid_database_url",
@@ -79,6 +78,35 @@ Result<std::unique_ptr<Store>> open_store(const std::string& url, const StoreOpt
                                    : "database.url: unsupported scheme \"" + scheme +
                                          "\"; expected sqlite:PATH, sqlite::memory: or "
                                          "postgresql://USER@HOST:PORT/DATABASE");
+}
+
+Result<std::unique_ptr<Store>> open_store(const std::string& url, const StoreOptions& options) {
+  TS_ASSIGN_OR_RETURN(DatabaseUrl target, parse_database_url(url));
+  switch (target.kind) {
+    case DatabaseUrl::Kind::kSqliteMemory: {
+      TS_ASSIGN_OR_RETURN(auto store, sqlite::SqliteStore::open_memory());
+      return std::unique_ptr<Store>(std::move(store));
+    }
+    case DatabaseUrl::Kind::kSqliteFile:
+      return open_sqlite_file(target.sqlite_path);
+    case DatabaseUrl::Kind::kPostgres:
+      break;
+  }
+  TS_ASSIGN_OR_RETURN(auto store, postgres::PgStore::open(url, options.pool_size));
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+Result<int> check_postgres_schema(const std::string& url) {
+  TS_ASSIGN_OR_RETURN(auto store, postgres::PgStore::open(url, 1));
+  TS_ASSIGN_OR_RETURN(int version, store->schema_version());
+  const int known = postgres::PgStore::known_schema_version();
+  if (version > known) {
+    return core::fail(Code::kFailedPrecondition, "schema_too_new",
+                      "database.url: the database was migrated by a newer twostep (schema "
+                      "version " + std::to_string(version) + ", this binary knows up to " +
+                          std::to_string(known) + ")");
+  }
+  return version;
 }
 
 }  // namespace twostep::store

@@ -505,4 +505,18 @@ struct StoreOptions {
 };
 Result<std::unique_ptr<Store>> open_store(const std::string& url, const StoreOptions& options);
 
+// What a database URL names, checked by the rules of open_store without opening anything
+// (`twostep config check`): kInvalidArgument naming database.url, never quoting a password.
+struct DatabaseUrl {
+  enum class Kind { kSqliteMemory, kSqliteFile, kPostgres };
+  Kind kind = Kind::kSqliteMemory;
+  std::string sqlite_path;  // kSqliteFile
+};
+Result<DatabaseUrl> parse_database_url(const std::string& url);
+
+// `twostep config check --connect` on PostgreSQL: one connection, the schema version read
+// without migrating or writing (0: nothing migrated yet). kFailedPrecondition schema_too_new when
+// a newer twostep migrated the database; kUnavailable when the server does not answer.
+Result<int> check_postgres_schema(const std::string& url);
+
 }  // namespace twostep::store

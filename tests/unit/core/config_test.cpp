@@ -182,5 +182,51 @@ TEST_F(ConfigTest, EnvironmentMapHasOnlyTwostepEntries) {
   for (const auto& [k, v] : env) EXPECT_EQ(k.rfind("TWOSTEP_", 0), 0u) << k;
 }
 
+TEST(ConfigRedactTest, RedactsUserinfoPasswordAndSecretParameters) {
+  EXPECT_EQ(redact_url("postgresql://u:pw@db:5432/x"), "postgresql://u:<redacted>@db:5432/x");
+  EXPECT_EQ(redact_url("postgresql://u@db/x?password=pw&sslmode=require"),
+            "postgresql://u@db/x?password=<redacted>&sslmode=require");
+  EXPECT_EQ(redact_url("https://a:b@h/p?to=1&api_key=k&AuthToken=t#frag"),
+            "https://a:<redacted>@h/p?to=1&api_key=<redacted>&AuthToken=<redacted>#frag");
+  // No password: unchanged (a user name alone, '@' in the path, no query).
+  EXPECT_EQ(redact_url("postgresql://u@db/x"), "postgresql://u@db/x");
+  EXPECT_EQ(redact_url("https://h/a:b@c"), "https://h/a:b@c");
+  EXPECT_EQ(redact_url("sqlite:var/twostep.db"), "sqlite:var/twostep.db");
+  EXPECT_EQ(redact_url(""), "");
+  EXPECT_EQ(redact_url("https://h/?password"), "https://h/?password");  // no value
+}
+
+TEST_F(ConfigTest, ShowPrintsEveryKeyRedactedAndLoadsAgain) {
+  std::map<std::string, std::string> env = {
+      {"TWOSTEP_DATABASE_URL", "postgresql://u:hunter2@db/x"},
+      {"TWOSTEP_SMS_TWILIO_AUTH_TOKEN", "tok-hunter2"},
+      {"TWOSTEP_SMS_HTTP_HEADERS", R"(["X-Api-Key: hunter2", "Accept: json"])"},
+      {"TWOSTEP_TOTP_ISSUER", "Quote \" back \\ slash 'single'"},
+      {"TWOSTEP_ACCOUNTS_OPEN_SIGNUP", "false"},
+      {"TWOSTEP_SERVER_THREADS", "7"},
+  };
+  auto c = load_config(std::nullopt, env);
+  ASSERT_TRUE(c) << c.error().message;
+  const std::string text = config_toml(*c);
+  EXPECT_EQ(text.find("hunter2"), std::string::npos) << text;
+  EXPECT_NE(text.find("url = 'postgresql://u:<redacted>@db/x'"), std::string::npos) << text;
+  EXPECT_NE(text.find("twilio_auth_token = '<redacted>'"), std::string::npos) << text;
+  EXPECT_NE(text.find("[orgs]\nuser_create = false\n"), std::string::npos) << text;
+  // Every key of the defaults appears once; the text loads again to the same values.
+  auto again = load_config(write(text), {});
+  ASSERT_TRUE(again) << again.error().message << "\n" << text;
+  EXPECT_EQ(again->totp.issuer, c->totp.issuer);
+  EXPECT_EQ(again->server.threads, 7);
+  EXPECT_FALSE(again->accounts.open_signup);
+  EXPECT_EQ(again->sms.http_headers,
+            (std::vector<std::string>{"X-Api-Key: <redacted>", "Accept: <redacted>"}));
+  EXPECT_EQ(config_toml(*again), text);
+  // With no secret set, show prints exactly what the defaults are: no "<redacted>" anywhere.
+  auto defaults = load_config(std::nullopt, {});
+  ASSERT_TRUE(defaults);
+  const std::string shown = config_toml(*defaults);
+  EXPECT_EQ(shown.find("<redacted>", shown.find("\n\n")), std::string::npos) << shown;
+}
+
 }  // namespace
 }  // namespace twostep::core

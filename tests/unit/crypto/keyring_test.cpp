@@ -574,5 +574,25 @@ TEST_F(KeyringTest, CopiesShareKeys) {
   EXPECT_TRUE(b.open(a.seal("x", "ad"), "ad"));
 }
 
+TEST_F(KeyringTest, CheckFileReadsWithoutCreating) {
+  const std::string p = path("sub/master.key");
+  auto missing = Keyring::check_file(p);
+  ASSERT_TRUE(missing) << missing.error().message;
+  EXPECT_FALSE(*missing);
+  EXPECT_FALSE(fs::exists(dir_ / "sub"));  // nothing created, not even the directory
+  ASSERT_TRUE(Keyring::load_or_create(p));
+  auto present = Keyring::check_file(p);
+  ASSERT_TRUE(present) << present.error().message;
+  EXPECT_TRUE(*present);
+  ::chmod(p.c_str(), 0640);
+  auto open_to_group = Keyring::check_file(p);
+  ASSERT_FALSE(open_to_group);
+  EXPECT_NE(open_to_group.error().message.find("accessible by group or others"), std::string::npos);
+  write_file(p, "1 zz\n");
+  auto malformed = Keyring::check_file(p);
+  ASSERT_FALSE(malformed);
+  EXPECT_EQ(malformed.error().message.find("zz"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace twostep::crypto

@@ -442,9 +442,9 @@ PgStore::PgStore(std::string url, int pool_size) : url_(std::move(url)) {
 
 PgStore::~PgStore() = default;
 
-Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url, int pool_size) {
-  // Parse first: a malformed URL is a configuration error, not an outage. libpq's parse message may
-  // quote parts of the URL (a password among them), so it is not passed on.
+Status PgStore::check_url(const std::string& url) {
+  // A malformed URL is a configuration error, not an outage. libpq's parse message may quote parts
+  // of the URL (a password among them), so it is not passed on.
   char* parse_error = nullptr;
   PQconninfoOption* options = PQconninfoParse(url.c_str(), &parse_error);
   PQfreemem(parse_error);
@@ -454,6 +454,11 @@ Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url, int pool_
                       "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?PARAM=VALUE...]");
   }
   PQconninfoFree(options);
+  return core::ok();
+}
+
+Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url, int pool_size) {
+  TS_RETURN_IF_ERROR(check_url(url));  // parse first: before any connection attempt
   std::unique_ptr<PgStore> store(new PgStore(url, std::max(1, pool_size)));
   TS_ASSIGN_OR_RETURN(Lease c, store->lease());
   if (PQserverVersion(c->get()) < 100000) {
@@ -546,6 +551,24 @@ Result<std::vector<int>> PgStore::write_all(const std::vector<Write>& writes) {
 
 // --- migrations --------------------------------------------------------------
 
+int PgStore::known_schema_version() {
+  int known = 0;
+  for (const Migration& m : kPostgresMigrations) known = std::max(known, m.version);
+  return known;
+}
+
+Result<int> PgStore::schema_version() {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  {
+    Query q(*c, "SELECT CASE WHEN to_regclass('schema_version') IS NULL THEN 0 ELSE 1 END");
+    TS_ASSIGN_OR_RETURN(int64_t exists, q.scalar("schema version"));
+    if (exists == 0) return 0;
+  }
+  Query q(*c, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+  TS_ASSIGN_OR_RETURN(int64_t version, q.scalar("schema version"));
+  return static_cast<int>(version);
+}
+
 Result<int> PgStore::migrate() {
   TS_ASSIGN_OR_RETURN(Lease c, lease());
   Transaction tx(*c);
@@ -561,9 +584,8 @@ Result<int> PgStore::migrate() {
       c->exec("CREATE TABLE IF NOT EXISTS schema_version("
               "version BIGINT PRIMARY KEY, name TEXT NOT NULL, "
               "applied_at BIGINT NOT NULL)"));
-  int known = 0;
+  const int known = known_schema_version();
   for (const Migration& m : kPostgresMigrations) {
-    known = std::max(known, m.version);
     {
       Query q(*c, "SELECT EXISTS(SELECT 1 FROM schema_version WHERE version = $1)");
       q.bind_int(m.version);

@@ -94,6 +94,13 @@ class PgStore final : public Store {
   // Parses the URL and opens the first connection, so that a wrong URL or an unreachable server is
   // reported at start-up; the other connections open on first use.
   static Result<std::unique_ptr<PgStore>> open(const std::string& url, int pool_size);
+  // The parse step of open(), without connecting: kInvalidArgument naming database.url (never
+  // quoting the URL, which may hold a password).
+  static Status check_url(const std::string& url);
+  // The newest migration applied (0 when none ran yet), read without migrating or writing.
+  Result<int> schema_version();
+  // The newest migration this binary has.
+  static int known_schema_version();
 
   ~PgStore() override;
   PgStore(const PgStore&) = delete;
