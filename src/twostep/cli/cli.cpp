@@ -206,7 +206,7 @@ int key_add(app::App& app, crypto::Keyring::AddMode mode) {
             << "; it is the current key from the next start.\n"
             << "Restart the instance. Keep key " << before
             << " and every older key in the file: stored values still use them (twostep key "
-               "list).\n"
+               "list) until `twostep key reseal` and `twostep key retire`.\n"
             << "Several instances: an instance without this key cannot use what the others make "
                "under it; use `twostep key add`, then `twostep key use`, instead.\n";
   return 0;
@@ -223,7 +223,9 @@ int key_use(app::App& app, uint32_t id) {
   std::cout << "master key " << id << " is the current key in " << path
             << " from the next start (until now: key " << *previous << ").\n"
             << "Copy this file to every instance, then restart them, in any order. Keep key "
-            << *previous << " and every older key in the file (twostep key list).\n";
+            << *previous
+            << " and every older key in the file (twostep key list); once every instance runs "
+               "with this file, `twostep key reseal`, then `twostep key retire`.\n";
   return 0;
 }
 
