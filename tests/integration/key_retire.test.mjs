@@ -84,8 +84,8 @@ describe('master key retire', () => {
     assert.ok(key2);
 
     // The TOTP seed is still sealed under key 2.
-    await refused(['key', 'retire', '2'], /1 sealed secret still use key 2\b.*twostep key reseal/s);
-    await refused(['key', 'retire', '2', '--revoke-dependents'], /1 sealed secret still use key 2/);
+    await refused(['key', 'retire', '2'], /1 sealed secret still uses key 2\b.*twostep key reseal/s);
+    await refused(['key', 'retire', '2', '--revoke-dependents'], /1 sealed secret still uses key 2/);
 
     const reseal = await server.cli(['key', 'reseal']);
     assert.equal(reseal.code, 0, reseal.stderr);

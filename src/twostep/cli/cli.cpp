@@ -330,7 +330,8 @@ int key_retire(app::App& app, uint32_t id, bool revoke_dependents) {
     if (u.key_id == id) n[u.what] += u.count;
   }
   if (n["sealed_secrets"] > 0) {
-    return fatal(plural(n["sealed_secrets"], "sealed secret") + " still use " + key +
+    return fatal(plural(n["sealed_secrets"], "sealed secret") +
+                 (n["sealed_secrets"] == 1 ? " still uses " : " still use ") + key +
                  ". Once every instance has the newest key file and has restarted, run "
                  "`twostep key reseal`, then retire the key. Nothing was changed.");
   }
