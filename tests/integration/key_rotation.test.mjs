@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer } from './lib/server.mjs';
-import { Client, assertStatus, signup, login, uniqueName, totpStep, pendingLogin } from './lib/client.mjs';
+import { Client, assertStatus, enrolTotp, signup, login, uniqueName, totpStep, pendingLogin } from './lib/client.mjs';
 import { basic, createAppPassword } from './lib/protocols.mjs';
 
 // `twostep key list` → {id: {status, sealed, recovery, app, sms}}
@@ -53,13 +53,7 @@ describe('master key rotation', () => {
     // (Before 2FA is on, so that creating it needs no second factor.)
     const app = await createAppPassword(client, { name: 'Thunderbird', scopes: ['mail'] });
 
-    const add = await client.post('/api/v1/methods/totp', { label: 'phone' });
-    assertStatus(add, 201);
-    const { secret, method_id: methodId } = add.json;
-    const confirm = await client.post(`/api/v1/methods/${methodId}/confirm`, { code: totpStep(secret, 0) });
-    assertStatus(confirm, 200);
-    const recoveryCodes = confirm.json.recovery_codes;
-    assert.equal(recoveryCodes.length, 10);
+    const { secret, recoveryCodes } = await enrolTotp(client);
     assertStatus(await verifyBasic(server, username, app.password), 200);
 
     const listBefore = await server.cli(['key', 'list']);

@@ -37,6 +37,17 @@ class KeyIdStoreContract : public contract::ContractFixture {
     c.expires_at = at + 300;
     return c;
   }
+  AppPassword app_password(const User& u, const std::string& lookup, uint32_t key_id) {
+    AppPassword p;
+    p.user_id = u.id;
+    p.name = lookup;
+    p.scopes = "mail";
+    p.lookup = lookup;
+    p.hash = "h";
+    p.key_id = key_id;
+    p.created_at = kNow;
+    return must(store().create_app_password(p, 50));
+  }
   int64_t count_of(const std::vector<KeyUse>& uses, const std::string& what, uint32_t key_id) {
     for (const auto& u : uses) {
       if (u.what == what && u.key_id == key_id) return u.count;
@@ -118,15 +129,7 @@ TEST_P(KeyIdStoreContract, KeyUsageCountsWhatStillNeedsEachKey) {
   EXPECT_TRUE(must(store().use_recovery_code(alice.id, 1, "a1", kNow)));
   must_ok(store().replace_recovery_codes(bob.id, {"b1"}, 2, kNow));
   // Application passwords.
-  AppPassword p;
-  p.user_id = bob.id;
-  p.name = "phone";
-  p.scopes = "mail";
-  p.lookup = "abcd";
-  p.hash = "h";
-  p.key_id = 3;
-  p.created_at = kNow;
-  must(store().create_app_password(p, 50));
+  app_password(bob, "abcd", 3);
   // SMS codes: live ones only (an expired one and a used one do not count).
   must(store().sms_reserve(sms(alice.id, 2, kNow), 0, kNow / 86400, {}));
   must(store().sms_reserve(sms(alice.id, 2, kNow - 1000), 0, kNow / 86400, {}));
@@ -148,6 +151,67 @@ TEST_P(KeyIdStoreContract, KeyUsageCountsWhatStillNeedsEachKey) {
     EXPECT_TRUE(seen.insert({u.what, u.key_id}).second) << "one row per kind and key";
   }
   EXPECT_EQ(total, 9);
+}
+
+TEST_P(KeyIdStoreContract, RetiringAKeyRemovesOnlyItsDependents) {
+  User alice = user("alice");
+  User bob = user("bob");
+  User carol = user("carol");
+  // Recovery codes: alice 3 under key 1 (one used), bob 1 under key 1, carol 2 under key 2.
+  must_ok(store().replace_recovery_codes(alice.id, {"a1", "a2", "a3"}, 1, kNow));
+  EXPECT_TRUE(must(store().use_recovery_code(alice.id, 1, "a1", kNow)));
+  must_ok(store().replace_recovery_codes(bob.id, {"b1"}, 1, kNow));
+  must_ok(store().replace_recovery_codes(carol.id, {"c1", "c2"}, 2, kNow));
+  AppPassword bob1 = app_password(bob, "bob1", 1);
+  app_password(bob, "bob2", 2);
+  AppPassword alice1 = app_password(alice, "ali1", 1);
+  // SMS codes under key 1: one live, one expired, one used; one live under key 2.
+  must(store().sms_reserve(sms(alice.id, 1, kNow), 0, kNow / 86400, {}));
+  must(store().sms_reserve(sms(alice.id, 1, kNow - 1000), 0, kNow / 86400, {}));
+  SmsReservation used = must(store().sms_reserve(sms(bob.id, 1, kNow), 0, kNow / 86400, {}));
+  must_ok(store().sms_mark_sent(used.code_id));
+  EXPECT_TRUE(must(store().sms_consume(used.code_id, kNow)));
+  must(store().sms_reserve(sms(carol.id, 2, kNow), 0, kNow / 86400, {}));
+
+  // Application passwords: listed, not deleted (the service revokes them one by one).
+  auto of_key1 = must(store().app_passwords_of_key(1));
+  ASSERT_EQ(of_key1.size(), 2u);
+  EXPECT_EQ(of_key1[0].id, bob1.id);
+  EXPECT_EQ(of_key1[0].user_id, bob.id);
+  EXPECT_EQ(of_key1[1].id, alice1.id);
+  EXPECT_EQ(of_key1[1].key_id, 1u);
+  EXPECT_TRUE(must(store().app_passwords_of_key(7)).empty());
+  EXPECT_EQ(must(store().app_passwords_of_user(bob.id)).size(), 2u);
+
+  auto revoked = must(store().delete_recovery_codes_of_key(1));
+  ASSERT_EQ(revoked.size(), 2u);
+  const User& first = alice.id < bob.id ? alice : bob;
+  EXPECT_EQ(revoked[0].user_id, first.id);
+  EXPECT_EQ(revoked[0].count, first.id == alice.id ? 2 : 1);
+  EXPECT_EQ(revoked[1].count, first.id == alice.id ? 1 : 2);
+  EXPECT_EQ(must(store().remaining_recovery_codes(alice.id)), 0);
+  EXPECT_EQ(must(store().remaining_recovery_codes(bob.id)), 0);
+  EXPECT_EQ(must(store().remaining_recovery_codes(carol.id)), 2);
+  EXPECT_FALSE(must(store().use_recovery_code(alice.id, 1, "a2", kNow)));
+  // Again: nothing left under the key (used codes went too).
+  EXPECT_TRUE(must(store().delete_recovery_codes_of_key(1)).empty());
+  // A user with only used codes under the key is not named.
+  User dave = user("dave");
+  must_ok(store().replace_recovery_codes(dave.id, {"d1"}, 3, kNow));
+  EXPECT_TRUE(must(store().use_recovery_code(dave.id, 3, "d1", kNow)));
+  EXPECT_TRUE(must(store().delete_recovery_codes_of_key(3)).empty());
+
+  EXPECT_EQ(must(store().delete_live_sms_codes_of_key(1, kNow)), 1);
+  EXPECT_EQ(must(store().delete_live_sms_codes_of_key(1, kNow)), 0);
+  EXPECT_EQ(must(store().delete_live_sms_codes_of_key(9, kNow)), 0);
+
+  auto uses = must(store().key_usage(kNow));
+  EXPECT_EQ(count_of(uses, "recovery_codes", 1), 0);
+  EXPECT_EQ(count_of(uses, "sms_codes", 1), 0);
+  EXPECT_EQ(count_of(uses, "app_passwords", 1), 2);  // until the service revokes them
+  EXPECT_EQ(count_of(uses, "recovery_codes", 2), 2);
+  EXPECT_EQ(count_of(uses, "sms_codes", 2), 1);
+  EXPECT_EQ(count_of(uses, "app_passwords", 2), 1);
 }
 
 TEST_P(KeyIdStoreContract, ResealFindsOtherKeysAndReplacesOnlyAnUnchangedSecret) {

@@ -21,6 +21,7 @@ const EVENT_NAMES = {
   second_factor_locked: 'Second step locked after too many failures',
   recovery_code_used: 'Recovery code used',
   recovery_codes_generated: 'New recovery codes',
+  recovery_codes_revoked: 'Recovery codes revoked by the server operator',
   method_added: 'Two-step method added',
   method_confirm_failed: 'Wrong code while adding a method',
   method_removed: 'Two-step method removed',

@@ -122,6 +122,13 @@ export async function securityView(root) {
           h('strong', { 'data-testid': 'recovery-count' }, String(me.recovery_codes_remaining ?? 0)),
           ' unused recovery codes. New codes replace all the old ones.',
         ),
+        (me.recovery_codes_remaining ?? 0) === 0
+          ? h(
+              'p',
+              { class: 'notice warning', 'data-testid': 'no-recovery-codes' },
+              'You have no recovery codes left: create new ones, so that you can still sign in if you lose your methods.',
+            )
+          : null,
         h(
           'div',
           { class: 'actions start' },

@@ -207,7 +207,7 @@ int key_add(app::App& app, crypto::Keyring::AddMode mode) {
             << "; it is the current key from the next start.\n"
             << "Restart the instance. Keep key " << before
             << " and every older key in the file: stored values still use them (twostep key "
-               "list).\n"
+               "list) until `twostep key reseal` and `twostep key retire`.\n"
             << "Several instances: an instance without this key cannot use what the others make "
                "under it; use `twostep key add`, then `twostep key use`, instead.\n";
   return 0;
@@ -224,7 +224,9 @@ int key_use(app::App& app, uint32_t id) {
   std::cout << "master key " << id << " is the current key in " << path
             << " from the next start (until now: key " << *previous << ").\n"
             << "Copy this file to every instance, then restart them, in any order. Keep key "
-            << *previous << " and every older key in the file (twostep key list).\n";
+            << *previous
+            << " and every older key in the file (twostep key list); once every instance runs "
+               "with this file, `twostep key reseal`, then `twostep key retire`.\n";
   return 0;
 }
 
@@ -280,6 +282,113 @@ int key_list(app::App& app) {
                 static_cast<long long>(n[0]), static_cast<long long>(n[1]),
                 static_cast<long long>(n[2]), static_cast<long long>(n[3]));
   }
+  return 0;
+}
+
+std::string plural(int64_t n, const std::string& what) {
+  return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+}
+
+// `twostep key retire ID [--revoke-dependents]`: takes an older key out of the key file once
+// nothing stored needs it. Sealed secrets are sealed again by `key reseal`; keyed hashes cannot
+// be made again without their plaintext, so recovery codes, application passwords and live SMS
+// codes under the key are revoked, and only when the operator asks for it. The oldest key is
+// never retired: it keys the SMS number hashes (services/sms.cpp), which only compare equal
+// while every instance derives them from the same key.
+int key_retire(app::App& app, uint32_t id, bool revoke_dependents) {
+  const std::string& path = app.config().security.master_key_file;
+  const crypto::Keyring& keyring = app.keyring();
+  const std::string key = "key " + std::to_string(id);
+  if (!keyring.has(id)) {
+    return fatal(path + " has no key " + std::to_string(id) +
+                 " (twostep key list): nothing was changed");
+  }
+  if (id == keyring.current_id()) {
+    return fatal(key +
+                 " is the current key: make another key current first (twostep key rotate, or "
+                 "key add and key use), then reseal and retire it. Nothing was changed.");
+  }
+  if (keyring.staged(id)) {
+    return fatal(key +
+                 " is staged: instances that have the new file may use it soon. Run `twostep "
+                 "key use " +
+                 std::to_string(id) + "`, or keep it. Nothing was changed.");
+  }
+  if (id == keyring.ids().front()) {
+    return fatal(
+        key +
+        " is the oldest key: SMS number hashes (resend cool-downs, per-number daily quotas) "
+        "are keyed with the oldest key of the file, on every instance. Retiring it would "
+        "change that key, and the stored hashes would stop matching (for a day, quotas and "
+        "cool-downs would count again from zero, and instances with the old and the new file "
+        "would count apart). Keep it in the file; only newer keys can be retired. Nothing was "
+        "changed.");
+  }
+  auto uses = app.store().key_usage(std::time(nullptr));
+  if (!uses) return fatal(uses.error().message);
+  std::map<std::string, int64_t> n;
+  for (const auto& u : *uses) {
+    if (u.key_id == id) n[u.what] += u.count;
+  }
+  if (n["sealed_secrets"] > 0) {
+    return fatal(plural(n["sealed_secrets"], "sealed secret") +
+                 (n["sealed_secrets"] == 1 ? " still uses " : " still use ") + key +
+                 ". Once every instance has the newest key file and has restarted, run "
+                 "`twostep key reseal`, then retire the key. Nothing was changed.");
+  }
+  const int64_t dependents = n["recovery_codes"] + n["app_passwords"] + n["sms_codes"];
+  if (dependents > 0 && !revoke_dependents) {
+    return fatal(
+        key + " still checks " + plural(n["recovery_codes"], "unused recovery code") + ", " +
+        plural(n["app_passwords"], "application password") + " and " +
+        plural(n["sms_codes"], "live SMS code") +
+        ". They are keyed hashes and cannot be made again under another key. "
+        "--revoke-dependents deletes those recovery codes (their owners keep their methods and "
+        "can generate new codes; each gets an entry in their security log), revokes those "
+        "application passwords (every instance stops accepting them) and deletes those SMS "
+        "codes (the user asks for a new one), then retires the key. Nothing was changed.");
+  }
+  int recovery_codes = 0;
+  int app_passwords = 0;
+  int sms_codes = 0;
+  if (dependents > 0) {
+    auto codes = app.store().delete_recovery_codes_of_key(id);
+    if (!codes) return fatal(codes.error().message);
+    for (const auto& d : *codes) {
+      recovery_codes += d.count;
+      app.audit().record(d.user_id, "recovery_codes_revoked", kCliClient,
+                         {{"reason", "master_key_retired"},
+                          {"key_id", std::to_string(id)},
+                          {"count", std::to_string(d.count)}});
+    }
+    auto passwords = app.store().app_passwords_of_key(id);
+    if (!passwords) return fatal(passwords.error().message);
+    for (const auto& p : *passwords) {
+      auto owner = app.store().user_by_id(p.user_id);
+      if (!owner) return fatal(owner.error().message);
+      auto st = app.app_passwords().revoke(*owner, p.id, kCliClient);
+      if (!st && st.error().code != core::Code::kNotFound) return fatal(st.error().message);
+      if (st) ++app_passwords;
+    }
+    auto sms = app.store().delete_live_sms_codes_of_key(id, std::time(nullptr));
+    if (!sms) return fatal(sms.error().message);
+    sms_codes = *sms;
+  }
+  if (auto st = crypto::Keyring::remove_key(path, id); !st) {
+    return fatal(st.error().message +
+                 (dependents > 0 ? " (what depended on the key was revoked already)" : ""));
+  }
+  app.audit().record(0, "master_key_retired", kCliClient,
+                     {{"key_id", std::to_string(id)},
+                      {"recovery_codes", std::to_string(recovery_codes)},
+                      {"app_passwords", std::to_string(app_passwords)},
+                      {"sms_codes", std::to_string(sms_codes)}});
+  std::cout << "retired master key " << id << ": removed from " << path << "; revoked "
+            << plural(recovery_codes, "recovery code") << ", "
+            << plural(app_passwords, "application password") << " and "
+            << plural(sms_codes, "SMS code") << ".\n"
+            << "Copy this file to every instance and restart them: an instance keeps the key "
+               "in memory until it restarts.\n";
   return 0;
 }
 
@@ -347,6 +456,12 @@ int config_show(const std::string& config_file) {
   if (!config) return fatal(config.error().message);
   std::cout << core::config_toml(*config);
   return 0;
+}
+
+void add_key_id(CLI::App* command, uint32_t& id) {
+  command->add_option("ID", id, "Key id (twostep key list)")
+      ->required()
+      ->check(CLI::Range(uint32_t{1}, UINT32_MAX));
 }
 
 }  // namespace
@@ -519,13 +634,22 @@ int run(int argc, char** argv) {
       "Step 2 of 2: make key ID of the key file the current one (atomically, mode 0600; "
       "comments and every key stay). Copy the file to every instance and restart them, in any "
       "order.");
-  key_use_cmd->add_option("ID", use_id, "Key id (twostep key list)")
-      ->required()
-      ->check(CLI::Range(uint32_t{1}, UINT32_MAX));
+  add_key_id(key_use_cmd, use_id);
   auto* key_list_cmd = key->add_subcommand(
       "list",
       "List the master keys, their state (current, staged, older, MISSING from the file) and "
       "how many stored values use each");
+  uint32_t retire_id = 0;
+  bool revoke_dependents = false;
+  auto* key_retire_cmd = key->add_subcommand(
+      "retire",
+      "Remove older key ID from the key file (atomically, mode 0600) once nothing stored "
+      "needs it: run key reseal first. Refuses the current, a staged and the oldest key "
+      "(it keys the SMS number hashes).");
+  add_key_id(key_retire_cmd, retire_id);
+  key_retire_cmd->add_flag("--revoke-dependents", revoke_dependents,
+                           "Also delete the recovery codes, revoke the application passwords and "
+                           "delete the live SMS codes still hashed under the key");
   auto* key_reseal_cmd = key->add_subcommand(
       "reseal",
       "Seal every secret at rest (TOTP and authenticator seeds, SMS numbers, YubiKey keys) "
@@ -693,6 +817,7 @@ int run(int argc, char** argv) {
   if (key_use_cmd->parsed()) return key_use(**app, use_id);
   if (key_list_cmd->parsed()) return key_list(**app);
   if (key_reseal_cmd->parsed()) return key_reseal(**app);
+  if (key_retire_cmd->parsed()) return key_retire(**app, retire_id, revoke_dependents);
   if (user_disable->parsed() || user_enable->parsed()) {
     bool disable = user_disable->parsed();
     auto st = accounts.set_disabled(name, disable, kCliClient);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
@@ -58,14 +59,15 @@ struct Wiped {
 
 // One line of the key file (a view into the file's text, without its '\n').
 struct FileLine {
-  enum Kind { kOther, kKey, kStaged } kind = kOther;  // kOther: blank or a comment
-  uint32_t id = 0;                                    // kKey, kStaged
+  enum Kind { kOther, kKey, kStaged, kRetired } kind = kOther;  // kOther: blank or a comment
+  uint32_t id = 0;                                              // kKey, kStaged, kRetired
   std::string_view text;
 };
 
 struct ParsedFile {
   std::shared_ptr<Keyring::Keys> keys;
   uint32_t current = 0;
+  uint32_t highest_retired = 0;  // 0: no key was retired
   std::vector<FileLine> lines;
 };
 
@@ -84,11 +86,11 @@ bool starts_with_word(std::string_view* s, std::string_view word) {
   return true;
 }
 
-// The staged marker, a comment (older versions skip it): "# staged: key <id> ...". nullopt for
-// any other comment.
-std::optional<uint32_t> staged_marker(std::string_view comment) {
+// A marker, a comment (older versions skip it): "# <word> key <id> ...", e.g. word "staged:".
+// nullopt for any other comment.
+std::optional<uint32_t> key_marker(std::string_view comment, std::string_view word) {
   comment = trimmed(comment.substr(1));
-  if (!starts_with_word(&comment, "staged:") || !starts_with_word(&comment, "key")) {
+  if (!starts_with_word(&comment, word) || !starts_with_word(&comment, "key")) {
     return std::nullopt;
   }
   uint32_t id = 0;
@@ -115,9 +117,13 @@ core::Result<ParsedFile> parse_keys(const std::string& path, std::string_view te
     std::string_view line = trimmed(entry.text);
     if (line.empty()) continue;
     if (line.front() == '#') {
-      if (auto id = staged_marker(line)) {
+      if (auto id = key_marker(line, "staged:")) {
         entry.kind = FileLine::kStaged;
         entry.id = *id;
+      } else if (auto retired = key_marker(line, "retired:")) {
+        entry.kind = FileLine::kRetired;
+        entry.id = *retired;
+        out.highest_retired = std::max(out.highest_retired, *retired);
       }
       continue;
     }
@@ -298,6 +304,15 @@ void append_line(std::string& out, std::string_view line) {
   out.push_back('\n');
 }
 
+core::Error unknown_key(const std::string& path, uint32_t key_id) {
+  return core::Error{core::Code::kNotFound,
+                     "unknown_key",
+                     kFileLabel.noun + " " + path + " has no key " + std::to_string(key_id) +
+                         " (twostep key list)",
+                     {},
+                     0};
+}
+
 std::string staged_marker_line(uint32_t id) {
   return "# staged: key " + std::to_string(id) + " is not current yet; `twostep key use " +
          std::to_string(id) + "` makes it current";
@@ -308,7 +323,8 @@ std::string staged_marker_line(uint32_t id) {
 core::Result<uint32_t> Keyring::add_key(const std::string& path, AddMode mode) {
   uint32_t id = 0;
   TS_RETURN_IF_ERROR(edit_key_file(path, [&](const ParsedFile& f) -> core::Result<Wiped> {
-    const uint32_t highest = f.keys->by_id.rbegin()->first;
+    // A retired id is never given again: values made under it must not meet another key.
+    const uint32_t highest = std::max(f.keys->by_id.rbegin()->first, f.highest_retired);
     if (highest == UINT32_MAX) {
       return tl::unexpected(file_error(path, "key id " + std::to_string(highest) + " is the last"));
     }
@@ -336,12 +352,7 @@ core::Result<uint32_t> Keyring::use_key(const std::string& path, uint32_t key_id
   uint32_t previous = 0;
   TS_RETURN_IF_ERROR(edit_key_file(path, [&](const ParsedFile& f) -> core::Result<Wiped> {
     if (f.keys->by_id.count(key_id) == 0) {
-      return tl::unexpected(core::Error{core::Code::kNotFound,
-                                        "unknown_key",
-                                        kFileLabel.noun + " " + path + " has no key " +
-                                            std::to_string(key_id) + " (twostep key list)",
-                                        {},
-                                        0});
+      return tl::unexpected(unknown_key(path, key_id));
     }
     if (key_id == f.current) {
       return tl::unexpected(core::Error{
@@ -368,6 +379,43 @@ core::Result<uint32_t> Keyring::use_key(const std::string& path, uint32_t key_id
     return out;
   }));
   return previous;
+}
+
+core::Status Keyring::remove_key(const std::string& path, uint32_t key_id) {
+  return edit_key_file(path, [&](const ParsedFile& f) -> core::Result<Wiped> {
+    auto refuse = [&](const char* reason, const std::string& why) {
+      return tl::unexpected(core::Error{core::Code::kFailedPrecondition, reason,
+                                        "key " + std::to_string(key_id) + " " + why, {}, 0});
+    };
+    if (f.keys->by_id.count(key_id) == 0) {
+      return tl::unexpected(unknown_key(path, key_id));
+    }
+    if (f.keys->by_id.size() == 1) {
+      return refuse("last_key", "is the only key of " + path + ": it cannot be retired");
+    }
+    if (key_id == f.current) {
+      return refuse("current_key",
+                    "is the current key: make another key current first (twostep key rotate, "
+                    "or key add and key use)");
+    }
+    if (f.keys->staged.count(key_id) != 0) {
+      return refuse("staged_key",
+                    "is staged (added, not current yet): other instances may be using it "
+                    "already; run `twostep key use " +
+                        std::to_string(key_id) + "` or keep it");
+    }
+    Wiped out;
+    for (const auto& l : f.lines) {
+      if (l.kind == FileLine::kStaged && l.id == key_id) continue;
+      if (l.kind == FileLine::kKey && l.id == key_id) {
+        append_line(out.s, "# retired: key " + std::to_string(key_id) +
+                               " (twostep key retire); its id is not given again");
+        continue;
+      }
+      append_line(out.s, l.text);
+    }
+    return out;
+  });
 }
 
 Keyring Keyring::from_keys(std::map<uint32_t, std::string> keys32, uint32_t current_id) {

@@ -60,6 +60,16 @@ class Keyring {
   // unchanged after any error.
   static core::Result<uint32_t> use_key(const std::string& path, uint32_t key_id);
 
+  // `twostep key retire`: takes key `key_id` out of the file. Its line becomes the comment
+  // "# retired: key <id> ..." (add_key never gives that id again, so a value made under the
+  // retired key can never be mistaken for one of a later key), its staged markers go, and
+  // every other line, the current key and the staged markers of other keys stay. Atomic, 0600,
+  // locked like add_key. kNotFound (reason unknown_key) when the file has no such key;
+  // kFailedPrecondition with reason last_key (the only key), current_key or staged_key (it
+  // is waiting for use_key); add_key's file errors; the file is unchanged after any error.
+  // Whether stored values still need the key is the caller's question (Store::key_usage).
+  static core::Status remove_key(const std::string& path, uint32_t key_id);
+
   // For tests: every key must be 32 bytes, no id may be 0 and current_id must be one of them
   // (std::invalid_argument otherwise).
   static Keyring from_keys(std::map<uint32_t, std::string> keys32, uint32_t current_id);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <concepts>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -500,6 +501,28 @@ inline constexpr KeyUsageQuery kKeyUsageQueries[] = {
      "SELECT key_id, COUNT(*) FROM sms_codes WHERE used_at = 0 AND expires_at > $1 "
      "GROUP BY key_id"},
 };
+
+// Store::delete_recovery_codes_of_key: one statement (atomic on both backends); each deleted
+// row says its user and whether it was unused, and count_unused_by_user adds them up.
+inline constexpr const char* kDeleteRecoveryCodesOfKey =
+    "DELETE FROM recovery_codes WHERE key_id = $1 "
+    "RETURNING user_id, CASE WHEN used_at IS NULL THEN 1 ELSE 0 END";
+inline constexpr auto read_deleted_code = [](const auto& q) {
+  return KeyDependents{q.col_int(0), static_cast<int>(q.col_int(1))};
+};
+inline std::vector<KeyDependents> count_unused_by_user(const std::vector<KeyDependents>& rows) {
+  std::map<int64_t, int> by_user;
+  for (const auto& r : rows) {
+    if (r.count > 0) by_user[r.user_id] += r.count;
+  }
+  std::vector<KeyDependents> out;
+  for (const auto& [user_id, count] : by_user) out.push_back(KeyDependents{user_id, count});
+  return out;
+}
+inline constexpr const char* kAppPasswordsOfKey =
+    "SELECT " TWOSTEP_APP_PASSWORD_COLUMNS " FROM app_passwords WHERE key_id = $1 ORDER BY id";
+inline constexpr const char* kDeleteLiveSmsCodesOfKey =
+    "DELETE FROM sms_codes WHERE key_id = $1 AND used_at = 0 AND expires_at > $2";
 
 // Store::methods_sealed_with_other_keys ($1 = the 5-byte blob header of the key) and the
 // conditional replacements of sealed secrets.

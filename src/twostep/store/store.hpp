@@ -224,6 +224,12 @@ struct KeyUse {
   int64_t count = 0;
 };
 
+// One user's values that depended on a retired master key (Store::delete_recovery_codes_of_key).
+struct KeyDependents {
+  int64_t user_id = 0;
+  int count = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -255,6 +261,16 @@ class Store {
   // the blob), unused recovery codes, application passwords, live SMS codes (unused and
   // unexpired at `now`). By what, then key id; kinds with nothing are left out.
   virtual Result<std::vector<KeyUse>> key_usage(int64_t now) = 0;
+  // `twostep key retire --revoke-dependents`, for what cannot be made again under another key
+  // without its plaintext. Deletes every recovery code made under `key_id`, used or not, in
+  // one statement; returns for each user who lost unused ones (ascending) how many.
+  virtual Result<std::vector<KeyDependents>> delete_recovery_codes_of_key(uint32_t key_id) = 0;
+  // The application passwords hashed under `key_id`, by id (revoked one by one through the
+  // service, which tells every instance).
+  virtual Result<std::vector<AppPassword>> app_passwords_of_key(uint32_t key_id) = 0;
+  // Deletes the SMS codes made under `key_id` that are unused and unexpired at `now` (spent
+  // ones stay: they still count for the resend cool-down); how many.
+  virtual Result<int> delete_live_sms_codes_of_key(uint32_t key_id, int64_t now) = 0;
   // `twostep key reseal`: methods whose secret is a sealed blob of another key than `key_id`
   // (by id), and the conditional writes that replace a sealed secret only if it is still
   // `old_secret` (true when this call won; false when it changed or went meanwhile).

@@ -335,3 +335,15 @@ export function median(xs) {
   const n = s.length;
   return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
+
+// Adds TOTP to a signed-in client and confirms it with the code of `step` (totpStep): the first
+// method turns two-step verification on. Returns {secret, methodId, recoveryCodes}.
+export async function enrolTotp(client, { label = 'phone', step = 0 } = {}) {
+  const add = await client.post('/api/v1/methods/totp', { label });
+  assertStatus(add, 201);
+  const { secret, method_id: methodId } = add.json;
+  const confirm = await client.post(`/api/v1/methods/${methodId}/confirm`, { code: totpStep(secret, step) });
+  assertStatus(confirm, 200);
+  assert.equal(confirm.json.recovery_codes.length, 10);
+  return { secret, methodId, recoveryCodes: confirm.json.recovery_codes };
+}

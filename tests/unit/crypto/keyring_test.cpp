@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -550,6 +551,156 @@ TEST_F(KeyringTest, UseRefusesBadInputAndChangesNothing) {
   write_file(p, good, 0644);
   EXPECT_FALSE(Keyring::add_key(p, Keyring::AddMode::kStaged));
   EXPECT_EQ(read(p), good);
+}
+
+TEST_F(KeyringTest, RemoveTakesOutOneKeyAndKeepsEveryOtherLine) {
+  const std::string p = path("master.key");
+  const std::string k1 = hex_encode(random_bytes(32));
+  const std::string k2 = hex_encode(random_bytes(32));
+  const std::string k3 = hex_encode(random_bytes(32));
+  const std::string k4 = hex_encode(random_bytes(32));
+  const std::string before_text = "# comment a\n1 " + k1 + "\r\n2 " + k2 +
+                                  "\n# staged: key 4\n4 " + k4 + "\n# comment b\n3 " + k3 + "\n";
+  write_file(p, before_text);
+  auto before = Keyring::load_or_create(p);
+  ASSERT_TRUE(before) << before.error().message;
+  ASSERT_EQ(before->current_id(), 3u);
+  ASSERT_TRUE(before->staged(4));
+
+  auto removed = Keyring::remove_key(p, 1);
+  ASSERT_TRUE(removed) << removed.error().message;
+  EXPECT_EQ(mode_of(p), 0600u);
+  const std::string text = read(p);
+  EXPECT_EQ(text.find(k1), std::string::npos) << "the key bytes are gone";
+  // Every other line is exactly as it was; key 1's line became the retired marker.
+  std::string expected = before_text;
+  expected.replace(expected.find("1 " + k1 + "\r"), 2 + k1.size() + 1,
+                   "# retired: key 1 (twostep key retire); its id is not given again");
+  EXPECT_EQ(text, expected);
+  EXPECT_EQ(last_key_line_id(text), 3u);
+
+  auto after = Keyring::load_or_create(p);
+  ASSERT_TRUE(after) << after.error().message;
+  EXPECT_EQ(after->ids(), (std::vector<uint32_t>{2, 3, 4}));
+  EXPECT_EQ(after->current_id(), 3u);
+  EXPECT_TRUE(after->staged(4));
+  EXPECT_FALSE(after->staged(2));
+  EXPECT_FALSE(after->has(1));
+  for (uint32_t id : {2u, 3u, 4u}) EXPECT_EQ(after->derive("p", id), before->derive("p", id));
+  EXPECT_EQ(after->derive("p"), before->derive("p"));
+  auto opened = after->open(before->seal("x", "ad"), "ad");
+  ASSERT_TRUE(opened);
+  EXPECT_EQ(opened->view(), "x");
+  // A value still sealed under the retired key: the missing-key error, never key bytes.
+  const std::string under1 = Keyring::from_keys({{1, std::string(32, 'a')}}, 1).seal("x", "ad");
+  auto gone = after->open(under1, "ad");
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().reason, "master_key_unavailable");
+}
+
+TEST_F(KeyringTest, RemovedIdIsNotGivenAgain) {
+  const std::string p = path("master.key");
+  ASSERT_TRUE(Keyring::load_or_create(p));
+  ASSERT_EQ(*Keyring::add_key(p), 2u);
+  ASSERT_TRUE(Keyring::use_key(p, 1));  // a rollback: key 2, the highest id, is older now
+  ASSERT_TRUE(Keyring::remove_key(p, 2));
+  auto id = Keyring::add_key(p, Keyring::AddMode::kStaged);
+  ASSERT_TRUE(id) << id.error().message;
+  EXPECT_EQ(*id, 3u);
+  auto kr = Keyring::load_or_create(p);
+  ASSERT_TRUE(kr);
+  EXPECT_EQ(kr->ids(), (std::vector<uint32_t>{1, 3}));
+  EXPECT_TRUE(kr->staged(3));
+  EXPECT_EQ(kr->current_id(), 1u);
+}
+
+TEST_F(KeyringTest, RemoveRefusesBadInputAndChangesNothing) {
+  const std::string hex = hex_encode(random_bytes(32));
+  const std::string hex2 = hex_encode(random_bytes(32));
+  const std::string hex3 = hex_encode(random_bytes(32));
+  // Key 1 older, key 3 staged, key 2 current.
+  const std::string good =
+      "# keys\n1 " + hex + "\n# staged: key 3\n3 " + hex3 + "\n2 " + hex2 + "\n";
+  struct Case {
+    std::string content;
+    unsigned mode;
+    uint32_t id;
+    core::Code code;
+    std::string reason;
+    std::string says;
+  };
+  const Case cases[] = {
+      {good, 0600, 4, core::Code::kNotFound, "unknown_key", "has no key 4"},
+      {good, 0600, 0, core::Code::kNotFound, "unknown_key", "has no key 0"},
+      {good, 0600, 2, core::Code::kFailedPrecondition, "current_key", "is the current key"},
+      {good, 0600, 3, core::Code::kFailedPrecondition, "staged_key", "is staged"},
+      {"1 " + hex + "\n", 0600, 1, core::Code::kFailedPrecondition, "last_key", "only key"},
+      {good, 0640, 1, core::Code::kFailedPrecondition, "master_key", "chmod 600"},
+      {"1 " + hex + "\n1 " + hex2 + "\n", 0600, 1, core::Code::kFailedPrecondition,
+       "master_key", "duplicate"},
+  };
+  for (const auto& c : cases) {
+    const std::string p = path("bad.key");
+    write_file(p, c.content, c.mode);
+    auto r = Keyring::remove_key(p, c.id);
+    ASSERT_FALSE(r) << c.content;
+    EXPECT_EQ(r.error().code, c.code) << c.content;
+    EXPECT_EQ(r.error().reason, c.reason) << r.error().message;
+    EXPECT_NE(r.error().message.find(c.says), std::string::npos) << r.error().message;
+    for (const auto* h : {&hex, &hex2, &hex3}) {
+      EXPECT_EQ(r.error().message.find(*h), std::string::npos);
+    }
+    EXPECT_EQ(read(p), c.content);
+    EXPECT_EQ(mode_of(p), c.mode);
+  }
+  auto missing = Keyring::remove_key(path("none.key"), 1);
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("does not exist"), std::string::npos);
+  EXPECT_FALSE(fs::exists(path("none.key")));
+}
+
+// Retires and rotations at once, with readers loading the file all along: every reader sees
+// either the old or the new file (never a partial one), and no change is lost.
+TEST_F(KeyringTest, ConcurrentRemovesAndAddsAreAtomic) {
+  const std::string p = path("master.key");
+  ASSERT_TRUE(Keyring::load_or_create(p));
+  for (int i = 0; i < 7; ++i) ASSERT_TRUE(Keyring::add_key(p));  // keys 1-8, 8 current
+  std::atomic<bool> done{false};
+  std::atomic<int> bad_loads{0};
+  std::atomic<int> loads{0};
+  std::thread reader([&] {
+    while (!done) {
+      auto kr = Keyring::load_or_create(p);
+      if (!kr || kr->ids().size() < 2) ++bad_loads;
+      ++loads;
+    }
+  });
+  std::vector<std::thread> threads;
+  std::atomic<int> removed{0};
+  for (uint32_t id = 1; id <= 6; ++id) {
+    threads.emplace_back([&, id] {
+      if (Keyring::remove_key(p, id)) ++removed;
+    });
+  }
+  std::vector<uint32_t> added(3, 0);
+  for (int i = 0; i < 3; ++i) {
+    threads.emplace_back([&, i] {
+      auto id = Keyring::add_key(p, Keyring::AddMode::kStaged);
+      if (id) added[i] = *id;
+    });
+  }
+  for (auto& t : threads) t.join();
+  done = true;
+  reader.join();
+  EXPECT_EQ(bad_loads, 0) << "of " << loads;
+  EXPECT_EQ(removed, 6);
+  std::sort(added.begin(), added.end());
+  EXPECT_EQ(added, (std::vector<uint32_t>{9, 10, 11}));
+  auto kr = Keyring::load_or_create(p);
+  ASSERT_TRUE(kr) << kr.error().message;
+  EXPECT_EQ(kr->ids(), (std::vector<uint32_t>{7, 8, 9, 10, 11}));
+  EXPECT_EQ(kr->current_id(), 8u);
+  EXPECT_EQ(mode_of(p), 0600u);
 }
 
 TEST_F(KeyringTest, SealedKeyIdReadsTheBlobHeader) {

@@ -701,6 +701,25 @@ Result<std::vector<KeyUse>> PgStore::key_usage(int64_t now) {
   return merge_key_uses(std::move(out));
 }
 
+Result<std::vector<KeyDependents>> PgStore::delete_recovery_codes_of_key(uint32_t key_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, kDeleteRecoveryCodesOfKey);
+  q.bind_int(key_id);
+  TS_ASSIGN_OR_RETURN(auto rows, all(q, read_deleted_code));
+  return count_unused_by_user(rows);
+}
+
+Result<std::vector<AppPassword>> PgStore::app_passwords_of_key(uint32_t key_id) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, kAppPasswordsOfKey);
+  q.bind_int(key_id);
+  return all(q, read_app_password);
+}
+
+Result<int> PgStore::delete_live_sms_codes_of_key(uint32_t key_id, int64_t now) {
+  return write({kDeleteLiveSmsCodesOfKey, {int64_t{key_id}, now}});
+}
+
 Result<std::vector<Method>> PgStore::methods_sealed_with_other_keys(uint32_t key_id) {
   TS_ASSIGN_OR_RETURN(Lease c, lease());
   Query q(*c, TWOSTEP_METHODS_SEALED_WITH_OTHER_KEYS);

@@ -91,6 +91,9 @@ class SqliteStore final : public Store {
   Result<std::string> webauthn_user_handle(int64_t user_id, const std::string& candidate) override;
   Result<int64_t> pin_legacy_key_ids(uint32_t key_id) override;
   Result<std::vector<KeyUse>> key_usage(int64_t now) override;
+  Result<std::vector<KeyDependents>> delete_recovery_codes_of_key(uint32_t key_id) override;
+  Result<std::vector<AppPassword>> app_passwords_of_key(uint32_t key_id) override;
+  Result<int> delete_live_sms_codes_of_key(uint32_t key_id, int64_t now) override;
   Result<std::vector<Method>> methods_sealed_with_other_keys(uint32_t key_id) override;
   Result<bool> reseal_method_secret(int64_t method_id, const std::string& old_secret,
                                     const std::string& new_secret) override;
