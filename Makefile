@@ -22,7 +22,6 @@ node_modules: tests/package.json
 
 run: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS) --target twostep
-	@mkdir -p var
 	@echo "twostep: open http://127.0.0.1:8080 (sign up to create the first account; Ctrl-C stops)"
 	$(BUILD)/src/twostep serve
 
