@@ -24,7 +24,8 @@ describe('retired master key', () => {
 
   before(async () => {
     // Database and key file outside the server's own directory, so that they outlive a restart.
-    // Key 2 is current; key 1, the oldest, keys SMS number hashes and cannot be retired.
+    // Key 2 is current; key 1, the oldest, keys SMS number hashes (retired only with
+    // --rekey-sms-numbers).
     dir = mkdtempSync(path.join(tmpdir(), 'twostep-e2e-retire-'));
     const keyFile = path.join(dir, 'master.key');
     writeFileSync(keyFile, `1 ${randomBytes(32).toString('hex')}\n2 ${randomBytes(32).toString('hex')}\n`);

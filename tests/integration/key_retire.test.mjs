@@ -16,6 +16,7 @@ import {
   Client, assertError, assertStatus, enrolTotp, signup, uniqueName, totpStep, pendingLogin, waitFor,
 } from './lib/client.mjs';
 import { createAppPassword, verifyBasicStatus } from './lib/protocols.mjs';
+import { startFakeGateway } from './lib/fake_sms_gateway.mjs';
 
 // `twostep key list` → {id: status}
 async function keyStates(server) {
@@ -40,6 +41,27 @@ function keyLines(text) {
 // server drops them from its /verify cache at once, however long it would keep them otherwise.
 const PG = testDatabaseKind() === 'postgres';
 
+// `refusedBy(server, keyFile, args, error)`: the command fails with `error` on stderr, prints
+// nothing on stdout, leaves the key file as it was and never prints key bytes.
+async function refusedBy(server, keyFile, args, error) {
+  const before = readFileSync(keyFile, 'utf8');
+  const r = await server.cli(args);
+  assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}`);
+  assert.match(r.stderr, error, args.join(' '));
+  assert.equal(r.stdout, '');
+  assert.equal(readFileSync(keyFile, 'utf8'), before, `${args.join(' ')}: the key file is unchanged`);
+  for (const hex of Object.values(keyLines(before))) assert.ok(!r.stderr.includes(hex), 'never prints key bytes');
+  return r;
+}
+
+// `twostep key rotate` with the server stopped, then a restart.
+async function rotateKey(server) {
+  await server.stop({ removeDir: false });
+  const r = await server.cli(['key', 'rotate']);
+  assert.equal(r.code, 0, r.stderr);
+  await server.restart();
+}
+
 describe('master key retire', () => {
   let server;
   let keyFile;
@@ -52,23 +74,8 @@ describe('master key retire', () => {
     await server?.stop();
   });
 
-  async function rotate() {
-    await server.stop({ removeDir: false });
-    const r = await server.cli(['key', 'rotate']);
-    assert.equal(r.code, 0, r.stderr);
-    await server.restart();
-  }
-
-  async function refused(args, error) {
-    const before = readFileSync(keyFile, 'utf8');
-    const r = await server.cli(args);
-    assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}`);
-    assert.match(r.stderr, error, args.join(' '));
-    assert.equal(r.stdout, '');
-    assert.equal(readFileSync(keyFile, 'utf8'), before, `${args.join(' ')}: the key file is unchanged`);
-    for (const hex of Object.values(keyLines(before))) assert.ok(!r.stderr.includes(hex), 'never prints key bytes');
-    return r;
-  }
+  const rotate = () => rotateKey(server);
+  const refused = (args, error) => refusedBy(server, keyFile, args, error);
 
   test('retire after reseal, revoking the recovery codes and application passwords under the key', async () => {
     await rotate(); // key 2 is current: key 1, the oldest, keys the SMS number hashes
@@ -155,7 +162,9 @@ describe('master key retire', () => {
     const oldest = Math.min(...ids);
     const current = Number(Object.keys(states).find((id) => states[id] === 'current'));
     const r = await refused(['key', 'retire', String(oldest)], /is the oldest key: SMS number hashes/);
+    assert.match(r.stderr, /--rekey-sms-numbers writes the number hash of every SMS method again/);
     assert.match(r.stderr, /Nothing was changed/);
+    await refused(['key', 'retire', String(current), '--rekey-sms-numbers'], /is the current key/);
     await refused(['key', 'retire', String(current)], /is the current key/);
     await refused(['key', 'retire', String(current), '--revoke-dependents'], /is the current key/);
     await refused(['key', 'retire', '99'], /has no key 99/);
@@ -173,5 +182,98 @@ describe('master key retire', () => {
     }
     const help = await server.cli(['key', '--help']);
     assert.match(help.stdout, /^\s+retire\b/m);
+  });
+});
+
+describe('master key retire: the oldest key, re-keying the SMS number hashes', () => {
+  let gw;
+  let server;
+  let keyFile;
+  before(async () => {
+    gw = await startFakeGateway();
+    server = await startServer({
+      env: {
+        TWOSTEP_SMS_GATEWAY: 'http',
+        TWOSTEP_SMS_HTTP_URL: `${gw.url}/v1/send`,
+        TWOSTEP_SMS_HTTP_BODY: '{"recipient":"{to}","text":"{message}"}',
+        TWOSTEP_SMS_RESEND_COOLDOWN_S: '0',
+      },
+    });
+    keyFile = join(server.dir, 'master.key');
+  });
+  after(async () => {
+    await server?.stop();
+    await gw?.close();
+  });
+
+  const rotate = () => rotateKey(server);
+  const refused = (args, error) => refusedBy(server, keyFile, args, error);
+
+  test('retire key 1 with --rekey-sms-numbers: SMS still signs in and the number is still known', async () => {
+    // Made under key 1, the only key: a confirmed SMS method and another user's unconfirmed one.
+    const phone = `+41 79 ${String(100 + (process.pid % 800)).padStart(3, '0')} 12 34`;
+    const username = uniqueName('rekey');
+    const client = new Client(server);
+    await signup(client, username);
+    const add = await client.post('/api/v1/methods/sms', { phone });
+    assertStatus(add, 201);
+    const confirm = await client.post(`/api/v1/methods/${add.json.method_id}/confirm`, { code: gw.lastCode() });
+    assertStatus(confirm, 200);
+    const other = new Client(server);
+    await signup(other, uniqueName('rekey2'));
+    assertStatus(await other.post('/api/v1/methods/sms', { phone }), 201);
+    // Before: the same number again is recognised.
+    assertError(await client.post('/api/v1/methods/sms', { phone }), 409, 'conflict');
+
+    await rotate();
+    await rotate(); // key 3 is current
+    const key1 = keyLines(readFileSync(keyFile, 'utf8'))['1'];
+    assert.ok(key1);
+    const r = await refused(['key', 'retire', '1'], /key 1 is the oldest key: SMS number hashes/);
+    assert.match(r.stderr, /--rekey-sms-numbers writes the number hash of every SMS method again under the next oldest key \(key 2\)/);
+    assert.match(r.stderr, /cool-downs and per-number daily quotas of the day start over/);
+    await refused(['key', 'retire', '1', '--revoke-dependents'], /key 1 is the oldest key.*--rekey-sms-numbers/s);
+    await refused(['key', 'retire', '2', '--rekey-sms-numbers'], /--rekey-sms-numbers is only for the oldest key \(key 1\)/);
+    // The SMS numbers are still sealed under key 1.
+    await refused(['key', 'retire', '1', '--rekey-sms-numbers'], /2 sealed secrets still use key 1\b/);
+    const reseal = await server.cli(['key', 'reseal']);
+    assert.equal(reseal.code, 0, reseal.stderr);
+    await refused(['key', 'retire', '1', '--rekey-sms-numbers'], /key 1 still checks 10 unused recovery codes, 0 application passwords and 1 live SMS code\b/);
+
+    const retire = await server.cli(['key', 'retire', '1', '--rekey-sms-numbers', '--revoke-dependents']);
+    assert.equal(retire.code, 0, retire.stderr);
+    assert.match(retire.stdout, /retired master key 1: removed from .*master\.key; revoked 10 recovery codes/);
+    assert.match(retire.stdout, /Re-keyed the number hash of 2 SMS methods under key 2: the resend cool-downs and per-number daily quotas of today start over/);
+    assert.match(retire.stdout, /instances with the old file still hash numbers under key 1 and count per-number limits apart/);
+    const text = readFileSync(keyFile, 'utf8');
+    assert.ok(!text.includes(key1), 'the key bytes are gone from the file');
+    assert.deepEqual(Object.keys(keyLines(text)), ['2', '3']);
+    await server.restart();
+    const states = await server.cli(['key', 'list']);
+    assert.equal(states.code, 0, states.stderr);
+    assert.ok(!/^\s*1\s/m.test(states.stdout), states.stdout);
+    assert.match(states.stdout, /^\s*2\s+older\b/m);
+
+    // The SMS method signs in: the code goes through the gateway to the same number.
+    const { c, res } = await pendingLogin(server, username);
+    const m = res.json.methods.find((x) => x.type === 'sms');
+    assert.ok(m, res.text);
+    const before = gw.requests.length;
+    assertStatus(await c.post('/api/v1/login/sms', { method_id: m.id }), 200);
+    assert.equal(gw.requests.length, before + 1);
+    assert.equal(gw.messages().at(-1).to, phone.replaceAll(' ', ''));
+    const ok = await c.post('/api/v1/login/second-factor', { type: 'sms', code: gw.lastCode() });
+    assertStatus(ok, 200);
+    assert.equal(ok.json.status, 'ok', ok.text);
+    // The same number is still recognised as the same number (hashed under key 2 now).
+    assertError(await c.post('/api/v1/methods/sms', { phone }), 409, 'conflict');
+    assert.equal(gw.requests.length, before + 1, 'nothing sent for a known number');
+
+    const site = await server.cli(['audit', '--event', 'master_key_retired', '--json']);
+    assert.equal(site.code, 0, site.stderr);
+    const entry = JSON.parse(site.stdout.trim().split('\n')[0]);
+    assert.deepEqual(entry.detail, {
+      key_id: '1', recovery_codes: '10', app_passwords: '0', sms_codes: '1', sms_numbers_rekeyed: '2',
+    });
   });
 });

@@ -281,6 +281,44 @@ TEST_P(KeyIdStoreContract, ConcurrentFirstHandlesAgree) {
   EXPECT_EQ(got[0].size(), 32u);
 }
 
+TEST_P(KeyIdStoreContract, RekeyFindsMethodsOfATypeAndReplacesOnlyUnchangedParams) {
+  User alice = user("alice");
+  User bob = user("bob");
+  auto method = [&](const User& u, const std::string& type, const std::string& params) {
+    Method m;
+    m.user_id = u.id;
+    m.type = type;
+    m.label = type;
+    m.params = params;
+    m.secret = sealed_with(1);
+    m.created_at = kNow;
+    return must(store().create_method(m));
+  };
+  Method a = method(alice, "sms", "nh=old-a");
+  method(alice, "totp", "nh=old-t");
+  Method b = method(bob, "sms", "nh=old-b");  // unconfirmed, another user
+  must_ok(store().confirm_method(alice.id, a.id, kNow));
+  auto found = must(store().methods_of_type("sms"));
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0].id, a.id);
+  EXPECT_EQ(found[0].params, "nh=old-a");
+  EXPECT_TRUE(found[0].confirmed);
+  EXPECT_EQ(found[1].id, b.id);
+  EXPECT_FALSE(found[1].confirmed);
+  EXPECT_TRUE(must(store().methods_of_type("yubiotp")).empty());
+
+  EXPECT_FALSE(must(store().rekey_method_params(a.id, "nh=other", "nh=new-a")));
+  EXPECT_FALSE(must(store().rekey_method_params(4242, "nh=old-a", "nh=new-a")));
+  EXPECT_EQ(must(store().method_of_user(alice.id, a.id)).params, "nh=old-a");
+  EXPECT_TRUE(must(store().rekey_method_params(a.id, "nh=old-a", "nh=new-a")));
+  Method after = must(store().method_of_user(alice.id, a.id));
+  EXPECT_EQ(after.params, "nh=new-a");
+  EXPECT_EQ(after.secret, a.secret);
+  EXPECT_TRUE(after.confirmed);
+  EXPECT_FALSE(must(store().rekey_method_params(a.id, "nh=old-a", "nh=newer")));
+  EXPECT_EQ(must(store().method_of_user(bob.id, b.id)).params, "nh=old-b");
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, KeyIdStoreContract,
                          ::testing::ValuesIn(contract::store_factories()), contract::backend_name);
 

@@ -292,10 +292,12 @@ std::string plural(int64_t n, const std::string& what) {
 // `twostep key retire ID [--revoke-dependents]`: takes an older key out of the key file once
 // nothing stored needs it. Sealed secrets are sealed again by `key reseal`; keyed hashes cannot
 // be made again without their plaintext, so recovery codes, application passwords and live SMS
-// codes under the key are revoked, and only when the operator asks for it. The oldest key is
-// never retired: it keys the SMS number hashes (services/sms.cpp), which only compare equal
-// while every instance derives them from the same key.
-int key_retire(app::App& app, uint32_t id, bool revoke_dependents) {
+// codes under the key are revoked, and only when the operator asks for it. The oldest key keys
+// the SMS number hashes (services/sms.cpp), which only compare equal while every instance
+// derives them from the same key: it is retired only with --rekey-sms-numbers, which writes
+// the hash of every SMS method again under the next oldest key first (cool-downs and
+// per-number daily quotas of the day, keyed by the old hashes, start over).
+int key_retire(app::App& app, uint32_t id, bool revoke_dependents, bool rekey_sms) {
   const std::string& path = app.config().security.master_key_file;
   const crypto::Keyring& keyring = app.keyring();
   const std::string key = "key " + std::to_string(id);
@@ -314,15 +316,22 @@ int key_retire(app::App& app, uint32_t id, bool revoke_dependents) {
                  "key use " +
                  std::to_string(id) + "`, or keep it. Nothing was changed.");
   }
-  if (id == keyring.ids().front()) {
+  const bool oldest = id == keyring.ids().front();
+  if (rekey_sms && !oldest) {
+    return fatal("--rekey-sms-numbers is only for the oldest key (key " +
+                 std::to_string(keyring.ids().front()) +
+                 "): SMS number hashes do not use " + key + ". Nothing was changed.");
+  }
+  if (oldest && !rekey_sms) {
     return fatal(
         key +
-        " is the oldest key: SMS number hashes (resend cool-downs, per-number daily quotas) "
-        "are keyed with the oldest key of the file, on every instance. Retiring it would "
-        "change that key, and the stored hashes would stop matching (for a day, quotas and "
-        "cool-downs would count again from zero, and instances with the old and the new file "
-        "would count apart). Keep it in the file; only newer keys can be retired. Nothing was "
-        "changed.");
+        " is the oldest key: SMS number hashes (same-number checks, resend cool-downs, "
+        "per-number daily quotas) are keyed with the oldest key of the file, on every "
+        "instance. --rekey-sms-numbers writes the number hash of every SMS method again under "
+        "the next oldest key (key " +
+        std::to_string(keyring.ids()[1]) +
+        "), then retires this one; the resend cool-downs and per-number daily quotas of the "
+        "day start over. Nothing was changed.");
   }
   auto uses = app.store().key_usage(std::time(nullptr));
   if (!uses) return fatal(uses.error().message);
@@ -348,12 +357,31 @@ int key_retire(app::App& app, uint32_t id, bool revoke_dependents) {
         "application passwords (every instance stops accepting them) and deletes those SMS "
         "codes (the user asks for a new one), then retires the key. Nothing was changed.");
   }
+  // The number hashes first: when a method cannot be re-keyed nothing else has changed, and the
+  // methods re-keyed already get their old hashes back.
+  const uint32_t next_oldest = keyring.ids()[1];
+  int sms_numbers = 0;
+  auto undo_rekey = [&app, &id, &oldest](const std::string& why) {
+    if (oldest) (void)app.sms().rekey_numbers(id);
+    return fatal(why);
+  };
+  if (oldest) {
+    auto rekeyed = app.sms().rekey_numbers(next_oldest);
+    if (!rekeyed) return undo_rekey(rekeyed.error().message + ". Nothing was changed.");
+    if (rekeyed->failed > 0) {
+      return undo_rekey(plural(rekeyed->failed, "SMS method") +
+                        " could not be re-keyed (the number did not open: is a key missing from "
+                        "the file? or the method changed meanwhile: run the command again); see "
+                        "the log. Nothing was changed.");
+    }
+    sms_numbers = rekeyed->resealed;
+  }
   int recovery_codes = 0;
   int app_passwords = 0;
   int sms_codes = 0;
   if (dependents > 0) {
     auto codes = app.store().delete_recovery_codes_of_key(id);
-    if (!codes) return fatal(codes.error().message);
+    if (!codes) return undo_rekey(codes.error().message);
     for (const auto& d : *codes) {
       recovery_codes += d.count;
       app.audit().record(d.user_id, "recovery_codes_revoked", kCliClient,
@@ -362,32 +390,42 @@ int key_retire(app::App& app, uint32_t id, bool revoke_dependents) {
                           {"count", std::to_string(d.count)}});
     }
     auto passwords = app.store().app_passwords_of_key(id);
-    if (!passwords) return fatal(passwords.error().message);
+    if (!passwords) return undo_rekey(passwords.error().message);
     for (const auto& p : *passwords) {
       auto owner = app.store().user_by_id(p.user_id);
-      if (!owner) return fatal(owner.error().message);
+      if (!owner) return undo_rekey(owner.error().message);
       auto st = app.app_passwords().revoke(*owner, p.id, kCliClient);
-      if (!st && st.error().code != core::Code::kNotFound) return fatal(st.error().message);
+      if (!st && st.error().code != core::Code::kNotFound) return undo_rekey(st.error().message);
       if (st) ++app_passwords;
     }
     auto sms = app.store().delete_live_sms_codes_of_key(id, std::time(nullptr));
-    if (!sms) return fatal(sms.error().message);
+    if (!sms) return undo_rekey(sms.error().message);
     sms_codes = *sms;
   }
   if (auto st = crypto::Keyring::remove_key(path, id); !st) {
-    return fatal(st.error().message +
-                 (dependents > 0 ? " (what depended on the key was revoked already)" : ""));
+    return undo_rekey(st.error().message +
+                      (dependents > 0 ? " (what depended on the key was revoked already)" : ""));
   }
-  app.audit().record(0, "master_key_retired", kCliClient,
-                     {{"key_id", std::to_string(id)},
-                      {"recovery_codes", std::to_string(recovery_codes)},
-                      {"app_passwords", std::to_string(app_passwords)},
-                      {"sms_codes", std::to_string(sms_codes)}});
+  std::vector<std::pair<std::string, std::string>> detail = {
+      {"key_id", std::to_string(id)},
+      {"recovery_codes", std::to_string(recovery_codes)},
+      {"app_passwords", std::to_string(app_passwords)},
+      {"sms_codes", std::to_string(sms_codes)}};
+  if (oldest) detail.emplace_back("sms_numbers_rekeyed", std::to_string(sms_numbers));
+  app.audit().record(0, "master_key_retired", kCliClient, detail);
   std::cout << "retired master key " << id << ": removed from " << path << "; revoked "
             << plural(recovery_codes, "recovery code") << ", "
             << plural(app_passwords, "application password") << " and "
-            << plural(sms_codes, "SMS code") << ".\n"
-            << "Copy this file to every instance and restart them: an instance keeps the key "
+            << plural(sms_codes, "SMS code") << ".\n";
+  if (oldest) {
+    std::cout << "Re-keyed the number hash of " << plural(sms_numbers, "SMS method")
+              << " under key " << next_oldest
+              << ": the resend cool-downs and per-number daily quotas of today start over.\n"
+              << "Until every instance has restarted with this file, instances with the old "
+                 "file still hash numbers under key "
+              << id << " and count per-number limits apart from the others.\n";
+  }
+  std::cout << "Copy this file to every instance and restart them: an instance keeps the key "
                "in memory until it restarts.\n";
   return 0;
 }
@@ -644,12 +682,17 @@ int run(int argc, char** argv) {
   auto* key_retire_cmd = key->add_subcommand(
       "retire",
       "Remove older key ID from the key file (atomically, mode 0600) once nothing stored "
-      "needs it: run key reseal first. Refuses the current, a staged and the oldest key "
-      "(it keys the SMS number hashes).");
+      "needs it: run key reseal first. Refuses the current and a staged key, and the oldest "
+      "key (it keys the SMS number hashes) unless --rekey-sms-numbers.");
   add_key_id(key_retire_cmd, retire_id);
   key_retire_cmd->add_flag("--revoke-dependents", revoke_dependents,
                            "Also delete the recovery codes, revoke the application passwords and "
                            "delete the live SMS codes still hashed under the key");
+  bool rekey_sms = false;
+  key_retire_cmd->add_flag("--rekey-sms-numbers", rekey_sms,
+                           "Retire the oldest key: first write the number hash of every SMS "
+                           "method again under the next oldest key (today's resend cool-downs "
+                           "and per-number daily quotas start over)");
   auto* key_reseal_cmd = key->add_subcommand(
       "reseal",
       "Seal every secret at rest (TOTP and authenticator seeds, SMS numbers, YubiKey keys) "
@@ -817,7 +860,7 @@ int run(int argc, char** argv) {
   if (key_use_cmd->parsed()) return key_use(**app, use_id);
   if (key_list_cmd->parsed()) return key_list(**app);
   if (key_reseal_cmd->parsed()) return key_reseal(**app);
-  if (key_retire_cmd->parsed()) return key_retire(**app, retire_id, revoke_dependents);
+  if (key_retire_cmd->parsed()) return key_retire(**app, retire_id, revoke_dependents, rekey_sms);
   if (user_disable->parsed() || user_enable->parsed()) {
     bool disable = user_disable->parsed();
     auto st = accounts.set_disabled(name, disable, kCliClient);

@@ -121,6 +121,34 @@ std::string Sms::number_hash(std::string_view e164) const {
   return crypto::keyed_hash_hex(number_key_, e164);
 }
 
+Result<ResealCount> Sms::rekey_numbers(uint32_t key_id) {
+  auto key = d_.keyring.derive("sms-numbers", key_id);
+  if (!key) return tl::unexpected(crypto::Keyring::missing_key(key_id));
+  ResealCount n;
+  TS_ASSIGN_OR_RETURN(auto methods, d_.store.methods_of_type("sms"));
+  for (const auto& m : methods) {
+    auto e164 = twofa_.method_seed(m);
+    if (!e164) {
+      LOG_ERROR("cannot re-key the number hash of method id=" << m.id << ": "
+                                                               << e164.error().detail);
+      ++n.failed;
+      continue;
+    }
+    auto params = parse_params(m.params);
+    params["nh"] = crypto::keyed_hash_hex(*key, e164->view());
+    TS_ASSIGN_OR_RETURN(bool won,
+                        d_.store.rekey_method_params(m.id, m.params, format_params(params)));
+    if (won) {
+      ++n.resealed;
+    } else {
+      LOG_ERROR("cannot re-key the number hash of method id=" << m.id
+                                                               << ": it changed meanwhile");
+      ++n.failed;
+    }
+  }
+  return n;
+}
+
 int Sms::region_budget(const std::string& region) const {
   auto it = budgets_.find(region);
   return it == budgets_.end() ? d_.config.sms.region_daily_budget : it->second;

@@ -82,6 +82,15 @@ class Sms {
   // before the comparison, so parallel guesses get sms.max_attempts comparisons in total.
   Result<SmsVerdict> verify(const store::Method& m, std::string_view code, bool enrolment);
 
+  // `twostep key retire OLDEST --rekey-sms-numbers`: writes the number hash ("nh") of every SMS
+  // method, confirmed or not, again under master key `key_id` (the key that will be the oldest
+  // of the file), from the sealed number. Conditional on the params being unchanged: a method
+  // changed or deleted meanwhile is left alone. `resealed` counts the methods re-keyed,
+  // `failed` those whose number did not open or that changed meanwhile (logged);
+  // Keyring::missing_key when the keyring lacks `key_id`. Code rows and throttle keys keep
+  // their old hashes.
+  Result<ResealCount> rekey_numbers(uint32_t key_id);
+
   // The regions numbers may belong to, for the enrolment form.
   std::vector<SmsRegion> regions() const;
   // Housekeeping: old codes and old daily counts.

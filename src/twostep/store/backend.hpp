@@ -534,6 +534,11 @@ inline constexpr const char* kResealMethodSecret =
     "UPDATE methods SET secret = $1 WHERE id = $2 AND secret = $3";
 inline constexpr const char* kResealYubikeySecret =
     "UPDATE yubikeys SET secret = $1 WHERE public_id = $2 AND secret = $3";
+// Store::methods_of_type and rekey_method_params (`key retire --rekey-sms-numbers`).
+inline constexpr const char* kMethodsOfType =
+    "SELECT " TWOSTEP_METHOD_COLUMNS " FROM methods WHERE type = $1 ORDER BY id";
+inline constexpr const char* kRekeyMethodParams =
+    "UPDATE methods SET params = $1 WHERE id = $2 AND params = $3";
 
 // Reads one (key id or blob header, count) row of `k`; a blob of an unknown version gets an
 // empty `what` and is left out by merge_key_uses.

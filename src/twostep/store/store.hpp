@@ -280,6 +280,13 @@ class Store {
   virtual Result<bool> reseal_yubikey_secret(const std::string& public_id,
                                              const std::string& old_secret,
                                              const std::string& new_secret) = 0;
+  // `twostep key retire OLDEST --rekey-sms-numbers`: every method of `type`, confirmed or not,
+  // of every user (by id), and the conditional write that replaces a method's params only if
+  // they are still `old_params` (true when this call won; false when they changed or the
+  // method went meanwhile).
+  virtual Result<std::vector<Method>> methods_of_type(const std::string& type) = 0;
+  virtual Result<bool> rekey_method_params(int64_t method_id, const std::string& old_params,
+                                           const std::string& new_params) = 0;
 
   // --- sessions --------------------------------------------------------------
   // `s.id` is ignored; the returned session carries the new id. kAlreadyExists on a token

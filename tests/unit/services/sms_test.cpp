@@ -374,6 +374,46 @@ TEST_F(SmsTest, PendingCodeSurvivesKeyRotation) {
   EXPECT_TRUE(twofa_->check_code(u, "sms", gateway_.last_code(), std::nullopt, &client_));
 }
 
+TEST_F(SmsTest, RekeyedNumbersAreStillKnownOnceTheOldestKeyIsGone) {
+  auto alice = make_user();
+  auto bob = make_user("bob");
+  auto carol = make_user("carol");
+  enrolled(alice);
+  ASSERT_TRUE(sms_->enrol(bob, "+41 79 123 45 68", "", "", client_));  // left unconfirmed
+  store::Method broken;  // a number that does not open
+  broken.user_id = carol.id;
+  broken.type = "sms";
+  broken.label = "broken";
+  broken.params = format_params({{"ref", "00"}, {"nh", "old"}});
+  broken.secret = "not a sealed blob";
+  broken.created_at = clock_.unix_now();
+  ASSERT_TRUE(store_->create_method(broken));
+
+  keyring_ =
+      crypto::Keyring::from_keys({{1, std::string(32, '\x42')}, {2, std::string(32, '\x43')}}, 2);
+  rebuild_sms();
+  auto missing = sms_->rekey_numbers(9);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().reason, "master_key_unavailable");
+  auto n = sms_->rekey_numbers(2);
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(n->resealed, 2);
+  EXPECT_EQ(n->failed, 1);
+  auto again = sms_->rekey_numbers(2);  // idempotent
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->resealed, 2);
+
+  // Key 1 retired: number hashes are keyed with key 2, and match the re-keyed methods.
+  keyring_ = crypto::Keyring::from_keys({{2, std::string(32, '\x43')}}, 2);
+  rebuild_sms();
+  auto same = sms_->enrol(alice, "079 123 45 67", "CH", "", client_);
+  ASSERT_FALSE(same);
+  EXPECT_EQ(same.error().reason, "conflict");
+  clock_.advance(std::chrono::seconds(61));
+  ASSERT_TRUE(sms_->enrol(bob, "+41 79 123 45 68", "", "", client_));
+  EXPECT_EQ(store_->methods_of_user(bob.id)->size(), 1u);  // the earlier setup was replaced
+}
+
 TEST_F(SmsTest, CodeOfAKeyMissingFromTheFileIsRefusedCleanly) {
   auto u = make_user();
   int64_t id = enrolled(u);

@@ -739,6 +739,18 @@ Result<bool> PgStore::reseal_yubikey_secret(const std::string& public_id,
       write({kResealYubikeySecret, {Blob{new_secret}, Text{public_id}, Blob{old_secret}}}));
 }
 
+Result<std::vector<Method>> PgStore::methods_of_type(const std::string& type) {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, kMethodsOfType);
+  q.bind_text(type);
+  return all(q, read_method);
+}
+
+Result<bool> PgStore::rekey_method_params(int64_t method_id, const std::string& old_params,
+                                   const std::string& new_params) {
+  return changed_one(write({kRekeyMethodParams, {Text{new_params}, method_id, Text{old_params}}}));
+}
+
 // --- sessions ----------------------------------------------------------------
 
 Result<Session> PgStore::create_session(const Session& s) {

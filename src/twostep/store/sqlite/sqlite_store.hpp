@@ -99,6 +99,9 @@ class SqliteStore final : public Store {
                                     const std::string& new_secret) override;
   Result<bool> reseal_yubikey_secret(const std::string& public_id, const std::string& old_secret,
                                      const std::string& new_secret) override;
+  Result<std::vector<Method>> methods_of_type(const std::string& type) override;
+  Result<bool> rekey_method_params(int64_t method_id, const std::string& old_params,
+                                   const std::string& new_params) override;
 
   Result<Session> create_session(const Session& s) override;
   Result<Session> session_by_token_hash(const std::string& token_hash) override;
