@@ -162,12 +162,6 @@ std::optional<int64_t> parse_since(std::string_view text, int64_t now) {
   return parse_utc(text);
 }
 
-bool is_event_name(std::string_view text) {
-  return !text.empty() && text.size() <= 64 && std::all_of(text.begin(), text.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-  });
-}
-
 std::string utc_time(int64_t t) {
   const auto tt = static_cast<std::time_t>(t);
   std::tm tm{};

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "twostep/core/text.hpp"
 #include "twostep/store/store.hpp"
 
 namespace twostep::cli {
@@ -23,8 +24,7 @@ std::optional<int64_t> parse_since(std::string_view text, int64_t now);
 inline constexpr const char* kSinceHelp =
     "a UTC time like 2026-11-29T10:00:00Z, a date like 2026-11-29, or an age like 30m, 1h, 7d";
 
-// --event: what audit event names look like (snake_case, 1 to 64 characters).
-bool is_event_name(std::string_view text);
+using core::is_event_name;  // --event (core/text.hpp)
 
 // "2026-11-29T10:00:05Z".
 std::string utc_time(int64_t t);

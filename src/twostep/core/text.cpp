@@ -1,5 +1,7 @@
 #include "twostep/core/text.hpp"
 
+#include <algorithm>
+
 namespace twostep::core {
 namespace {
 
@@ -65,6 +67,31 @@ std::string display_text(std::string_view s) {
     }
   }
   return out;
+}
+
+Result<std::string> canonical_username(std::string_view name) {
+  if (name.size() < 3 || name.size() > 64) {
+    return fail(Code::kInvalidArgument, "invalid_username",
+                "Usernames are 3 to 64 characters long.");
+  }
+  std::string out;
+  out.reserve(name.size());
+  for (char c : name) {
+    char l = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    bool okc = (l >= 'a' && l <= 'z') || (l >= '0' && l <= '9') || l == '.' || l == '_' || l == '-';
+    if (!okc) {
+      return fail(Code::kInvalidArgument, "invalid_username",
+                  "Usernames may only contain letters a-z, digits, '.', '_' and '-'.");
+    }
+    out.push_back(l);
+  }
+  return out;
+}
+
+bool is_event_name(std::string_view text) {
+  return !text.empty() && text.size() <= 64 && std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
 }
 
 }  // namespace twostep::core

@@ -12,25 +12,6 @@ namespace twostep::services {
 using core::Code;
 using core::fail;
 
-Result<std::string> canonical_username(std::string_view name) {
-  if (name.size() < 3 || name.size() > 64) {
-    return fail(Code::kInvalidArgument, "invalid_username",
-                "Usernames are 3 to 64 characters long.");
-  }
-  std::string out;
-  out.reserve(name.size());
-  for (char c : name) {
-    char l = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-    bool okc = (l >= 'a' && l <= 'z') || (l >= '0' && l <= '9') || l == '.' || l == '_' || l == '-';
-    if (!okc) {
-      return fail(Code::kInvalidArgument, "invalid_username",
-                  "Usernames may only contain letters a-z, digits, '.', '_' and '-'.");
-    }
-    out.push_back(l);
-  }
-  return out;
-}
-
 Result<PasswordCheck> verify_user_password(store::Store& store,
                                            const Result<std::string>& canonical_name,
                                            std::string_view password,

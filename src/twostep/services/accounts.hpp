@@ -6,14 +6,14 @@
 #include <string>
 #include <vector>
 
+#include "twostep/core/text.hpp"
 #include "twostep/crypto/password.hpp"
 #include "twostep/services/audit.hpp"
 #include "twostep/services/context.hpp"
 
 namespace twostep::services {
 
-// Lower-cases and checks 3..64 of [a-z0-9._-]; kInvalidArgument "invalid_username" otherwise.
-Result<std::string> canonical_username(std::string_view name);
+using core::canonical_username;  // core/text.hpp: the config's [admin] users need it too
 
 struct PasswordVerdict {
   bool ok = false;
