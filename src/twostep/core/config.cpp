@@ -10,6 +10,7 @@
 #include <toml++/toml.h>
 
 #include "twostep/core/ip.hpp"
+#include "twostep/core/text.hpp"
 
 extern char** environ;
 
@@ -115,6 +116,7 @@ std::vector<Binding> bindings(Config& c) {
       {"push", "heartbeat_s", &c.push.heartbeat_s},
       {"metrics", "allow", &c.metrics.allow},
       {"metrics", "token_file", &c.metrics.token_file},
+      {"admin", "users", &c.admin.users},
   };
 }
 
@@ -225,6 +227,18 @@ Status apply_toml(const Binding& b, const toml::node& node) {
         }
       },
       b.target);
+}
+
+// [admin] users as accounts store them (lower case); a name no account could have is an error.
+Status canonicalise_admins(AdminConfig& admin) {
+  for (auto& name : admin.users) {
+    auto canonical = canonical_username(name);
+    if (!canonical) return tl::unexpected(bad("admin.users", "'" + name + "': " + canonical.error().message));
+    name = std::move(*canonical);
+  }
+  std::sort(admin.users.begin(), admin.users.end());
+  admin.users.erase(std::unique(admin.users.begin(), admin.users.end()), admin.users.end());
+  return {};
 }
 
 Status validate(const Config& c) {
@@ -372,6 +386,10 @@ std::string config_toml(const Config& config) {
   return out.str();
 }
 
+bool Config::site_admin(std::string_view username) const {
+  return std::binary_search(admin.users.begin(), admin.users.end(), username);
+}
+
 bool Config::https() const { return server.public_url.rfind("https://", 0) == 0; }
 
 Result<Config> load_config(const std::optional<std::string>& file,
@@ -416,6 +434,7 @@ Result<Config> load_config(const std::optional<std::string>& file,
     if (it == bs.end()) continue;  // other TWOSTEP_ variables (tools, tests) are not ours
     TS_RETURN_IF_ERROR(apply_env(*it, value));
   }
+  TS_RETURN_IF_ERROR(canonicalise_admins(c.admin));
   TS_RETURN_IF_ERROR(validate(c));
   return c;
 }

@@ -152,6 +152,12 @@ struct MetricsConfig {
   std::string token_file;  // set: scrapes also need "Authorization: Bearer <its content>"
 };
 
+// Site administrators: these accounts, once two-step verification is on, read the whole site's
+// security log in the web console (GET /api/v1/admin/audit). Canonical usernames.
+struct AdminConfig {
+  std::vector<std::string> users;
+};
+
 struct Config {
   ServerConfig server;
   DatabaseConfig database;
@@ -165,9 +171,12 @@ struct Config {
   PushConfig push;
   WebauthnConfig webauthn;
   MetricsConfig metrics;
+  AdminConfig admin;
 
   // True when public_url is https: cookies get Secure, responses get HSTS.
   bool https() const;
+  // Whether the (canonical) username is listed in [admin] users.
+  bool site_admin(std::string_view username) const;
 };
 
 // Loads defaults, then the file (if given; a missing given file is an error), then the
