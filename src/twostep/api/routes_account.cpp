@@ -1,8 +1,11 @@
 // Accounts and sessions: sign-up, sign-in (both steps), sign-out, me, sessions, audit,
 // re-authentication, health and metrics. (/api/v1/verify lives with the protocol checks in
 // routes_app_passwords.cpp.)
+#include <charconv>
+
 #include "twostep/api/area.hpp"
 #include "twostep/api/routes.hpp"
+#include "twostep/core/text.hpp"
 
 namespace twostep::api {
 namespace {
@@ -23,6 +26,7 @@ class AccountRoutes final : public Area {
     r.add("GET", "/api/v1/sessions", bind(this, &AccountRoutes::list_sessions));
     r.add("DELETE", "/api/v1/sessions/{id}", bind(this, &AccountRoutes::revoke_session));
     r.add("GET", "/api/v1/audit", bind(this, &AccountRoutes::audit));
+    r.add("GET", "/api/v1/admin/audit", bind(this, &AccountRoutes::site_audit));
     r.add("POST", "/api/v1/reauth", bind(this, &AccountRoutes::reauth));
   }
 
@@ -294,6 +298,7 @@ class AccountRoutes final : public Area {
                                    {"state", restricted ? "enrollment_required" : "full"},
                                    {"reauth_until", s.auth_at + cfg_.sessions.reauth_window_s}}},
                                  {"orgs", orgs},
+                                 {"site_admin", cfg_.site_admin(auth->view.user.username)},
                                  {"enrollment", enrollment_json(data->enrollment)}});
   }
 
@@ -343,13 +348,84 @@ class AccountRoutes final : public Area {
     int64_t uid = auth->view.user.id;
     auto [events, err2] = co_await on_db([&] { return s_.audit.of_user(uid, *limit); });
     if (!events) co_return err2;
+    co_return json_response(200, events_json(*events, /*with_user=*/false));
+  }
+
+  // {"events":[{id, at, user?, event, ip, user_agent, device, detail}]}; `user` (the username,
+  // null for entries of no account) only in the site log.
+  static json events_json(const std::vector<store::AuditEvent>& events, bool with_user) {
     json arr = json::array();
-    for (const auto& e : *events) {
-      arr.push_back(json{{"id", e.id}, {"at", e.at}, {"event", e.event}, {"ip", e.ip},
-                         {"user_agent", e.user_agent}, {"device", services::describe_device(e.user_agent)},
-                         {"detail", stored_object(e.detail)}});
+    for (const auto& e : events) {
+      json j{{"id", e.id}, {"at", e.at}};
+      if (with_user) j["user"] = e.username.empty() ? json(nullptr) : json(e.username);
+      j["event"] = e.event;
+      j["ip"] = e.ip;
+      j["user_agent"] = e.user_agent;
+      j["device"] = services::describe_device(e.user_agent);
+      j["detail"] = stored_object(e.detail);
+      arr.push_back(std::move(j));
     }
-    co_return json_response(200, json{{"events", arr}});
+    return json{{"events", arr}};
+  }
+
+  // A whole number from the query string in [min, max], or `fallback` when absent; anything
+  // else is a 400 naming the parameter.
+  static core::Result<int64_t> int_param(const Request& req, const char* name, int64_t min,
+                                         int64_t max, int64_t fallback) {
+    auto text = req.query_param(name);
+    if (!text) return fallback;
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+    if (text->empty() || ec != std::errc() || end != text->data() + text->size() || v < min ||
+        v > max) {
+      return core::fail(Code::kInvalidArgument, "invalid_request",
+                        std::string(name) + ": expected a whole number from " +
+                            std::to_string(min) + " to " + std::to_string(max) + ".");
+    }
+    return v;
+  }
+
+  // The site's whole security log, for a site administrator ([admin] users) with two-step
+  // verification on.
+  Awaitable site_audit(Request& req) {
+    auto [auth, err] = co_await authenticate(req, Need::kFull);
+    if (!auth) co_return err;
+    const int64_t uid = auth->view.user.id;
+    if (!cfg_.site_admin(auth->view.user.username)) {
+      co_return error_response(core::Error{Code::kPermissionDenied, "forbidden",
+                                           "Only site administrators can read the site log.",
+                                           {}, 0});
+    }
+    auto [methods, err2] = co_await on_db([&] { return s_.twofa.active_methods(uid); });
+    if (!methods) co_return err2;
+    if (methods->empty()) {
+      co_return error_response(core::Error{
+          Code::kPermissionDenied, "forbidden",
+          "Turn on two-step verification to read the site log as a site administrator.", {}, 0});
+    }
+    store::AuditFilter filter;
+    auto limit = int_param(req, "limit", 1, store::kMaxAuditPage, 100);
+    if (!limit) co_return error_response(limit.error());
+    filter.limit = static_cast<int>(*limit);
+    auto since = int_param(req, "since", 0, int64_t{1} << 40, 0);
+    if (!since) co_return error_response(since.error());
+    filter.since = *since;
+    filter.event = req.query_param("event").value_or("");
+    if (req.query_param("event") && !core::is_event_name(filter.event)) {
+      co_return error_response(core::Error{
+          Code::kInvalidArgument, "invalid_request",
+          "event: expected an event name (a-z, 0-9 and _, at most 64 characters).", {}, 0});
+    }
+    const std::string user = req.query_param("user").value_or("");
+    if (user.size() > kMaxUsername) {
+      co_return error_response(core::Error{Code::kInvalidArgument, "invalid_request",
+                                           "user: too long.", {}, 0});
+    }
+    Client c = client(req);
+    auto [events, err3] =
+        co_await on_db([&] { return s_.audit.site_for_admin(uid, user, filter, c); });
+    if (!events) co_return err3;
+    co_return json_response(200, events_json(*events, /*with_user=*/true));
   }
 
   Awaitable reauth(Request& req) {

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "twostep/core/log.hpp"
+#include "twostep/core/text.hpp"
 
 namespace twostep::services {
 
@@ -82,6 +83,30 @@ Result<std::vector<store::AuditEvent>> Audit::of_user(int64_t user_id, int limit
 
 Result<std::vector<store::AuditEvent>> Audit::site(const store::AuditFilter& filter) {
   return d_.store.site_audit(filter);
+}
+
+Result<std::vector<store::AuditEvent>> Audit::site_for_admin(int64_t admin_id,
+                                                             const std::string& user,
+                                                             store::AuditFilter filter,
+                                                             const Client& client) {
+  if (!user.empty()) {
+    auto no_such_user = [] {
+      return core::fail(core::Code::kNotFound, "not_found", "user: there is no such account.");
+    };
+    auto canonical = core::canonical_username(user);
+    if (!canonical) return no_such_user();
+    auto u = d_.store.user_by_name(*canonical);
+    if (!u && u.error().code == core::Code::kNotFound) return no_such_user();
+    if (!u) return tl::unexpected(u.error());
+    filter.user_id = u->id;
+  }
+  TS_ASSIGN_OR_RETURN(auto events, d_.store.site_audit(filter));
+  record(admin_id, "site_audit_viewed", client,
+         {{"user", user},
+          {"event", filter.event},
+          {"since", std::to_string(filter.since)},
+          {"limit", std::to_string(filter.limit)}});
+  return events;
 }
 
 }  // namespace twostep::services

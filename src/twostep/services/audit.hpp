@@ -20,6 +20,12 @@ class Audit {
   Result<std::vector<store::AuditEvent>> of_user(int64_t user_id, int limit);
   // The operator's view: every user's entries and those of no user (store::AuditFilter).
   Result<std::vector<store::AuditEvent>> site(const store::AuditFilter& filter);
+  // A site administrator's read of the same log (GET /api/v1/admin/audit; the caller checked
+  // that `admin_id` may): `user` ("" = everyone) is a username that must name an account
+  // (kNotFound "not_found" otherwise). The read is audited on the admin as site_audit_viewed.
+  Result<std::vector<store::AuditEvent>> site_for_admin(int64_t admin_id, const std::string& user,
+                                                        store::AuditFilter filter,
+                                                        const Client& client);
   // The same for an organisation's own log; actor_id 0 = the operator, subject_id 0 = none.
   void record_org(int64_t org_id, int64_t actor_id, int64_t subject_id, const std::string& event,
                   const Client& client,
