@@ -7,6 +7,7 @@ import { loginView, signupView } from './views/auth.js';
 import { accountView } from './views/account.js';
 import { securityView } from './views/security.js';
 import { orgsView, orgView } from './views/orgs.js';
+import { siteLogView } from './views/site-log.js';
 
 route('/', async () => ({ redirect: (await loadMe()) ? '/account' : '/login' }));
 route('/login', loginView);
@@ -15,6 +16,7 @@ route('/account', accountView);
 route('/security', securityView);
 route('/orgs', orgsView);
 route('/org', orgView);
+route('/site-log', siteLogView);
 
 document.getElementById('signout').addEventListener('click', async (event) => {
   const button = event.currentTarget;

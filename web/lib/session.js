@@ -3,14 +3,19 @@
 import { ApiError, get } from './api.js';
 import { watchApprovals } from './approvals.js';
 
+// The last answer of loadMe: the navigation shows the site log's link to site admins only.
+let lastMe = null;
+
 // GET /api/v1/me, or null when not (fully) signed in.
 export async function loadMe() {
   try {
-    return await get('/me');
+    lastMe = await get('/me');
   } catch (err) {
+    lastMe = null;
     if (err instanceof ApiError && (err.status === 401 || err.status === 403)) return null;
     throw err;
   }
+  return lastMe;
 }
 
 // `restricted`: a session that an organisation's policy limits to adding a first method;
@@ -21,7 +26,7 @@ export function showNav(signedIn, { restricted = false } = {}) {
   // Signed-in pages show sign-in requests of this account (approve or deny them here).
   watchApprovals(signedIn);
   for (const link of document.querySelectorAll('#nav a')) {
-    link.hidden = restricted;
+    link.hidden = restricted || ('siteAdmin' in link.dataset && !lastMe?.site_admin);
     if (link.getAttribute('href') === location.pathname) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }

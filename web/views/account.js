@@ -7,7 +7,8 @@ import { enrollmentBanner } from '../lib/enrollment.js';
 import { isRestricted, loadMe, redirectIfSignedOut, showNav } from '../lib/session.js';
 import { flashBox } from './auth.js';
 
-const EVENT_NAMES = {
+// Labels of the security log's events (the site log shows the same).
+export const EVENT_NAMES = {
   account_created: 'Account created',
   account_locked: 'Sign-in locked after too many failures',
   address_locked: 'Sign-in from an address locked',
@@ -44,6 +45,7 @@ const EVENT_NAMES = {
   approval_granted: 'Sign-in approved',
   approval_rate_limited: 'Too many sign-in approval requests',
   sign_in_rejected: 'Sign-in rejected',
+  site_audit_viewed: 'Site log read',
 };
 
 export function eventName(event) {
@@ -53,7 +55,7 @@ export function eventName(event) {
 }
 
 // The event's detail ({"reason":"password"}) as short text.
-function detailText(detail) {
+export function detailText(detail) {
   if (typeof detail === 'string') return detail;
   if (!detail || typeof detail !== 'object') return '';
   return Object.entries(detail)
