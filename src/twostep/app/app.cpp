@@ -2,6 +2,8 @@
 
 #include "twostep/app/app.hpp"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <thread>
 
@@ -13,6 +15,8 @@
 
 #include "twostep/api/api.hpp"
 #include "twostep/core/log.hpp"
+#include "twostep/crypto/encoding.hpp"
+#include "twostep/crypto/random.hpp"
 #include "twostep/events/pg_event_bus.hpp"
 #include "twostep/http/pool.hpp"
 #include "twostep/http/server.hpp"
@@ -121,18 +125,56 @@ core::Status App::announce_changes() {
 }
 
 namespace {
+// This process's row of the instances table: who it is and which master keys it loaded.
+store::Instance describe_instance(const core::Config& cfg, const crypto::Keyring& keyring,
+                                  const std::string& listen, int64_t now) {
+  store::Instance i;
+  i.id = crypto::hex_encode(crypto::random_bytes(8));
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  i.host = host[0] != '\0' ? host : "unknown";
+  i.pid = static_cast<int64_t>(getpid());
+  i.version = TWOSTEP_VERSION;
+  i.listen = listen;
+  for (uint32_t id : keyring.ids()) i.key_ids += (i.key_ids.empty() ? "" : ",") + std::to_string(id);
+  i.current_key_id = keyring.current_id();
+  i.heartbeat_s = cfg.server.heartbeat_s;
+  i.started_at = now;
+  i.seen_at = now;
+  return i;
+}
+
+constexpr int64_t kPurgeEveryS = 5 * 60;
+constexpr int64_t kForgetInstanceAfterS = 24 * 60 * 60;
+
+// Every heartbeat: this instance's row again (seen_at = now). Every 5 minutes: the purges, and
+// rows of instances unseen for a day.
 net::awaitable<void> housekeeping(services::Sessions& sessions, services::TwoFactor& twofa,
                                   services::Orgs& orgs, services::SecurityKeys& keys,
                                   services::Sms& sms, services::Approvals& approvals,
-                                  services::AppPasswords& app_passwords, http::WorkerPool& db) {
+                                  services::AppPasswords& app_passwords, store::Store& storage,
+                                  store::Instance& self, const core::Clock& clock,
+                                  http::WorkerPool& db) {
   auto ex = co_await net::this_coro::executor;
   net::steady_timer timer(ex);
+  int64_t last_purge = clock.unix_now();
   for (;;) {
-    timer.expires_after(std::chrono::minutes(5));
+    timer.expires_after(std::chrono::seconds(self.heartbeat_s));
     boost::system::error_code ec;
     co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
     if (ec) co_return;
+    const int64_t now = clock.unix_now();
     co_await db.run([&] {
+      self.seen_at = now;
+      if (auto st = storage.put_instance(self); !st) {
+        LOG_WARN("instance heartbeat not written: " << st.error().message);
+      }
+      return 0;
+    });
+    if (now - last_purge < kPurgeEveryS) continue;
+    last_purge = now;
+    co_await db.run([&] {
+      (void)storage.delete_instances_seen_before(now - kForgetInstanceAfterS);
       sessions.purge_expired();
       twofa.purge_unconfirmed();
       orgs.enforce_deadlines();  // grace periods that ended since the last round
@@ -210,9 +252,15 @@ int App::serve() {
     std::fprintf(stderr, "twostep: %s\n", bound.error().message.c_str());
     return 1;
   }
+  // Announced before "listening on": `twostep instances` and `key use` see it from then on.
+  store::Instance self = describe_instance(cfg, *keyring_, *bound, clock_.unix_now());
+  if (auto st = store_->put_instance(self); !st) {
+    LOG_WARN("instance row not written (twostep instances, key use cannot see this instance): "
+             << st.error().message);
+  }
   net::co_spawn(server.io(),
                 housekeeping(*sessions_, *twofa_, *orgs_, *security_keys_, *sms_, *approvals_,
-                             *app_passwords_, db_pool),
+                             *app_passwords_, *store_, self, clock_, db_pool),
                 net::detached);
   std::printf("listening on http://%s\n", bound->c_str());
   std::fflush(stdout);
@@ -230,6 +278,10 @@ int App::serve() {
   hash_pool.stop();
   db_pool.stop();
   sms_pool.stop();
+  // A clean shutdown leaves the list at once (a killed instance turns stale instead).
+  if (auto st = store_->delete_instance(self.id); !st) {
+    LOG_WARN("instance row not deleted: " << st.error().message);
+  }
   LOG_INFO("stopped");
   return 0;
 }

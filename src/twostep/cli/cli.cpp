@@ -213,14 +213,67 @@ int key_add(app::App& app, crypto::Keyring::AddMode mode) {
   return 0;
 }
 
-// `twostep key use ID`: the second step after `key add`.
-int key_use(app::App& app, uint32_t id) {
+std::string describe(const store::Instance& i) {
+  return i.host + " pid " + std::to_string(i.pid) + " listening on " + i.listen;
+}
+
+// `twostep instances [--all]`: the running servers (seen within 3 heartbeats) and the master
+// keys each loaded; with --all also the stale rows of servers that stopped without a clean
+// shutdown (killed, or cut off from the database).
+int instances_command(app::App& app, bool all) {
+  auto list = app.store().list_instances();
+  if (!list) return fatal(list.error().message);
+  const int64_t now = std::time(nullptr);
+  std::printf("%-16s %-20s %-8s %-10s %-22s %-16s %-22s %s\n", "ID", "HOST", "PID", "VERSION",
+              "LISTEN", "KEYS", "STARTED", "LAST SEEN");
+  for (const auto& i : *list) {
+    const bool live = i.live(now);
+    if (!live && !all) continue;
+    // The current key is marked with a star: "1,2*,3".
+    std::string keys;
+    for (const auto& id : i.key_list()) {
+      keys += (keys.empty() ? "" : ",") + id + (id == std::to_string(i.current_key_id) ? "*" : "");
+    }
+    std::string seen = format_time(i.seen_at) + (live ? "" : " (stale)");
+    std::printf("%-16s %-20s %-8lld %-10s %-22s %-16s %-22s %s\n", i.id.c_str(), i.host.c_str(),
+                static_cast<long long>(i.pid), i.version.c_str(), i.listen.c_str(), keys.c_str(),
+                format_time(i.started_at).c_str(), seen.c_str());
+  }
+  return 0;
+}
+
+// `twostep key use ID`: the second step after `key add`. Refuses while a live instance has not
+// loaded key ID (it could not read what the others write under it), unless --force.
+int key_use(app::App& app, uint32_t id, bool force) {
   const std::string& path = app.config().security.master_key_file;
+  std::string missing;
+  // (An id the file lacks, or the current one, is refused by use_key with its own message.)
+  if (app.keyring().has(id) && id != app.keyring().current_id()) {
+    auto list = app.store().list_instances();
+    if (!list) return fatal(list.error().message + ". Nothing was changed.");
+    const int64_t now = std::time(nullptr);
+    for (const auto& i : *list) {
+      if (i.live(now) && !i.has_key(id)) missing += (missing.empty() ? "" : "; ") + describe(i);
+    }
+  }
+  if (!missing.empty() && !force) {
+    return fatal("key " + std::to_string(id) + " is not loaded by every running instance: " +
+                 missing +
+                 ". Copy the key file there and restart it (twostep instances shows which "
+                 "keys each has), or use --force. Nothing was changed.");
+  }
   auto previous = crypto::Keyring::use_key(path, id);
   if (!previous) return fatal(previous.error().message);
-  app.audit().record(
-      0, "master_key_current", kCliClient,
-      {{"key_id", std::to_string(id)}, {"previous_key_id", std::to_string(*previous)}});
+  std::vector<std::pair<std::string, std::string>> detail = {
+      {"key_id", std::to_string(id)}, {"previous_key_id", std::to_string(*previous)}};
+  if (!missing.empty()) {
+    detail.emplace_back("forced_without", missing);
+    std::cout << "--force: these running instances have not loaded key " << id
+              << " and cannot read what is made under it (503 master_key_unavailable) until "
+                 "they restart with the key file: "
+              << missing << "\n";
+  }
+  app.audit().record(0, "master_key_current", kCliClient, detail);
   std::cout << "master key " << id << " is the current key in " << path
             << " from the next start (until now: key " << *previous << ").\n"
             << "Copy this file to every instance, then restart them, in any order. Keep key "
@@ -673,6 +726,19 @@ int run(int argc, char** argv) {
       "comments and every key stay). Copy the file to every instance and restart them, in any "
       "order.");
   add_key_id(key_use_cmd, use_id);
+  bool force_use = false;
+  key_use_cmd->add_flag("--force", force_use,
+                        "Make the key current even though running instances (twostep "
+                        "instances) have not loaded it; they fail on values made under it "
+                        "until restarted with the key file");
+  auto* instances_cmd = cli.add_subcommand(
+      "instances",
+      "List the running `twostep serve` instances of this database (seen within 3 heartbeats, "
+      "server.heartbeat_s) and the master keys each loaded (* = current)");
+  bool instances_all = false;
+  instances_cmd->add_flag("--all", instances_all,
+                          "Also list stale rows: instances that stopped without a clean "
+                          "shutdown (kept for a day)");
   auto* key_list_cmd = key->add_subcommand(
       "list",
       "List the master keys, their state (current, staged, older, MISSING from the file) and "
@@ -857,7 +923,8 @@ int run(int argc, char** argv) {
   }
   if (key_rotate_cmd->parsed()) return key_add(**app, crypto::Keyring::AddMode::kCurrent);
   if (key_add_cmd->parsed()) return key_add(**app, crypto::Keyring::AddMode::kStaged);
-  if (key_use_cmd->parsed()) return key_use(**app, use_id);
+  if (key_use_cmd->parsed()) return key_use(**app, use_id, force_use);
+  if (instances_cmd->parsed()) return instances_command(**app, instances_all);
   if (key_list_cmd->parsed()) return key_list(**app);
   if (key_reseal_cmd->parsed()) return key_reseal(**app);
   if (key_retire_cmd->parsed()) return key_retire(**app, retire_id, revoke_dependents, rekey_sms);

@@ -42,6 +42,7 @@ std::vector<Binding> bindings(Config& c) {
       {"server", "body_limit", &c.server.body_limit},
       {"server", "header_limit", &c.server.header_limit},
       {"server", "shutdown_grace_s", &c.server.shutdown_grace_s},
+      {"server", "heartbeat_s", &c.server.heartbeat_s},
       {"server", "web_dir", &c.server.web_dir},
       {"server", "log_level", &c.server.log_level},
       {"database", "url", &c.database.url},
@@ -250,6 +251,9 @@ Status validate(const Config& c) {
   }
   if (c.security.argon2_memory_kib < 8 || c.security.argon2_iterations < 1) {
     return tl::unexpected(bad("security.argon2_*", "cost too low"));
+  }
+  if (c.server.heartbeat_s < 1 || c.server.heartbeat_s > 3600) {
+    return tl::unexpected(bad("server.heartbeat_s", "must be 1..3600 seconds"));
   }
   if (c.server.body_limit < 1024 || c.server.header_limit < 1024) {
     return tl::unexpected(bad("server.*_limit", "must be at least 1024 bytes"));

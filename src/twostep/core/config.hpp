@@ -24,6 +24,9 @@ struct ServerConfig {
   int body_limit = 64 * 1024;
   int header_limit = 8 * 1024;
   int shutdown_grace_s = 10;
+  // `serve` refreshes its row of the instances table this often; a row unseen for 3
+  // heartbeats is stale (`twostep instances`, `twostep key use`).
+  int heartbeat_s = 15;
   std::string web_dir;  // empty = the web/ folder the binary was built with
   std::string log_level = "info";
 };

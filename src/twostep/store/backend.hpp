@@ -540,6 +540,41 @@ inline constexpr const char* kMethodsOfType =
 inline constexpr const char* kRekeyMethodParams =
     "UPDATE methods SET params = $1 WHERE id = $2 AND params = $3";
 
+// Store::put_instance, list_instances, delete_instance, delete_instances_seen_before.
+inline constexpr const char* kPutInstance =
+    "INSERT INTO instances (id, host, pid, version, listen, key_ids, current_key_id, "
+    "heartbeat_s, started_at, seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+    "ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, "
+    "version = excluded.version, listen = excluded.listen, key_ids = excluded.key_ids, "
+    "current_key_id = excluded.current_key_id, heartbeat_s = excluded.heartbeat_s, "
+    "started_at = excluded.started_at, seen_at = excluded.seen_at";
+// The Write of kPutInstance: it views the strings of `i`.
+inline Write put_instance_write(const Instance& i) {
+  return {kPutInstance,
+          {Text{i.id}, Text{i.host}, i.pid, Text{i.version}, Text{i.listen}, Text{i.key_ids},
+           i.current_key_id, i.heartbeat_s, i.started_at, i.seen_at}};
+}
+inline constexpr const char* kListInstances =
+    "SELECT id, host, pid, version, listen, key_ids, current_key_id, heartbeat_s, started_at, "
+    "seen_at FROM instances ORDER BY started_at, id";
+inline constexpr auto read_instance = [](const auto& q) {
+  Instance i;
+  i.id = q.col_text(0);
+  i.host = q.col_text(1);
+  i.pid = q.col_int(2);
+  i.version = q.col_text(3);
+  i.listen = q.col_text(4);
+  i.key_ids = q.col_text(5);
+  i.current_key_id = q.col_int(6);
+  i.heartbeat_s = q.col_int(7);
+  i.started_at = q.col_int(8);
+  i.seen_at = q.col_int(9);
+  return i;
+};
+inline constexpr const char* kDeleteInstance = "DELETE FROM instances WHERE id = $1";
+inline constexpr const char* kDeleteInstancesSeenBefore =
+    "DELETE FROM instances WHERE seen_at < $1";
+
 // Reads one (key id or blob header, count) row of `k`; a blob of an unknown version gets an
 // empty `what` and is left out by merge_key_uses.
 inline auto read_key_use(const KeyUsageQuery& k) {

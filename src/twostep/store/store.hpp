@@ -8,6 +8,7 @@
 // reached Code::kUnavailable.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -222,6 +223,42 @@ struct KeyUse {
   uint32_t key_id = 0;  // 0: keyed hashes written before key ids were recorded, not yet pinned
   std::string what;     // "sealed_secrets", "recovery_codes", "app_passwords", "sms_codes"
   int64_t count = 0;
+};
+
+// One running `twostep serve` process (Store::put_instance), for `twostep instances` and the
+// check of `twostep key use`.
+struct Instance {
+  std::string id;  // random, new at every process start
+  std::string host;
+  int64_t pid = 0;
+  std::string version;
+  std::string listen;              // the address it accepts connections on
+  std::string key_ids;             // the master key ids it loaded, ascending: "1,2,3"
+  int64_t current_key_id = 0;      // the key it writes under
+  int64_t heartbeat_s = 0;         // it refreshes seen_at this often
+  int64_t started_at = 0;
+  int64_t seen_at = 0;
+
+  // Live while seen within 3 heartbeats; a stale row is an instance that was killed or lost
+  // the database.
+  static constexpr int64_t kStaleHeartbeats = 3;
+  bool live(int64_t now) const { return now - seen_at <= kStaleHeartbeats * heartbeat_s; }
+  // The ids of key_ids, in order.
+  std::vector<std::string> key_list() const {
+    std::vector<std::string> out;
+    for (size_t start = 0; start < key_ids.size();) {
+      size_t end = std::min(key_ids.find(',', start), key_ids.size());
+      out.push_back(key_ids.substr(start, end - start));
+      start = end + 1;
+    }
+    return out;
+  }
+  bool has_key(uint32_t key_id) const {
+    for (const auto& id : key_list()) {
+      if (id == std::to_string(key_id)) return true;
+    }
+    return false;
+  }
 };
 
 // One user's values that depended on a retired master key (Store::delete_recovery_codes_of_key).
@@ -512,6 +549,17 @@ class Store {
   virtual Result<bool> consume_approval(int64_t session_id, int64_t id, int64_t now) = 0;
   // Housekeeping: approvals and enrolment links that expired before `before`.
   virtual Result<int> delete_stale_push_rows(int64_t before) = 0;
+
+  // --- running instances (`twostep instances`, `twostep key use`) -------------
+  // Writes the instance's row, or replaces every column of the row with its id (the heartbeat
+  // writes it again, so that a row deleted meanwhile comes back).
+  virtual Status put_instance(const Instance& i) = 0;
+  // kNotFound when there is no such row.
+  virtual Status delete_instance(const std::string& id) = 0;
+  // Every row, live or stale, oldest start first.
+  virtual Result<std::vector<Instance>> list_instances() = 0;
+  // Housekeeping: rows not seen since `seen_before`; returns how many.
+  virtual Result<int> delete_instances_seen_before(int64_t seen_before) = 0;
 };
 
 // Opens the backend named by a database URL: "sqlite:PATH" (or "sqlite::memory:").

@@ -5,6 +5,7 @@
 //   current key) works on the other: sign-in with TOTP and with a recovery code, HTTP Basic
 //   with an application password on /api/v1/verify. `key list` shows the states, the audit log
 //   the two steps.
+// - `key use` refuses while a running instance has not loaded the key (`twostep instances`).
 // - Why: with the one-step `twostep key rotate` on one instance only, the other cannot use what
 //   the first made under the new key. The failure is clean: 503 master_key_unavailable with a
 //   message and Retry-After (not a wrong code, not a 500), the instance keeps serving the rest,
@@ -237,6 +238,64 @@ describe('two-phase master-key rotation, two instances', () => {
     const help = await b.cli(['key', '--help']);
     assert.match(help.stdout, /add[\s\S]*Step 1 of 2/);
     assert.match(help.stdout, /use[\s\S]*Step 2 of 2/);
+  });
+});
+
+describe('key use checks that every running instance loaded the key', () => {
+  const t = twoInstances();
+
+  // `twostep instances` → {pid: keys}
+  async function keysByPid(server) {
+    const r = await server.cli(['instances']);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.match(lines[0], /^ID\s+HOST\s+PID\s+VERSION\s+LISTEN\s+KEYS\s/);
+    return Object.fromEntries(lines.slice(1).map((l) => {
+      const cols = l.trim().split(/\s+/);
+      return [cols[2], cols[5]];
+    }));
+  }
+
+  test('key add, only B restarted: key use is refused naming A; after A restarts it succeeds', async () => {
+    const { db, a, b, keyA, keyB } = t;
+    assert.deepEqual(await keysByPid(a), { [a.pid]: '1*', [b.pid]: '1*' });
+
+    const added = await a.cli(['key', 'add']);
+    assert.equal(added.code, 0, added.stderr);
+    copyKeyFile(keyA, keyB);
+    await b.restart();
+    assert.deepEqual(await keysByPid(b), { [a.pid]: '1*', [b.pid]: '1*,2' });
+
+    const before = readFileSync(keyA, 'utf8');
+    for (const server of [a, b]) {
+      const refused = await server.cli(['key', 'use', '2']);
+      assert.equal(refused.code, 1, refused.stdout);
+      assert.match(refused.stderr, /key 2 is not loaded by every running instance/);
+      assert.ok(refused.stderr.includes(`pid ${a.pid} listening on ${a.url.slice(7)}`),
+                refused.stderr);
+      assert.ok(!refused.stderr.includes(`pid ${b.pid}`), 'B has key 2');
+    }
+    assert.equal(readFileSync(keyA, 'utf8'), before);
+    assert.equal(auditEvents(db, 'master_key_current').length, 0);
+
+    await a.restart();
+    assert.deepEqual(await keysByPid(a), { [a.pid]: '1*,2', [b.pid]: '1*,2' });
+    const used = await a.cli(['key', 'use', '2']);
+    assert.equal(used.code, 0, used.stderr);
+    assert.match(used.stdout, /master key 2 is the current key/);
+    assert.ok(!used.stdout.includes('--force'));
+    assert.equal(auditEvents(db, 'master_key_current').length, 1);
+  });
+
+  test('a stopped instance leaves the list', async () => {
+    const { a, b } = t;
+    const pidB = b.pid;
+    await b.stop({ removeDir: false });
+    assert.deepEqual(Object.keys(await keysByPid(a)), [String(a.pid)]);
+    await b.restart();
+    const pids = Object.keys(await keysByPid(a));
+    assert.equal(pids.length, 2);
+    assert.ok(!pids.includes(String(pidB)));
   });
 });
 

@@ -1870,4 +1870,23 @@ Result<int> PgStore::delete_stale_push_rows(int64_t before) {
   return changed[0] + changed[1];
 }
 
+Status PgStore::put_instance(const Instance& i) {
+  TS_RETURN_IF_ERROR(write(put_instance_write(i)));
+  return core::ok();
+}
+
+Status PgStore::delete_instance(const std::string& id) {
+  return expect_changed(write({kDeleteInstance, {Text{id}}}), "Instance");
+}
+
+Result<std::vector<Instance>> PgStore::list_instances() {
+  TS_ASSIGN_OR_RETURN(Lease c, lease());
+  Query q(*c, kListInstances);
+  return all(q, read_instance);
+}
+
+Result<int> PgStore::delete_instances_seen_before(int64_t seen_before) {
+  return write({kDeleteInstancesSeenBefore, {seen_before}});
+}
+
 }  // namespace twostep::store::postgres

@@ -243,6 +243,11 @@ class PgStore final : public Store {
   Result<bool> consume_approval(int64_t session_id, int64_t id, int64_t now) override;
   Result<int> delete_stale_push_rows(int64_t before) override;
 
+  Status put_instance(const Instance& i) override;
+  Status delete_instance(const std::string& id) override;
+  Result<std::vector<Instance>> list_instances() override;
+  Result<int> delete_instances_seen_before(int64_t seen_before) override;
+
  private:
   class Lease;
 

@@ -1697,4 +1697,23 @@ Result<int> SqliteStore::delete_stale_push_rows(int64_t before) {
   return changed[0] + changed[1];
 }
 
+Status SqliteStore::put_instance(const Instance& i) {
+  TS_RETURN_IF_ERROR(write(put_instance_write(i)));
+  return core::ok();
+}
+
+Status SqliteStore::delete_instance(const std::string& id) {
+  return expect_changed(write({kDeleteInstance, {Text{id}}}), "Instance");
+}
+
+Result<std::vector<Instance>> SqliteStore::list_instances() {
+  auto c = lease(Access::kRead);
+  TS_ASSIGN_OR_RETURN(Query q, prepare(*c, kListInstances));
+  return all(q, read_instance);
+}
+
+Result<int> SqliteStore::delete_instances_seen_before(int64_t seen_before) {
+  return write({kDeleteInstancesSeenBefore, {seen_before}});
+}
+
 }  // namespace twostep::store::sqlite
