@@ -37,14 +37,8 @@ int fatal(const std::string& what) {
 // The account a command-line NAME names (usernames compare case-insensitively, as at sign-in);
 // an error whose message is "no such user" when there is none.
 core::Result<store::User> user_named(app::App& app, const std::string& name) {
-  auto no_such_user = [] {
-    return core::fail(core::Code::kNotFound, "not_found", "no such user");
-  };
-  auto canonical = services::canonical_username(name);
-  if (!canonical) return no_such_user();
-  auto user = app.store().user_by_name(*canonical);
-  if (!user && user.error().code == core::Code::kNotFound) return no_such_user();
-  return user;
+  return services::user_named(app.store(), name,
+                              core::Error{core::Code::kNotFound, "not_found", "no such user", {}, 0});
 }
 
 core::Result<core::Config> load(const std::string& config_file) {

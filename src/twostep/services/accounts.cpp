@@ -12,6 +12,15 @@ namespace twostep::services {
 using core::Code;
 using core::fail;
 
+Result<store::User> user_named(store::Store& store, std::string_view name,
+                               const core::Error& not_found) {
+  auto canonical = canonical_username(name);
+  if (!canonical) return tl::unexpected(not_found);
+  auto user = store.user_by_name(*canonical);
+  if (!user && user.error().code == Code::kNotFound) return tl::unexpected(not_found);
+  return user;
+}
+
 Result<PasswordCheck> verify_user_password(store::Store& store,
                                            const Result<std::string>& canonical_name,
                                            std::string_view password,

@@ -32,6 +32,11 @@ struct PasswordCheck {
   std::optional<store::User> user;  // nullopt: no such user
   bool ok = false;                  // the user exists and the password is theirs
 };
+// The account a typed username names: `not_found` when the name is impossible or no account has
+// it (the caller's wording), any other store error as it is.
+Result<store::User> user_named(store::Store& store, std::string_view name,
+                               const core::Error& not_found);
+
 Result<PasswordCheck> verify_user_password(store::Store& store,
                                            const Result<std::string>& canonical_name,
                                            std::string_view password,

@@ -3,7 +3,7 @@
 #include <cstdio>
 
 #include "twostep/core/log.hpp"
-#include "twostep/core/text.hpp"
+#include "twostep/services/accounts.hpp"
 
 namespace twostep::services {
 
@@ -90,15 +90,12 @@ Result<std::vector<store::AuditEvent>> Audit::site_for_admin(int64_t admin_id,
                                                              store::AuditFilter filter,
                                                              const Client& client) {
   if (!user.empty()) {
-    auto no_such_user = [] {
-      return core::fail(core::Code::kNotFound, "not_found", "user: there is no such account.");
-    };
-    auto canonical = core::canonical_username(user);
-    if (!canonical) return no_such_user();
-    auto u = d_.store.user_by_name(*canonical);
-    if (!u && u.error().code == core::Code::kNotFound) return no_such_user();
-    if (!u) return tl::unexpected(u.error());
-    filter.user_id = u->id;
+    TS_ASSIGN_OR_RETURN(
+        store::User u,
+        user_named(d_.store, user,
+                   core::Error{core::Code::kNotFound, "not_found",
+                               "user: there is no such account.", {}, 0}));
+    filter.user_id = u.id;
   }
   TS_ASSIGN_OR_RETURN(auto events, d_.store.site_audit(filter));
   record(admin_id, "site_audit_viewed", client,

@@ -24,6 +24,9 @@ core::Error no_such_org() {
 core::Error no_such_member() {
   return core::Error{Code::kNotFound, "not_found", "No such member.", {}, 0};
 }
+core::Error no_such_user() {
+  return core::Error{Code::kNotFound, "not_found", "No such user.", {}, 0};
+}
 core::Error forbidden(std::string message) {
   return core::Error{Code::kPermissionDenied, "forbidden", std::move(message), {}, 0};
 }
@@ -86,14 +89,8 @@ Result<store::OrgRole> Orgs::authorize(const Actor& actor, int64_t org_id, OrgRo
 }
 
 Result<store::OrgMember> Orgs::member_named(int64_t org_id, std::string_view username) {
-  auto name = canonical_username(username);
-  if (!name) return tl::unexpected(no_such_member());
-  auto user = d_.store.user_by_name(*name);
-  if (!user) {
-    if (user.error().code == Code::kNotFound) return tl::unexpected(no_such_member());
-    return tl::unexpected(user.error());
-  }
-  auto m = d_.store.org_member(org_id, user->id);
+  TS_ASSIGN_OR_RETURN(store::User user, user_named(d_.store, username, no_such_member()));
+  auto m = d_.store.org_member(org_id, user.id);
   if (!m && m.error().code == Code::kNotFound) return tl::unexpected(no_such_member());
   return m;
 }
@@ -105,21 +102,13 @@ Result<store::Org> Orgs::create(const Actor& actor, std::string_view name,
                 "Organisations are created by the server operator on this server.");
   }
   TS_ASSIGN_OR_RETURN(std::string clean, clean_name(name));
-  auto owner_name = canonical_username(owner_username);
-  if (!owner_name) return fail(Code::kNotFound, "not_found", "No such user.");
-  auto owner = d_.store.user_by_name(*owner_name);
-  if (!owner) {
-    if (owner.error().code == Code::kNotFound) {
-      return fail(Code::kNotFound, "not_found", "No such user.");
-    }
-    return tl::unexpected(owner.error());
-  }
-  if (!actor.is_operator() && owner->id != actor.user_id) {
+  TS_ASSIGN_OR_RETURN(store::User owner, user_named(d_.store, owner_username, no_such_user()));
+  if (!actor.is_operator() && owner.id != actor.user_id) {
     return tl::unexpected(forbidden("You can only create an organisation that you own."));
   }
-  TS_ASSIGN_OR_RETURN(store::Org org, d_.store.create_org(clean, owner->id, d_.clock.unix_now()));
-  record(org.id, actor, owner->id, "org_created", client, {{"name", org.name}});
-  audit_.record(owner->id, "org_member_added", actor.is_operator() ? kOrgClient : client,
+  TS_ASSIGN_OR_RETURN(store::Org org, d_.store.create_org(clean, owner.id, d_.clock.unix_now()));
+  record(org.id, actor, owner.id, "org_created", client, {{"name", org.name}});
+  audit_.record(owner.id, "org_member_added", actor.is_operator() ? kOrgClient : client,
                 {{"org", org.name}, {"role", "owner"}, {"by", actor.username}});
   return org;
 }
@@ -164,13 +153,11 @@ Status Orgs::add_member(const Actor& actor, int64_t org_id, std::string_view use
   }
   const std::string key = "org:lookup:" + std::to_string(actor.user_id);
   TS_RETURN_IF_ERROR(throttles_.check(key));
-  auto name = canonical_username(username);
-  auto user =
-      name ? d_.store.user_by_name(*name) : Result<store::User>(tl::unexpected(no_such_member()));
+  auto user = user_named(d_.store, username, no_such_user());
   if (!user) {
     if (user.error().code != Code::kNotFound) return tl::unexpected(user.error());
     if (!actor.is_operator()) (void)throttles_.hit(key, kUnknownUserRule);
-    return fail(Code::kNotFound, "not_found", "No such user.");
+    return tl::unexpected(user.error());
   }
   TS_RETURN_IF_ERROR(d_.store.add_org_member(org_id, user->id, role, d_.clock.unix_now()));
   TS_ASSIGN_OR_RETURN(store::Org org, d_.store.org_by_id(org_id));
