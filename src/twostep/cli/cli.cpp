@@ -348,20 +348,9 @@ int key_retire(app::App& app, uint32_t id, bool revoke_dependents, bool rekey_sm
   const std::string& path = app.config().security.master_key_file;
   const crypto::Keyring& keyring = app.keyring();
   const std::string key = "key " + std::to_string(id);
-  if (!keyring.has(id)) {
-    return fatal(path + " has no key " + std::to_string(id) +
-                 " (twostep key list): nothing was changed");
-  }
-  if (id == keyring.current_id()) {
-    return fatal(key +
-                 " is the current key: make another key current first (twostep key rotate, or "
-                 "key add and key use), then reseal and retire it. Nothing was changed.");
-  }
-  if (keyring.staged(id)) {
-    return fatal(key +
-                 " is staged: instances that have the new file may use it soon. Run `twostep "
-                 "key use " +
-                 std::to_string(id) + "`, or keep it. Nothing was changed.");
+  // The key file's own refusals, asked before anything that depends on the key is revoked.
+  if (auto st = keyring.check_removable(path, id); !st) {
+    return fatal(st.error().message + ". Nothing was changed.");
   }
   const bool oldest = id == keyring.ids().front();
   if (rekey_sms && !oldest) {

@@ -381,29 +381,34 @@ core::Result<uint32_t> Keyring::use_key(const std::string& path, uint32_t key_id
   return previous;
 }
 
+core::Status Keyring::check_removable(const std::string& path, uint32_t key_id) const {
+  auto refuse = [&](const char* reason, const std::string& why) {
+    return tl::unexpected(core::Error{core::Code::kFailedPrecondition, reason,
+                                      "key " + std::to_string(key_id) + " " + why, {}, 0});
+  };
+  if (!has(key_id)) {
+    return tl::unexpected(unknown_key(path, key_id));
+  }
+  if (keys_->by_id.size() == 1) {
+    return refuse("last_key", "is the only key of " + path + ": it cannot be retired");
+  }
+  if (key_id == current_id_) {
+    return refuse("current_key",
+                  "is the current key: make another key current first (twostep key rotate, "
+                  "or key add and key use)");
+  }
+  if (staged(key_id)) {
+    return refuse("staged_key",
+                  "is staged (added, not current yet): other instances may be using it "
+                  "already; run `twostep key use " +
+                      std::to_string(key_id) + "` or keep it");
+  }
+  return core::ok();
+}
+
 core::Status Keyring::remove_key(const std::string& path, uint32_t key_id) {
   return edit_key_file(path, [&](const ParsedFile& f) -> core::Result<Wiped> {
-    auto refuse = [&](const char* reason, const std::string& why) {
-      return tl::unexpected(core::Error{core::Code::kFailedPrecondition, reason,
-                                        "key " + std::to_string(key_id) + " " + why, {}, 0});
-    };
-    if (f.keys->by_id.count(key_id) == 0) {
-      return tl::unexpected(unknown_key(path, key_id));
-    }
-    if (f.keys->by_id.size() == 1) {
-      return refuse("last_key", "is the only key of " + path + ": it cannot be retired");
-    }
-    if (key_id == f.current) {
-      return refuse("current_key",
-                    "is the current key: make another key current first (twostep key rotate, "
-                    "or key add and key use)");
-    }
-    if (f.keys->staged.count(key_id) != 0) {
-      return refuse("staged_key",
-                    "is staged (added, not current yet): other instances may be using it "
-                    "already; run `twostep key use " +
-                        std::to_string(key_id) + "` or keep it");
-    }
+    TS_RETURN_IF_ERROR(Keyring(f.keys, f.current).check_removable(path, key_id));
     Wiped out;
     for (const auto& l : f.lines) {
       if (l.kind == FileLine::kStaged && l.id == key_id) continue;

@@ -69,6 +69,9 @@ class Keyring {
   // is waiting for use_key); add_key's file errors; the file is unchanged after any error.
   // Whether stored values still need the key is the caller's question (Store::key_usage).
   static core::Status remove_key(const std::string& path, uint32_t key_id);
+  // remove_key's refusals (unknown_key, last_key, current_key, staged_key) for this keyring, as
+  // loaded from `path`: `twostep key retire` asks before it revokes what depends on the key.
+  core::Status check_removable(const std::string& path, uint32_t key_id) const;
 
   // For tests: every key must be 32 bytes, no id may be 0 and current_id must be one of them
   // (std::invalid_argument otherwise).
